@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""The README's two quick-start commands, with nothing but Python 3.11+ and pip needed.
+
+    python3 dev.py serve   # create/reuse .venv, install, serve the dashboards (panel serve apps)
+    python3 dev.py test    # create/reuse .venv, install with test extras, run every test tier
+
+Standard library only, so it runs before anything is installed. The virtual environment is
+reused; dependencies are reinstalled only when ``pyproject.toml`` changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _run(cmd: list[str], **kw) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, **kw)
+
+
+def ensure_venv(extras: str) -> None:
+    """Create ``.venv`` if needed and install the project with ``extras`` when out of date."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"MD Workbench needs Python 3.11 or newer (this is {sys.version.split()[0]}).")
+    if not PY.exists():
+        _run([sys.executable, "-m", "venv", VENV])
+        _run([PY, "-m", "pip", "install", "-q", "--upgrade", "pip"])
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / f".installed-{extras or 'base'}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    target = f".[{extras}]" if extras else "."
+    _run([PY, "-m", "pip", "install", "-q", "-e", target], cwd=ROOT)
+    stamp.write_text(digest)
+
+
+def ensure_chromium() -> None:
+    """Browser tests drive Debian's chromium; install it when missing and we are allowed to."""
+    if CHROMIUM.exists() or not shutil.which("apt-get"):
+        return
+    sudo = [] if os.geteuid() == 0 else (["sudo", "-n"] if shutil.which("sudo") else None)
+    if sudo is None:
+        print("chromium is not installed and cannot be installed here; ui tests will skip.")
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        _run(sudo + ["apt-get", "update", "-qq"], env=env)
+        _run(sudo + ["apt-get", "install", "-y", "-qq", "chromium"], env=env)
+    except subprocess.CalledProcessError:
+        print("could not install chromium; ui tests will skip.")
+
+
+def serve(args: list[str]) -> int:
+    ensure_venv("")
+    apps = sorted(str(p) for p in (ROOT / "apps").glob("*.py") if not p.name.startswith("_"))
+    cmd = [BIN / "panel", "serve", *apps, "--index", ROOT / "apps" / "_index.html", *args]
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT)
+
+
+def test(args: list[str]) -> int:
+    ensure_venv("test,reference")
+    ensure_chromium()
+    return subprocess.call([str(PY), "-m", "pytest", *args], cwd=ROOT)
+
+
+def main() -> int:
+    commands = {"serve": serve, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        return 2
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Observables computed from trajectories (pure JAX): structure, dynamics, thermodynamics."""
