@@ -1,0 +1,186 @@
+"""Pair potentials with many parameters: a tabulated cubic spline and a neural pair potential
+(an MLP on a Gaussian radial basis plus a repulsive prior, as in DiffSim and mdgrad).
+
+Both are differentiable with respect to their parameters, which are pytrees passed at call time
+(``energy_fn(R, neighbor, params=...)``) so that fitting never recompiles. Several species pairs
+(11, 12, 22 of a binary mixture) get one row of the table or one output of the network each.
+
+Why hand-written: jax_md's ``interpolate.spline`` fixes its knot values when it is built (it is
+not a function of them), and its neural models are many-body GNNs, not pair potentials. The
+spline is a natural cubic spline on a uniform grid, whose knot-to-curvature map is a constant
+matrix computed once with numpy; the network is two dense layers, for which a framework would
+add nothing but a dependency in the kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax_md import partition, smap, space
+
+from kernels.potentials import strained_metric, with_cutoff
+
+Array = jnp.ndarray
+Params = Any
+
+
+def pair_index_matrix(n_species: int) -> np.ndarray:
+    """``[n_species, n_species]`` symmetric matrix numbering the unordered species pairs
+    (for two species: 11 -> 0, 12 -> 1, 22 -> 2)."""
+    idx = np.zeros((n_species, n_species), dtype=np.int32)
+    k = 0
+    for a in range(n_species):
+        for b in range(a, n_species):
+            idx[a, b] = idx[b, a] = k
+            k += 1
+    return idx
+
+
+def n_pairs(n_species: int) -> int:
+    return n_species * (n_species + 1) // 2
+
+
+@dataclass(frozen=True)
+class SplinePair:
+    """Natural cubic spline ``u(r)`` through knot values on a uniform grid ``[r_min, r_cutoff]``.
+
+    Params: ``{"u": [n_pairs, n_knots]}`` (energy units). Below ``r_min`` the spline continues
+    linearly with its end slope; at and beyond ``r_cutoff`` the cutoff treatment applies.
+    """
+
+    r_min: float
+    r_cutoff: float
+    n_knots: int = 64
+
+    @property
+    def knots(self) -> np.ndarray:
+        return np.linspace(self.r_min, self.r_cutoff, self.n_knots)
+
+    @property
+    def h(self) -> float:
+        return (self.r_cutoff - self.r_min) / (self.n_knots - 1)
+
+    def curvature_matrix(self) -> np.ndarray:
+        """``C [n_knots, n_knots]`` with second derivatives ``M = C @ y`` (natural ends)."""
+        k, h = self.n_knots, self.h
+        a = 4.0 * np.eye(k - 2) + np.eye(k - 2, k=1) + np.eye(k - 2, k=-1)
+        d = np.zeros((k - 2, k))
+        for i in range(k - 2):
+            d[i, i:i + 3] = (1.0, -2.0, 1.0)
+        c = np.zeros((k, k))
+        c[1:-1] = np.linalg.solve(a, d) * 6.0 / h**2
+        return c
+
+    def init_params(self, u_of_r: Callable[[np.ndarray], np.ndarray], n_species: int = 1) -> Params:
+        """Knot values from a function (e.g. an analytic potential), same for every pair."""
+        row = np.asarray(u_of_r(self.knots), dtype=float)
+        return {"u": jnp.asarray(np.tile(row, (n_pairs(n_species), 1)))}
+
+    def pair_fn(self, params: Params) -> Callable[..., Array]:
+        """``u(dr, pair_id)`` evaluating the spline row ``pair_id``."""
+        y = params["u"]
+        curv = jnp.asarray(self.curvature_matrix(), dtype=y.dtype)
+        m = y @ curv.T  # [n_pairs, n_knots]
+        r_min, h, k = self.r_min, self.h, self.n_knots
+
+        def u(dr: Array, pair_id: Array = 0, **_) -> Array:
+            base = jnp.broadcast_to(pair_id, dr.shape) * k  # row offset into the flat tables
+
+            def at(a: Array, j: Array) -> Array:
+                return a.reshape(-1)[base + j]
+
+            x = (dr - r_min) / h
+            i = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, k - 2)
+            t, s = x - i, 1.0 - (x - i)
+            inner = s * at(y, i) + t * at(y, i + 1) + h * h / 6.0 * (
+                (s**3 - s) * at(m, i) + (t**3 - t) * at(m, i + 1))
+            zero = jnp.zeros_like(i)
+            slope0 = (at(y, zero + 1) - at(y, zero)) / h - h * at(m, zero + 1) / 6.0
+            return jnp.where(x < 0, at(y, zero) + slope0 * (dr - r_min), inner)
+
+        return u
+
+
+@dataclass(frozen=True)
+class NeuralPair:
+    """Neural pair potential ``u(r) = eps_p (sigma_p / r)^12 + S(r) MLP(rbf(r))``.
+
+    ``rbf`` is ``n_basis`` Gaussians on ``[0, r_cutoff]``; ``S`` is a cosine switch to zero at the
+    cutoff; the repulsive prior keeps atoms apart before and during training (DiffSim).
+    Params: ``{"layers": [(W, b), ...]}`` with ``n_pairs`` outputs, one per species pair.
+    """
+
+    r_cutoff: float
+    n_basis: int = 32
+    hidden: tuple[int, ...] = (32, 32)
+    prior_sigma: float = 0.9
+    prior_epsilon: float = 1.0
+
+    def init_params(self, key: Array, n_species: int = 1, scale: float = 0.1) -> Params:
+        sizes = (self.n_basis, *self.hidden, n_pairs(n_species))
+        layers = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            key, sub = jax.random.split(key)
+            w = jax.random.normal(sub, (n_in, n_out)) * scale / np.sqrt(n_in)
+            layers.append((w, jnp.zeros(n_out)))
+        return {"layers": layers}
+
+    def network(self, params: Params, dr: Array) -> Array:
+        """MLP outputs ``[..., n_pairs]`` for distances ``dr [...]``."""
+        centres = jnp.linspace(0.0, self.r_cutoff, self.n_basis)
+        width = self.r_cutoff / self.n_basis
+        x = jnp.exp(-(((dr[..., None] - centres) / width) ** 2))
+        *hidden, last = params["layers"]
+        for w, b in hidden:
+            x = jax.nn.silu(x @ w + b)
+        return x @ last[0] + last[1]
+
+    def pair_fn(self, params: Params) -> Callable[..., Array]:
+        rc = self.r_cutoff
+
+        def u(dr: Array, pair_id: Array = 0, **_) -> Array:
+            out = self.network(params, dr)
+            out = jnp.take_along_axis(out, jnp.broadcast_to(pair_id, dr.shape)[..., None],
+                                      -1)[..., 0]
+            switch = 0.5 * (jnp.cos(jnp.pi * jnp.clip(dr / rc, 0.0, 1.0)) + 1.0)
+            return self.prior_epsilon * (self.prior_sigma / dr) ** 12 + switch * out
+
+        return u
+
+
+def model_energy_neighbor_list(
+    displacement_fn: space.DisplacementFn,
+    box: Array,
+    model: SplinePair | NeuralPair,
+    r_cutoff: float,
+    *,
+    species: Array | None = None,
+    n_species: int = 1,
+    dr_threshold: float = 0.3,
+    mode: str = "truncated",
+    capacity_multiplier: float = 1.25,
+    format: partition.NeighborListFormat = partition.OrderedSparse,
+) -> tuple[partition.NeighborFn, Callable[..., Array]]:
+    """Neighbour-listed energy of a spline or neural pair model.
+
+    Returns ``(neighbor_fn, energy_fn)`` with ``energy_fn(R, neighbor, params, strain=0.) -> []``;
+    ``R: [n_atoms, 3]``, ``species: [n_atoms]`` int.
+    """
+    metric = strained_metric(displacement_fn)
+    pair_id = jnp.asarray(pair_index_matrix(n_species)) if species is not None else 0
+    neighbor_fn = partition.neighbor_list(
+        displacement_fn, box, r_cutoff, dr_threshold, format=format,
+        capacity_multiplier=capacity_multiplier,
+    )
+
+    def energy_fn(R: Array, neighbor: partition.NeighborList, params: Params,
+                  strain: Array = 0.0, **kwargs) -> Array:
+        u = with_cutoff(model.pair_fn(params), r_cutoff, mode)
+        fn = smap.pair_neighbor_list(u, metric, species=species, pair_id=pair_id)
+        return fn(R, neighbor, strain=strain, **kwargs)
+
+    return neighbor_fn, energy_fn

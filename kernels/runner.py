@@ -1,0 +1,170 @@
+"""The chunked MD runner: ``lax.scan`` over frames, ``fori_loop`` over the ``stride`` steps
+between frames, neighbour lists kept up to date every step, replicas by ``vmap``.
+
+``simulator(...)`` returns ``(init_fn, run_fn)`` in the jax_md style:
+
+- ``state = init_fn(key, R, mass, params, dt=..., kT=...)`` allocates the neighbour list and
+  draws velocities at ``kT``;
+- ``state, traj = run_fn(state, params, n_frames=, stride=, dt=, kT=)`` advances
+  ``n_frames * stride`` steps and returns a ``Trajectory`` (positions, unwrapped positions,
+  velocities and thermo every ``stride`` steps).
+
+``params`` is the keyword dictionary of the energy function (``{"sigma": ..., "epsilon": ...}``
+for an analytic family, ``{"params": pytree}`` for a learned one). It, ``dt`` and ``kT`` are traced
+arguments: changing them never recompiles.
+
+Neighbour-list overflow is never silent: ``run_fn`` checks the list after the chunk and, if any
+replica's buffer overflowed, re-allocates a larger list from the chunk's starting positions and
+re-runs the chunk. Only the re-allocation recompiles (the list's capacity is a static shape).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from jax_md import dataclasses, partition, quantity
+
+from kernels.integrators import degrees_of_freedom, make_integrator
+
+Array = jnp.ndarray
+THERMO_KEYS = ("kinetic", "potential", "total", "temperature", "pressure")
+
+
+@dataclasses.dataclass
+class MDState:
+    """Everything that carries from one chunk to the next (a pytree).
+
+    md: the jax_md integrator state (position, momentum, force, mass, ...).
+    neighbor: the neighbour list. unwrapped: ``[n_atoms, 3]`` positions without periodic wrapping.
+    step: steps taken so far (int).
+    """
+
+    md: Any
+    neighbor: partition.NeighborList
+    unwrapped: Array
+    step: Array
+
+
+@dataclasses.dataclass
+class Trajectory:
+    """Recorded every ``stride`` steps; leading axis ``n_frames`` (after a replica axis if any).
+
+    positions, unwrapped, velocities: ``[n_frames, n_atoms, 3]``; thermo: dict of ``[n_frames]``
+    arrays (kinetic, potential, total energy; temperature as kT; pressure); step: ``[n_frames]``.
+    """
+
+    positions: Array
+    unwrapped: Array
+    velocities: Array
+    thermo: dict
+    step: Array
+
+
+def simulator(
+    energy_fn: Callable[..., Array],
+    shift_fn: Callable,
+    displacement_fn: Callable,
+    neighbor_fn: partition.NeighborFn,
+    *,
+    volume: float,
+    integrator: str = "nve",
+    replicas: bool = False,
+    max_reallocations: int = 8,
+    **integrator_kwargs,
+) -> tuple[Callable, Callable]:
+    """Build ``(init_fn, run_fn)`` for one system (module docstring).
+
+    Args:
+      energy_fn: ``U(R, neighbor=, strain=0., **params) -> []``; ``strain`` scales every pair
+        distance by ``1 + strain`` (used for the virial pressure).
+      shift_fn, displacement_fn: from ``jax_md.space``.
+      neighbor_fn: from ``jax_md.partition.neighbor_list`` (its cutoff and skin).
+      volume: box volume (length units cubed), for the pressure.
+      integrator: ``"nve"``, ``"langevin"`` or ``"nose_hoover"``; options (gamma, chain_length,
+        tau) in ``integrator_kwargs``.
+      replicas: states carry a leading replica axis and run under ``vmap``.
+    """
+    make = partial(make_integrator, integrator, shift_fn=shift_fn, **integrator_kwargs)
+    vdisp = jax.vmap(displacement_fn)
+
+    def _md_init(key, R, mass, params, dt, kT, nbrs):
+        init, _ = make(partial(energy_fn, **params), dt=dt, kT=kT)
+        md = init(key, R, mass=mass, neighbor=nbrs, kT=kT)
+        return MDState(md, nbrs, R, jnp.zeros((), jnp.int32))
+
+    def _thermo(md, nbrs, params, n_atoms):
+        def energy_at(strain):
+            return energy_fn(md.position, neighbor=nbrs, strain=strain, **params)
+
+        pot, dU_dstrain = jax.value_and_grad(energy_at)(jnp.zeros((), md.position.dtype))
+        kin = quantity.kinetic_energy(momentum=md.momentum, mass=md.mass)
+        dof = degrees_of_freedom(integrator, n_atoms, md.position.shape[-1])
+        pressure = (2.0 * kin - dU_dstrain) / (3.0 * volume)
+        return {"kinetic": kin, "potential": pot, "total": kin + pot,
+                "temperature": 2.0 * kin / dof, "pressure": pressure}
+
+    def _chunk(state: MDState, params, dt, kT, n_frames: int, stride: int):
+        _, apply = make(partial(energy_fn, **params), dt=dt, kT=kT)
+        n_atoms = state.md.position.shape[0]
+
+        def one_step(_, carry):
+            md, nbrs = carry
+            md = apply(md, neighbor=nbrs)
+            return md, nbrs.update(md.position)
+
+        def one_frame(carry, _):
+            md, nbrs, unwrapped, step = carry
+            previous = md.position
+            md, nbrs = jax.lax.fori_loop(0, stride, one_step, (md, nbrs))
+            unwrapped = unwrapped + vdisp(md.position, previous)
+            step = step + stride
+            out = (md.position, unwrapped, md.momentum / md.mass,
+                   _thermo(md, nbrs, params, n_atoms), step)
+            return (md, nbrs, unwrapped, step), out
+
+        carry = (state.md, state.neighbor, state.unwrapped, state.step)
+        (md, nbrs, unwrapped, step), out = jax.lax.scan(one_frame, carry, None, length=n_frames)
+        return MDState(md, nbrs, unwrapped, step), Trajectory(*out)
+
+    chunk = _chunk
+    md_init = _md_init
+    if replicas:
+        chunk = jax.vmap(_chunk, in_axes=(0, None, None, None, None, None))
+        md_init = jax.vmap(_md_init, in_axes=(0, 0, None, None, None, None, 0))
+    chunk = jax.jit(chunk, static_argnums=(4, 5))
+
+    def allocate(R: Array, extra_capacity: int = 0) -> partition.NeighborList:
+        if not replicas:
+            return neighbor_fn.allocate(R, extra_capacity=extra_capacity)
+        # one capacity for all replicas: the largest any of them needs
+        lists = [neighbor_fn.allocate(r, extra_capacity=extra_capacity) for r in R]
+        biggest = max(lists, key=lambda n: n.idx.shape[-1])
+        return jax.vmap(lambda r: biggest.update(r))(R)
+
+    def init_fn(key: Array, R: Array, mass: Array, params: dict, *, dt, kT) -> MDState:
+        """``R: [n_atoms, 3]`` (or ``[n_replicas, n_atoms, 3]``), ``mass: [n_atoms]`` (mass
+        units); velocities drawn from Maxwell-Boltzmann at ``kT`` (energy units)."""
+        keys = jax.random.split(key, R.shape[0]) if replicas else key
+        dt, kT = jnp.asarray(dt, R.dtype), jnp.asarray(kT, R.dtype)
+        return md_init(keys, R, mass, params, dt, kT, allocate(R))
+
+    def run_fn(state: MDState, params: dict, *, n_frames: int, stride: int, dt,
+               kT) -> tuple[MDState, Trajectory]:
+        """Advance ``n_frames * stride`` steps; see the module docstring."""
+        dtype = state.md.position.dtype
+        dt, kT = jnp.asarray(dt, dtype), jnp.asarray(kT, dtype)
+        for attempt in range(max_reallocations + 1):
+            new_state, traj = chunk(state, params, dt, kT, n_frames, stride)
+            if not bool(jnp.any(new_state.neighbor.did_buffer_overflow)):
+                return new_state, traj
+            capacity = state.neighbor.idx.shape[-1]
+            state = state.set(neighbor=allocate(
+                state.md.position, extra_capacity=int(0.25 * capacity * (attempt + 1)) + 8))
+        raise RuntimeError(
+            f"neighbour list still overflowing after {max_reallocations} re-allocations; "
+            "the system is probably collapsing or exploding")
+
+    return init_fn, run_fn
