@@ -1,0 +1,350 @@
+"""``Simulation``: runs a ``System`` with the kernel's chunked runner, off the caller's thread or in
+it, and streams frames and thermo to subscribers.
+
+Control: ``start`` (background thread), ``pause``, ``resume``, ``stop``, ``reset``, ``wait``; or
+``run`` (blocking, with a tqdm bar). Work happens in chunks of ``frames_per_chunk * stride``
+steps; between chunks the loop honours pause and stop, so stopping leaves a consistent state.
+After every chunk the thermo is checked: a NaN or a temperature above
+``max_temperature_factor`` times the target ends the run with a message naming the step and the
+cause, keeping every frame recorded before it. ``save`` writes the run to the registry.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import param
+
+from kernels.integrators import INTEGRATORS
+from kernels.runner import THERMO_KEYS, simulator
+from workbench.system import System
+
+STATUSES = ["idle", "running", "paused", "completed", "stopped", "failed"]
+
+
+class Chunk:
+    """Frames and thermo of one chunk as numpy arrays (``positions: [n_frames, n_atoms, 3]``,
+    ``thermo[key]: [n_frames]``, temperatures in the system's unit)."""
+
+    def __init__(self, positions, unwrapped, velocities, thermo, steps):
+        self.positions, self.unwrapped, self.velocities = positions, unwrapped, velocities
+        self.thermo, self.steps = thermo, steps
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def head(self, n: int) -> "Chunk":
+        return Chunk(self.positions[:n], self.unwrapped[:n], self.velocities[:n],
+                     {k: v[:n] for k, v in self.thermo.items()}, self.steps[:n])
+
+    @staticmethod
+    def concatenate(chunks: list["Chunk"], n_atoms: int) -> "Chunk":
+        if not chunks:
+            empty = np.zeros((0, n_atoms, 3))
+            return Chunk(empty, empty, empty, {k: np.zeros(0) for k in THERMO_KEYS},
+                         np.zeros(0, dtype=np.int64))
+        cat = np.concatenate
+        return Chunk(cat([c.positions for c in chunks]), cat([c.unwrapped for c in chunks]),
+                     cat([c.velocities for c in chunks]),
+                     {k: cat([c.thermo[k] for c in chunks]) for k in THERMO_KEYS},
+                     cat([c.steps for c in chunks]))
+
+
+class Simulation(param.Parameterized):
+    """Molecular dynamics of one ``System`` (module docstring)."""
+
+    system = param.ClassSelector(class_=System, doc="The system to simulate.")
+    integrator = param.Selector(default="langevin", objects=list(INTEGRATORS),
+                                doc="nve, langevin (BAOAB) or nose_hoover (chain).")
+    temperature = param.Number(default=1.0, bounds=(0, None),
+                               doc="Target (and initial) temperature, in the system's unit.")
+    timestep = param.Number(default=0.005, bounds=(0, None), inclusive_bounds=(False, True),
+                            doc="Time step, in the system's time unit (tau or fs).")
+    friction = param.Number(default=1.0, bounds=(0, None), inclusive_bounds=(False, True),
+                            doc="Langevin friction, per system time unit.")
+    n_steps = param.Integer(default=10_000, bounds=(1, None), doc="Steps to run.")
+    stride = param.Integer(default=50, bounds=(1, None), doc="Steps between recorded frames.")
+    frames_per_chunk = param.Integer(default=4, bounds=(1, None),
+                                     doc="Frames per chunk; the loop yields between chunks.")
+    seed = param.Integer(default=0, doc="Seed for velocities and thermostat noise.")
+    precision = param.Selector(default="float32", objects=["float32", "float64"])
+    max_temperature_factor = param.Number(default=50.0, bounds=(1, None),
+                                          doc="Stop when T exceeds this times the target.")
+
+    status = param.Selector(default="idle", objects=STATUSES, constant=True)
+    message = param.String(default="", constant=True)
+    step = param.Integer(default=0, constant=True)
+    progress = param.Number(default=0.0, bounds=(0, 1), constant=True)
+
+    def __init__(self, system: System, **params):
+        super().__init__(system=system, **params)
+        self._chunks: list[Chunk] = []
+        self._subscribers: list[Callable[[Simulation, Chunk], None]] = []
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._lock = threading.RLock()
+        self._state = None
+        self._kernel = None
+        self._compiled = False
+        self.wall_time, self._timed_steps = 0.0, 0
+
+    # --- building -----------------------------------------------------------------------
+    @property
+    def _dtype(self):
+        if self.precision == "float64":
+            jax.config.update("jax_enable_x64", True)
+        return jnp.float64 if self.precision == "float64" else jnp.float32
+
+    def _kernel_key(self) -> tuple:
+        s = self.system
+        return (id(s), s.n_atoms, tuple(s.box), str(s.potential.to_dict()), self.integrator,
+                self.friction, self.precision)
+
+    def _build(self):
+        if self._kernel is not None and self._kernel[0] == self._kernel_key():
+            return self._kernel[1:]
+        s = self.system
+        s.validate()
+        disp, shift, neighbor_fn, energy_fn, params = s.potential.build(
+            s.box, s.species, s.n_species)
+        units = s.unit_system
+        init_fn, run_fn = simulator(
+            energy_fn, shift, disp, neighbor_fn, volume=s.volume, integrator=self.integrator,
+            gamma=self.friction / units.time_to_internal(1.0))
+        self._kernel = (self._kernel_key(), init_fn, run_fn, params)
+        return init_fn, run_fn, params
+
+    def _runtime(self) -> dict:
+        units = self.system.unit_system
+        return {"dt": units.time_to_internal(self.timestep), "kT": units.kT(self.temperature)}
+
+    def prepare(self) -> None:
+        """Validate, build the kernel and draw initial velocities (if not done yet)."""
+        with self._lock:
+            init_fn, _, params = self._build()
+            if self._state is None:
+                dtype = self._dtype
+                params = {k: jnp.asarray(v, dtype) for k, v in params.items()}
+                self._state = init_fn(
+                    jax.random.PRNGKey(self.seed), jnp.asarray(self.system.positions, dtype),
+                    jnp.asarray(self.system.masses, dtype), params, **self._runtime())
+
+    # --- control ------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[["Simulation", Chunk], None]) -> None:
+        """Call ``callback(simulation, chunk)`` after every chunk (from the worker thread)."""
+        self._subscribers.append(callback)
+
+    def unsubscribe(self, callback: Callable) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+
+    def start(self) -> None:
+        """Run in a background thread (resumes if paused)."""
+        if self._thread is not None and self._thread.is_alive():
+            self.resume()
+            return
+        if self.status in ("completed", "failed"):
+            raise RuntimeError(f"the simulation has {self.status}; reset it to run again")
+        self._stop.clear()
+        self._running.set()
+        self._set(status="running")
+        self._thread = threading.Thread(target=self._loop, name="md-simulation", daemon=True)
+        self._thread.start()
+
+    def pause(self) -> None:
+        if self.status == "running":
+            self._running.clear()
+            self._set(status="paused", message=f"paused at step {self.step}")
+
+    def resume(self) -> None:
+        if self.status == "paused":
+            self._running.set()
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop after the current chunk; keeps everything recorded so far."""
+        self._stop.set()
+        self._running.set()
+        if wait:
+            self.wait()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def reset(self) -> None:
+        """Stop, forget the recorded frames and start again from the system's positions."""
+        self.stop()
+        with self._lock:
+            self._chunks, self._state = [], None
+            self.wall_time, self._timed_steps = 0.0, 0
+            self._set(status="idle", message="", step=0, progress=0.0)
+
+    def run(self, n_steps: int | None = None, progress: bool = True) -> Chunk:
+        """Run in the calling thread (with a tqdm bar) and return the whole trajectory."""
+        if n_steps is not None:
+            self.n_steps = n_steps
+        bar = update = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.n_steps, initial=self.step, unit="step")
+
+            def update(sim: Simulation, chunk: Chunk) -> None:
+                bar.update(sim.step - bar.n)
+
+            self.subscribe(update)
+        self._stop.clear()
+        self._running.set()
+        try:
+            self._loop()
+        finally:
+            if bar is not None:
+                bar.close()
+                self.unsubscribe(update)
+        return self.trajectory
+
+    # --- results ------------------------------------------------------------------------
+    @property
+    def trajectory(self) -> Chunk:
+        """Everything recorded so far, concatenated."""
+        with self._lock:
+            return Chunk.concatenate(self._chunks, self.system.n_atoms)
+
+    @property
+    def throughput(self) -> float:
+        """Atom-steps per second of stepping wall time (compiling chunks excluded)."""
+        return self._timed_steps * self.system.n_atoms / self.wall_time if self.wall_time else 0.0
+
+    # --- the loop -----------------------------------------------------------------------
+    def _set(self, **values) -> None:
+        with param.edit_constant(self):
+            self.param.update(**values)
+
+    def _loop(self) -> None:
+        try:
+            self._set(status="running", message="compiling..." if self.step == 0 else "")
+            self.prepare()
+            _, run_fn, params = self._build()
+            params = {k: jnp.asarray(v, self._dtype) for k, v in params.items()}
+            while self.step < self.n_steps and not self._stop.is_set():
+                if not self._running.is_set():
+                    self._running.wait()
+                    if self._stop.is_set():
+                        break
+                    self._set(status="running", message="")
+                remaining = -(-(self.n_steps - self.step) // self.stride)
+                n_frames = min(self.frames_per_chunk, remaining)
+                t0 = time.perf_counter()
+                state, traj = run_fn(self._state, params, n_frames=n_frames, stride=self.stride,
+                                     **self._runtime())
+                chunk = self._to_numpy(traj)
+                if self._compiled:  # the first chunk's time is mostly XLA compilation
+                    self.wall_time += time.perf_counter() - t0
+                    self._timed_steps += n_frames * self.stride
+                self._compiled = True
+                failure = self._check(chunk)
+                with self._lock:
+                    if failure:
+                        chunk = chunk.head(failure[0])
+                    else:
+                        self._state = state
+                    if len(chunk):
+                        self._chunks.append(chunk)
+                if failure:
+                    self._set(status="failed", message=failure[1])
+                    self._notify(chunk)
+                    return
+                self._set(step=int(chunk.steps[-1]),
+                          progress=min(1.0, int(chunk.steps[-1]) / self.n_steps), message="")
+                self._notify(chunk)
+            done = self.step >= self.n_steps
+            self._set(status="completed" if done else "stopped",
+                      message=f"{'completed' if done else 'stopped at step'} {self.step}"
+                      + (" steps" if done else ""))
+        except Exception as exc:  # reported in the UI; the recorded frames are kept
+            self._set(status="failed", message=f"{type(exc).__name__}: {exc}")
+            if self._thread is None or threading.current_thread() is not self._thread:
+                raise
+
+    def _to_numpy(self, traj) -> Chunk:
+        units = self.system.unit_system
+        thermo = {k: np.asarray(v, dtype=float) for k, v in traj.thermo.items()}
+        thermo["temperature"] = thermo["temperature"] / units.kT(1.0)
+        return Chunk(np.asarray(traj.positions), np.asarray(traj.unwrapped),
+                     np.asarray(traj.velocities), thermo, np.asarray(traj.step, dtype=np.int64))
+
+    def _check(self, chunk: Chunk) -> tuple[int, str] | None:
+        """``(index of the first bad frame, message)`` or None when all frames are sound."""
+        finite = np.all(np.isfinite(chunk.positions), axis=(1, 2))
+        for key in THERMO_KEYS:
+            finite &= np.isfinite(chunk.thermo[key])
+        limit = self.max_temperature_factor * max(self.temperature, 1e-12)
+        hot = chunk.thermo["temperature"] > limit
+        bad = ~finite | hot
+        if not bad.any():
+            return None
+        i = int(np.argmax(bad))
+        step = int(chunk.steps[i])
+        unit = self.system.unit_system.temperature
+        cause = ("NaN or infinity in positions or energies" if not finite[i] else
+                 f"temperature exploded to {chunk.thermo['temperature'][i]:.4g} {unit} "
+                 f"(limit {limit:.4g} {unit})")
+        return i, (f"simulation unstable at step {step}: {cause}. Try a smaller timestep, "
+                   "check the potential parameters, or look for overlapping atoms. "
+                   f"Frames up to step {self.step + i * self.stride} were kept.")
+
+    def _notify(self, chunk: Chunk) -> None:
+        for callback in list(self._subscribers):
+            callback(self, chunk)
+
+    # --- saving -------------------------------------------------------------------------
+    def config(self) -> dict:
+        """JSON-ready configuration: system summary plus every simulation parameter."""
+        names = ["integrator", "temperature", "timestep", "friction", "n_steps", "stride",
+                 "seed", "precision"]
+        units = self.system.unit_system
+        return {"system": self.system.to_dict(), **{n: getattr(self, n) for n in names},
+                "units": {"temperature": units.temperature, "time": units.time,
+                          "energy": units.energy, "length": units.length}}
+
+    def metrics(self) -> dict:
+        traj = self.trajectory
+        half = slice(len(traj) // 2, None)  # second half: past equilibration
+        means = {f"mean_{k}": float(np.mean(v[half])) if len(v) else None
+                 for k, v in traj.thermo.items()}
+        return {"status": self.status, "message": self.message, "steps": self.step,
+                "frames": len(traj), "wall_time_s": self.wall_time,
+                "atom_steps_per_s": self.throughput,
+                "potential_per_atom": (means["mean_potential"] / self.system.n_atoms
+                                       if means["mean_potential"] is not None else None),
+                **means}
+
+    def save(self, registry=None, name: str = ""):
+        """Write the run (config, metrics, extxyz trajectory, npz arrays, thermo CSV) and index
+        it in the run registry; returns the ``Run``."""
+        from workbench import io
+        from workbench.registry import RunRegistry
+
+        registry = registry or RunRegistry()
+        traj, s = self.trajectory, self.system
+        run = registry.create("simulation", self.config(), name=name or s.name)
+        run.save_arrays("trajectory", positions=traj.positions, unwrapped=traj.unwrapped,
+                        velocities=traj.velocities, steps=traj.steps, species=s.species,
+                        masses=s.masses, box=s.box,
+                        **{f"thermo_{k}": v for k, v in traj.thermo.items()})
+        names = [s.species_names[i] for i in s.species]
+        info = [{"step": int(st), **{k: float(v[i]) for k, v in traj.thermo.items()}}
+                for i, st in enumerate(traj.steps)]
+        io.write_extxyz(run.file("trajectory.extxyz"), traj.positions, names, s.box,
+                        info_per_frame=info)
+        io.write_thermo_csv(run.file("thermo.csv"), traj.thermo, steps=traj.steps)
+        run.save_metrics(self.metrics())
+        run.set_status({"completed": "completed", "failed": "failed"}.get(self.status,
+                                                                          "stopped"))
+        return run
