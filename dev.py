@@ -63,9 +63,7 @@ def ensure_chromium() -> None:
 
 def serve(args: list[str]) -> int:
     ensure_venv("")
-    apps = sorted(str(p) for p in (ROOT / "apps").glob("*.py") if not p.name.startswith("_"))
-    cmd = [BIN / "panel", "serve", *apps, "--index", ROOT / "apps" / "_index.html", *args]
-    return subprocess.call([str(c) for c in cmd], cwd=ROOT)
+    return subprocess.call([str(BIN / "workbench"), "serve", *args], cwd=ROOT)
 
 
 def test(args: list[str]) -> int:

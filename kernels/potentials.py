@@ -17,8 +17,8 @@ Cutoff treatments (``mode``):
 Every energy function accepts a ``strain`` keyword: all pair distances are scaled by
 ``(1 + strain)``, so that ``dU/dstrain`` at 0 gives the virial for the pressure.
 
-The families are jax_md's where it has them (Lennard-Jones, Morse, soft sphere). The n-m (Mie)
-family, WCA and Yukawa are a line each and are written here because jax_md lacks them.
+Morse is jax_md's. The others are a line each: the n-m (Mie) family, WCA and Yukawa are not in
+jax_md, and its Lennard-Jones loses precision in float64 (see its docstring).
 """
 
 from __future__ import annotations
@@ -34,8 +34,12 @@ WCA_CUTOFF = 2.0 ** (1.0 / 6.0)  # in units of sigma
 
 
 def lennard_jones(dr: Array, sigma: Array = 1.0, epsilon: Array = 1.0, **_) -> Array:
-    """12-6 Lennard-Jones, ``4 eps [(sigma/r)^12 - (sigma/r)^6]``."""
-    return energy.lennard_jones(dr, sigma=sigma, epsilon=epsilon)
+    """12-6 Lennard-Jones, ``4 eps [(sigma/r)^12 - (sigma/r)^6]``.
+
+    Written out rather than taken from jax_md, whose version multiplies by a float32 constant
+    and so rounds a Python-float ``epsilon`` to single precision even in float64 runs."""
+    x6 = (sigma / dr) ** 6
+    return 4.0 * epsilon * (x6 * x6 - x6)
 
 
 def mie(dr: Array, sigma: Array = 1.0, epsilon: Array = 1.0, n: Array = 12.0, m: Array = 6.0,
@@ -51,12 +55,13 @@ def wca(dr: Array, sigma: Array = 1.0, epsilon: Array = 1.0, **_) -> Array:
     """Weeks-Chandler-Andersen: LJ cut at its minimum ``2^(1/6) sigma`` and shifted up by ``eps``;
     purely repulsive and zero beyond the minimum (its own cutoff, per species pair)."""
     inside = dr < WCA_CUTOFF * sigma
-    return jnp.where(inside, energy.lennard_jones(dr, sigma=sigma, epsilon=epsilon) + epsilon, 0.0)
+    return jnp.where(inside, lennard_jones(dr, sigma, epsilon) + epsilon, 0.0)
 
 
 def soft_sphere(dr: Array, sigma: Array = 1.0, epsilon: Array = 1.0, alpha: Array = 2.0,
                 **_) -> Array:
-    """Finite-range soft sphere ``eps/alpha (1 - r/sigma)^alpha`` for ``r < sigma`` (jax_md)."""
+    """Finite-range soft sphere ``eps/alpha (1 - r/sigma)^alpha`` for ``r < sigma`` (jax_md's
+    form, written with ``|1 - r/sigma|`` so non-integer ``alpha`` never sees a negative base)."""
     x = dr / sigma
     return jnp.where(x < 1.0, epsilon / alpha * jnp.abs(1.0 - x) ** alpha, 0.0)
 

@@ -167,4 +167,5 @@ def simulator(
             f"neighbour list still overflowing after {max_reallocations} re-allocations; "
             "the system is probably collapsing or exploding")
 
+    run_fn.compilations = chunk._cache_size  # number of compiled chunk variants (for tests)
     return init_fn, run_fn

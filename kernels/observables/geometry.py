@@ -44,7 +44,7 @@ def angle_between(a: Array, b: Array) -> Array:
 
 
 def bond_lengths(displacement_fn: DisplacementFn, R: Array, bonds: Array) -> Array:
-    """Lengths of the bonds `bonds: [n_bonds, 2]` int, for `R: [..., n, dim]` -> `[..., n_bonds]`."""
+    """Lengths of `bonds: [n_bonds, 2]` int for `R: [..., n, dim]`: `[..., n_bonds]` (length)."""
     bonds = jnp.asarray(bonds)
     d = displacements(displacement_fn, R[..., bonds[:, 0], :], R[..., bonds[:, 1], :])
     return space.distance(d)

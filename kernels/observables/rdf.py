@@ -60,7 +60,7 @@ def _pair_counts(
     row_batch: int,
     checkpoint: bool,
 ) -> Array:
-    """Histogram of distances over unordered pairs i < j (of species a, b) in one frame `[n, dim]`."""
+    """Distance histogram over unordered pairs i < j (of species a, b) of one frame `[n, dim]`."""
     n = R.shape[0]
     metric = space.metric(displacement_fn)
     idx = jnp.arange(n)
@@ -104,13 +104,15 @@ def _rdf(
     if (species is None) != (species_pair is None):
         raise ValueError("give both `species` and `species_pair`, or neither")
     R = jnp.asarray(R)
+    species = None if species is None else jnp.asarray(species)
     if R.ndim not in (2, 3):
         raise ValueError(f"R must be [n, dim] or [n_frames, n, dim], got shape {R.shape}")
     n, dim = R.shape[-2], R.shape[-1]
 
     def frame(Rf: Array) -> Array:
-        return _pair_counts(displacement_fn, Rf, species, species_pair, hist_fn, row_batch,
-                            checkpoint)
+        return _pair_counts(
+            displacement_fn, Rf, species, species_pair, hist_fn, row_batch, checkpoint
+        )
 
     counts = frame(R) if R.ndim == 2 else jnp.mean(lax.map(frame, R), axis=0)
     ideal = _n_pairs(n, species, species_pair) / box_volume * _shell_volumes(r_max, n_bins, dim)
@@ -148,8 +150,18 @@ def rdf_histogram(
     def hist(d: Array, w: Array) -> Array:
         return hard_histogram(d, w, 0.0, r_max, n_bins)
 
-    return _rdf(displacement_fn, R, box_volume, r_max, n_bins, species, species_pair, hist, batch,
-                checkpoint=False)
+    return _rdf(
+        displacement_fn,
+        R,
+        box_volume,
+        r_max,
+        n_bins,
+        species,
+        species_pair,
+        hist,
+        batch,
+        checkpoint=False,
+    )
 
 
 def rdf_smooth(
@@ -178,8 +190,18 @@ def rdf_smooth(
     def hist(d: Array, w: Array) -> Array:
         return smeared_histogram(d, w, 0.0, r_max, n_bins, width)
 
-    return _rdf(displacement_fn, R, box_volume, r_max, n_bins, species, species_pair, hist, batch,
-                checkpoint=True)
+    return _rdf(
+        displacement_fn,
+        R,
+        box_volume,
+        r_max,
+        n_bins,
+        species,
+        species_pair,
+        hist,
+        batch,
+        checkpoint=True,
+    )
 
 
 def partial_rdfs(
@@ -211,7 +233,8 @@ def partial_rdfs(
             if sigma is None:
                 _, g = rdf_histogram(displacement_fn, R, box_volume, r_max, n_bins, species, (a, b))
             else:
-                _, g = rdf_smooth(displacement_fn, R, box_volume, r_max, n_bins, sigma, species,
-                                  (a, b))
+                _, g = rdf_smooth(
+                    displacement_fn, R, box_volume, r_max, n_bins, sigma, species, (a, b)
+                )
             out[(a, b)] = g
     return out

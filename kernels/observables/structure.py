@@ -31,8 +31,9 @@ DisplacementFn = Callable[..., Array]
 _BLOCK_ELEMENTS = 2**22
 
 
-def _histogram(x: Array, w: Array | None, lo: float, hi: float, n_bins: int,
-               sigma: float | Array | None) -> Array:
+def _histogram(
+    x: Array, w: Array | None, lo: float, hi: float, n_bins: int, sigma: float | Array | None
+) -> Array:
     if sigma is None:
         return hard_histogram(x, w, lo, hi, n_bins)
     return smeared_histogram(x, w, lo, hi, n_bins, sigma)
@@ -74,8 +75,14 @@ def bond_length_distribution(
     return bin_centers(lo, hi, n_bins), _density(counts, lo, hi, n_bins)
 
 
-def _neighbour_vectors(displacement_fn: DisplacementFn, R: Array, i: Array, Ri: Array,
-                       r_cut: float | Array, max_neighbors: int | None) -> tuple[Array, Array]:
+def _neighbour_vectors(
+    displacement_fn: DisplacementFn,
+    R: Array,
+    i: Array,
+    Ri: Array,
+    r_cut: float | Array,
+    max_neighbors: int | None,
+) -> tuple[Array, Array]:
     """Vectors R_j - R_i `[K, dim]` to neighbours of atom i and their validity mask `[K]`."""
     n = R.shape[0]
     d = jax.vmap(displacement_fn, (0, None))(R, Ri)
@@ -140,6 +147,8 @@ def angle_distribution(
     """
     R = jnp.asarray(R)
     n = R.shape[-2]
+    if max_neighbors is not None:
+        max_neighbors = min(max_neighbors, n)
     k = n if max_neighbors is None else max_neighbors
     hi = 180.0 if degrees else float(np.pi)
     scale = 180.0 / np.pi if degrees else 1.0

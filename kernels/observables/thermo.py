@@ -40,7 +40,9 @@ def kinetic_energy(velocity: Array, mass: float | Array = 1.0) -> Array:
     return quantity.kinetic_energy(velocity=velocity, mass=mass)
 
 
-def temperature(velocity: Array, mass: float | Array = 1.0, dof: int | Array | None = None) -> Array:
+def temperature(
+    velocity: Array, mass: float | Array = 1.0, dof: int | Array | None = None
+) -> Array:
     """Kinetic temperature kT = 2 K / dof, in energy units.
 
     Args:

@@ -20,12 +20,14 @@ def _butane_like(phi_deg: float) -> np.ndarray:
     clockwise turn for the viewer, so the IUPAC dihedral is +phi.
     """
     phi = np.deg2rad(phi_deg)
-    return np.array([
-        [1.0, 0.0, 0.0],
-        [0.0, 0.0, 0.0],
-        [0.0, 0.0, 1.5],
-        [np.cos(phi), np.sin(phi), 1.5],
-    ])
+    return np.array(
+        [
+            [1.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0],
+            [0.0, 0.0, 1.5],
+            [np.cos(phi), np.sin(phi), 1.5],
+        ]
+    )
 
 
 @pytest.mark.parametrize("phi_deg", [60.0, -120.0, 0.0, 180.0, 179.0, -179.0, 90.0])
@@ -34,7 +36,7 @@ def test_dihedral_value_and_sign(phi_deg):
     # in (-pi, pi] (so trans is +pi), and it agrees mod 360 deg with ASE's Atoms.get_dihedral.
     R = _butane_like(phi_deg)
     quads = jnp.array([[0, 1, 2, 3]])
-    expected = np.deg2rad(phi_deg) if phi_deg != -180.0 else np.pi
+    expected = np.deg2rad(phi_deg)  # 180 must come back as +pi, not -pi
     free_disp, _ = space.free()
     np.testing.assert_allclose(dihedrals(free_disp, jnp.asarray(R), quads), [expected], atol=1e-12)
     periodic_disp, _ = space.periodic(L)

@@ -1,4 +1,4 @@
-"""g(r): ideal-gas and mixture normalisation, agreement with numpy, smooth-RDF limit and gradients."""
+"""g(r): ideal-gas and mixture normalisation, numpy agreement, smooth-RDF limit and gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -86,8 +86,10 @@ def test_partial_rdfs_of_random_mixture_are_one():
     parts = partial_rdfs(disp, R, V, jnp.asarray(species), r_max, n_bins)
     assert set(parts) == {(0, 0), (0, 1), (1, 1)}
     counts = {0: np.sum(species == 0), 1: np.sum(species == 1)}
-    n_pairs = {(a, b): counts[a] * (counts[a] - 1) / 2 if a == b else counts[a] * counts[b]
-               for (a, b) in parts}
+    n_pairs = {
+        (a, b): counts[a] * (counts[a] - 1) / 2 if a == b else counts[a] * counts[b]
+        for (a, b) in parts
+    }
     r = (np.arange(n_bins) + 0.5) * r_max / n_bins
     sel = r >= 0.5
     total = np.zeros(n_bins)
@@ -139,11 +141,12 @@ def test_rdf_smooth_gradient_matches_finite_differences():
     R = jnp.asarray(rng.uniform(0.0, box, (16, 3)))
     target = jnp.linspace(0.5, 1.5, n_bins)
 
+    @jax.jit
     def loss(R):
         _, g = rdf_smooth(disp, R, box**3, r_max, n_bins, sigma=0.1)
         return jnp.sum((g - target) ** 2)
 
-    grad = jax.grad(loss)(R)
+    grad = jax.jit(jax.grad(loss))(R)
     assert np.all(np.isfinite(grad))
     v = jnp.asarray(rng.standard_normal(R.shape))
     h = 1e-5

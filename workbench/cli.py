@@ -1,0 +1,131 @@
+"""The ``workbench`` command line.
+
+    workbench run --system lj_fluid --n-atoms 500 --temperature 0.72 --steps 10000
+    workbench runs [--kind simulation]
+    workbench serve [panel serve options]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+APPS = Path(__file__).resolve().parent.parent / "apps"
+
+
+def _param_value(text: str):
+    """``name=value``: value as a number, or a JSON list (species matrix)."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
+    name, value = text.split("=", 1)
+    try:
+        return name.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"{name}: {value!r} is not a number or list") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    from kernels.integrators import INTEGRATORS
+    from kernels.potentials import FAMILIES
+    from workbench.builders import SYSTEMS
+
+    p = argparse.ArgumentParser(prog="workbench", description="MD Workbench")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a simulation headless and register it")
+    run.add_argument("--system", default="lj_fluid", choices=sorted(SYSTEMS))
+    run.add_argument("--n-atoms", type=int, default=500)
+    run.add_argument("--density", type=float, default=None,
+                     help="number density (atoms per length^3); the system's default if unset")
+    run.add_argument("--potential", default=None, choices=sorted(FAMILIES),
+                     help="pair potential family (the system's default if unset)")
+    run.add_argument("--param", type=_param_value, action="append", default=[],
+                     metavar="NAME=VALUE", help="potential parameter, e.g. sigma=1.0")
+    run.add_argument("--cutoff", type=float, default=2.5, help="cutoff (length units)")
+    run.add_argument("--cutoff-mode", default="truncated",
+                     choices=["truncated", "shifted", "smoothed"])
+    run.add_argument("--integrator", default="langevin", choices=sorted(INTEGRATORS))
+    run.add_argument("--temperature", type=float, default=1.0, help="in the system's unit")
+    run.add_argument("--dt", type=float, default=0.005, help="time step (tau or fs)")
+    run.add_argument("--friction", type=float, default=1.0, help="Langevin friction")
+    run.add_argument("--steps", type=int, default=10_000)
+    run.add_argument("--stride", type=int, default=100, help="steps between frames")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--precision", default="float32", choices=["float32", "float64"])
+    run.add_argument("--name", default="")
+    run.add_argument("--no-register", action="store_true", help="do not save the run")
+
+    runs = sub.add_parser("runs", help="list registered runs")
+    runs.add_argument("--kind", default=None)
+
+    sub.add_parser("serve", help="serve the dashboards (panel serve apps)",
+                   add_help=False)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from workbench.builders import build_system
+    from workbench.potential import PairPotential
+    from workbench.simulation import Simulation
+
+    kwargs = {"n_atoms": args.n_atoms, "r_cutoff": args.cutoff, "seed": args.seed}
+    if args.density is not None:
+        kwargs["density"] = args.density
+    system = build_system(args.system, **kwargs)
+    pot = system.potential
+    if args.potential or args.param or args.cutoff_mode != "truncated":
+        family = args.potential or pot.family
+        params = dict(pot.params) if family == pot.family else {}
+        params.update(dict(args.param))
+        system.potential = PairPotential(family=family, params=params, r_cutoff=args.cutoff,
+                                         mode=args.cutoff_mode)
+    sim = Simulation(system, integrator=args.integrator, temperature=args.temperature,
+                     timestep=args.dt, friction=args.friction, n_steps=args.steps,
+                     stride=args.stride, seed=args.seed, precision=args.precision,
+                     frames_per_chunk=10)
+    try:
+        sim.run(progress=True)
+    except (ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; keeping what was recorded", file=sys.stderr)
+    m = sim.metrics()
+    print(f"{sim.status}: {sim.message}")
+    print(f"  <T> = {m['mean_temperature']:.4g} {system.unit_system.temperature}, "
+          f"<U>/N = {m['potential_per_atom']:.5g} {system.unit_system.energy}, "
+          f"<P> = {m['mean_pressure']:.4g}, {m['atom_steps_per_s'] / 1e6:.3f} M atom-steps/s")
+    if not args.no_register:
+        run = sim.save(name=args.name)
+        print(f"  saved run {run.id} in {run.path}")
+    return 0 if sim.status in ("completed", "stopped") else 1
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from workbench.registry import RunRegistry
+
+    for run in RunRegistry().list(kind=args.kind):
+        print(f"{run.id}  {run.kind:<12} {run.status:<10} {run.name}")
+    return 0
+
+
+def serve(extra: list[str]) -> int:
+    apps = sorted(str(p) for p in APPS.glob("*.py") if not p.name.startswith("_"))
+    cmd = [sys.executable, "-m", "panel", "serve", *apps, "--index",
+           str(APPS / "_index.html"), *extra]
+    return subprocess.call(cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        return serve(argv[1:])
+    args = _parser().parse_args(argv)
+    return {"run": _run, "runs": _runs}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
