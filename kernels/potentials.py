@@ -23,7 +23,7 @@ jax_md, and its Lennard-Jones loses precision in float64 (see its docstring).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import jax.numpy as jnp
@@ -78,15 +78,17 @@ def yukawa(dr: Array, A: Array = 1.0, kappa: Array = 1.0, **_) -> Array:
 
 @dataclass(frozen=True)
 class PairFamily:
-    """A named analytic pair potential: its function, parameter names and defaults, and which
-    parameters must be strictly positive."""
+    """A named analytic pair potential: its function, parameter names and defaults, which
+    parameters must be strictly positive (sizes, exponents) or non-negative (energy scales),
+    and which are lengths (to detect overlapping atoms)."""
 
     name: str
     fn: Callable[..., Array]
     defaults: dict[str, float]
     positive: tuple[str, ...] = ()
     description: str = ""
-    length_params: tuple[str, ...] = field(default=())
+    length_params: tuple[str, ...] = ()
+    nonnegative: tuple[str, ...] = ()
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -96,16 +98,17 @@ class PairFamily:
 FAMILIES: dict[str, PairFamily] = {
     f.name: f
     for f in (
-        PairFamily("lj", lennard_jones, {"sigma": 1.0, "epsilon": 1.0}, ("sigma", "epsilon"),
-                   "Lennard-Jones 12-6", ("sigma",)),
+        PairFamily("lj", lennard_jones, {"sigma": 1.0, "epsilon": 1.0}, ("sigma",),
+                   "Lennard-Jones 12-6", ("sigma",), ("epsilon",)),
         PairFamily("mie", mie, {"sigma": 1.0, "epsilon": 1.0, "n": 12.0, "m": 6.0},
-                   ("sigma", "epsilon", "n", "m"), "n-m (Mie) Lennard-Jones family", ("sigma",)),
-        PairFamily("wca", wca, {"sigma": 1.0, "epsilon": 1.0}, ("sigma", "epsilon"),
-                   "Weeks-Chandler-Andersen (repulsive LJ)", ("sigma",)),
+                   ("sigma", "n", "m"), "n-m (Mie) Lennard-Jones family", ("sigma",),
+                   ("epsilon",)),
+        PairFamily("wca", wca, {"sigma": 1.0, "epsilon": 1.0}, ("sigma",),
+                   "Weeks-Chandler-Andersen (repulsive LJ)", ("sigma",), ("epsilon",)),
         PairFamily("soft_sphere", soft_sphere, {"sigma": 1.0, "epsilon": 1.0, "alpha": 2.0},
-                   ("sigma", "epsilon", "alpha"), "Finite-range soft sphere", ("sigma",)),
-        PairFamily("morse", morse, {"D0": 1.0, "alpha": 5.0, "r0": 1.0}, ("D0", "alpha", "r0"),
-                   "Morse", ("r0",)),
+                   ("sigma", "alpha"), "Finite-range soft sphere", ("sigma",), ("epsilon",)),
+        PairFamily("morse", morse, {"D0": 1.0, "alpha": 5.0, "r0": 1.0}, ("alpha", "r0"),
+                   "Morse", ("r0",), ("D0",)),
         PairFamily("yukawa", yukawa, {"A": 1.0, "kappa": 1.0}, ("kappa",),
                    "Screened Coulomb (Yukawa)"),
     )

@@ -129,11 +129,17 @@ def simulator(
         (md, nbrs, unwrapped, step), out = jax.lax.scan(one_frame, carry, None, length=n_frames)
         return MDState(md, nbrs, unwrapped, step), Trajectory(*out)
 
-    chunk = _chunk
-    md_init = _md_init
+    def _refresh_force(state: MDState, params) -> MDState:
+        """Forces recomputed with the state's (new) neighbour list."""
+        force = quantity.force(partial(energy_fn, **params))(state.md.position,
+                                                             neighbor=state.neighbor)
+        return state.set(md=state.md.set(force=force))
+
+    chunk, md_init, refresh_force = _chunk, _md_init, _refresh_force
     if replicas:
         chunk = jax.vmap(_chunk, in_axes=(0, None, None, None, None, None))
         md_init = jax.vmap(_md_init, in_axes=(0, 0, None, None, None, None, 0))
+        refresh_force = jax.vmap(_refresh_force, in_axes=(0, None))
     chunk = jax.jit(chunk, static_argnums=(4, 5))
 
     def allocate(R: Array, extra_capacity: int = 0) -> partition.NeighborList:
@@ -160,9 +166,12 @@ def simulator(
             new_state, traj = chunk(state, params, dt, kT, n_frames, stride)
             if not bool(jnp.any(new_state.neighbor.did_buffer_overflow)):
                 return new_state, traj
+            # the chunk's forces, from its first step on, may have missed pairs: start it again
+            # from its first positions with a larger list and forces recomputed with it
             capacity = state.neighbor.idx.shape[-1]
-            state = state.set(neighbor=allocate(
-                state.md.position, extra_capacity=int(0.25 * capacity * (attempt + 1)) + 8))
+            state = refresh_force(state.set(neighbor=allocate(
+                state.md.position, extra_capacity=int(0.25 * capacity * (attempt + 1)) + 8)),
+                params)
         raise RuntimeError(
             f"neighbour list still overflowing after {max_reallocations} re-allocations; "
             "the system is probably collapsing or exploding")

@@ -49,6 +49,8 @@ class PairPotential(param.Parameterized):
                 raise ValueError(f"parameter {name!r} must be finite, got {value.tolist()}")
             if name in fam.positive and np.any(value <= 0):
                 raise ValueError(f"parameter {name!r} must be > 0, got {value.tolist()}")
+            if name in fam.nonnegative and np.any(value < 0):
+                raise ValueError(f"parameter {name!r} must be >= 0, got {value.tolist()}")
             out[name] = float(value) if value.ndim == 0 else value
         if self.family == "mie" and np.any(np.asarray(out["n"]) <= np.asarray(out["m"])):
             raise ValueError("the n-m potential needs n > m")

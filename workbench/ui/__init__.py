@@ -1,0 +1,2 @@
+"""Panel components that render workbench objects; each works in a notebook cell and in
+``panel serve``."""
