@@ -63,13 +63,19 @@ def lj_fluid(n_atoms: int = 500, density: float = 0.8442, r_cutoff: float = 2.5,
              potential: PairPotential | None = None, seed: int = 0) -> System:
     """A one-component LJ fluid at reduced ``density`` (atoms per sigma^3), fcc start; the
     default is LAMMPS's ``bench/in.lj`` state point."""
+    return _fluid("lj_fluid", n_atoms, density, np.zeros(n_atoms, dtype=np.int32), ["A"],
+                  potential or PairPotential(family="lj", r_cutoff=r_cutoff), seed)
+
+
+def _fluid(name: str, n_atoms: int, density: float, species: np.ndarray, names: list[str],
+           potential: PairPotential, seed: int) -> System:
+    """A cubic box of unit-mass atoms on an fcc lattice, reduced LJ units."""
     if n_atoms < 2 or density <= 0:
         raise ValueError("need at least 2 atoms and a positive density")
     box = (n_atoms / density) ** (1 / 3)
-    potential = potential or PairPotential(family="lj", r_cutoff=r_cutoff)
-    return System(name="lj_fluid", positions=fcc_positions(n_atoms, box, seed),
-                  species=np.zeros(n_atoms, dtype=np.int32), species_names=["A"],
-                  masses=np.ones(n_atoms), box=np.full(3, box), units="lj", potential=potential)
+    return System(name=name, positions=fcc_positions(n_atoms, box, seed), species=species,
+                  species_names=names, masses=np.ones(n_atoms), box=np.full(3, box), units="lj",
+                  potential=potential)
 
 
 KOB_ANDERSEN = {  # Kob & Andersen, Phys. Rev. E 51, 4626 (1995)
@@ -86,11 +92,8 @@ def binary_lj_mixture(n_atoms: int = 500, density: float = 1.2, fraction_b: floa
     fcc lattice; Kob-Andersen parameters unless a potential is given."""
     if not 0 <= fraction_b <= 1:
         raise ValueError("fraction_b must lie in [0, 1]")
-    system = lj_fluid(n_atoms, density, r_cutoff, seed=seed)
     n_b = int(round(fraction_b * n_atoms))
     species = np.zeros(n_atoms, dtype=np.int32)
     species[np.random.default_rng(seed).choice(n_atoms, n_b, replace=False)] = 1
-    system.param.update(
-        name="binary_lj", species=species, species_names=["A", "B"],
-        potential=potential or PairPotential(family="lj", params=KOB_ANDERSEN, r_cutoff=r_cutoff))
-    return system
+    return _fluid("binary_lj", n_atoms, density, species, ["A", "B"], potential
+                  or PairPotential(family="lj", params=KOB_ANDERSEN, r_cutoff=r_cutoff), seed)

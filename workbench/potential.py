@@ -63,15 +63,16 @@ class PairPotential(param.Parameterized):
         return 0.5 * float(min(sizes)) if sizes else 0.0
 
     def build(self, box: np.ndarray, species: np.ndarray | None, n_species: int,
-              ) -> tuple[Callable, Callable, Callable, Callable, dict]:
+              dtype=np.float32) -> tuple[Callable, Callable, Callable, Callable, dict]:
         """Kernel functions for a periodic box ``[3]``: ``(displacement_fn, shift_fn,
-        neighbor_fn, energy_fn, params)`` with jax arrays in ``params``."""
+        neighbor_fn, energy_fn, params)``, with ``params`` and the box as ``dtype`` arrays."""
         import jax.numpy as jnp
 
-        params = {k: jnp.asarray(v) for k, v in self.full_params(n_species).items()}
-        displacement_fn, shift_fn = space.periodic(jnp.asarray(box))
+        params = {k: jnp.asarray(v, dtype) for k, v in self.full_params(n_species).items()}
+        box = jnp.asarray(box, dtype)
+        displacement_fn, shift_fn = space.periodic(box)
         neighbor_fn, energy_fn = pot.pair_energy_neighbor_list(
-            displacement_fn, jnp.asarray(box), pot.get_family(self.family).fn, self.r_cutoff,
+            displacement_fn, box, pot.get_family(self.family).fn, self.r_cutoff,
             species=None if n_species == 1 else jnp.asarray(species), dr_threshold=self.skin,
             mode=self.mode, r_onset=self.r_onset,
         )

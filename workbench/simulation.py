@@ -112,7 +112,7 @@ class Simulation(param.Parameterized):
         s = self.system
         s.validate()
         disp, shift, neighbor_fn, energy_fn, params = s.potential.build(
-            s.box, s.species, s.n_species)
+            s.box, s.species, s.n_species, self._dtype)
         units = s.unit_system
         init_fn, run_fn = simulator(
             energy_fn, shift, disp, neighbor_fn, volume=s.volume, integrator=self.integrator,
@@ -131,7 +131,6 @@ class Simulation(param.Parameterized):
             init_fn, _, params = self._build()
             if self._state is None:
                 dtype = self._dtype
-                params = {k: jnp.asarray(v, dtype) for k, v in params.items()}
                 self._state = init_fn(
                     jax.random.PRNGKey(self.seed), jnp.asarray(self.system.positions, dtype),
                     jnp.asarray(self.system.masses, dtype), params, **self._runtime())
@@ -232,7 +231,6 @@ class Simulation(param.Parameterized):
             self._set(status="running", message="compiling..." if self.step == 0 else "")
             self.prepare()
             _, run_fn, params = self._build()
-            params = {k: jnp.asarray(v, self._dtype) for k, v in params.items()}
             while self.step < self.n_steps and not self._stop.is_set():
                 if not self._running.is_set():
                     self._running.wait()

@@ -51,7 +51,8 @@ def default_colors(species_names: Sequence[str], elements: bool | None = None) -
     if elements is None:
         elements = bool(species_names) and all(_is_element(n) for n in species_names)
     if elements:
-        from ase.data import atomic_numbers, jmol_colors
+        from ase.data import atomic_numbers
+        from ase.data.colors import jmol_colors
 
         rgb = [jmol_colors[atomic_numbers[n]] for n in species_names]
         return ["#%02x%02x%02x" % tuple(int(round(255 * c)) for c in col) for col in rgb]
