@@ -161,17 +161,20 @@ def simulator(
                kT) -> tuple[MDState, Trajectory]:
         """Advance ``n_frames * stride`` steps; see the module docstring."""
         dtype = state.md.position.dtype
+        n_atoms = state.md.position.shape[-2]
         dt, kT = jnp.asarray(dt, dtype), jnp.asarray(kT, dtype)
         for attempt in range(max_reallocations + 1):
             new_state, traj = chunk(state, params, dt, kT, n_frames, stride)
             if not bool(jnp.any(new_state.neighbor.did_buffer_overflow)):
                 return new_state, traj
             # the chunk's forces, from its first step on, may have missed pairs: start it again
-            # from its first positions with a larger list and forces recomputed with it
-            capacity = state.neighbor.idx.shape[-1]
+            # from its first positions with a larger list and forces recomputed with it.
+            # jax_md counts extra capacity per atom (times N for sparse lists, and per cell).
+            nbrs = state.neighbor
+            per_atom = nbrs.idx.shape[-1] / (n_atoms if partition.is_sparse(nbrs.format) else 1)
+            extra = max(1, int(0.25 * per_atom * (attempt + 1)))
             state = refresh_force(state.set(neighbor=allocate(
-                state.md.position, extra_capacity=int(0.25 * capacity * (attempt + 1)) + 8)),
-                params)
+                state.md.position, extra_capacity=extra)), params)
         raise RuntimeError(
             f"neighbour list still overflowing after {max_reallocations} re-allocations; "
             "the system is probably collapsing or exploding")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import param
 from ase import Atoms
-from jax_md import space
 
 from workbench.potential import PairPotential
 from workbench.units import get_units
@@ -83,13 +82,10 @@ class System(param.Parameterized):
     def _check_overlaps(self, r_min: float) -> None:
         if r_min <= 0:
             return
-        import jax.numpy as jnp
-
-        displacement_fn, _ = space.periodic(jnp.asarray(self.box))
-        R = jnp.asarray(self.positions)
-        for start in range(0, self.n_atoms, 512):  # bounded memory for large systems
-            d = space.map_product(space.metric(displacement_fn))(R[start:start + 512], R)
-            d = np.array(d)
+        R, box = self.positions, self.box
+        for start in range(0, self.n_atoms, 256):  # bounded memory for large systems
+            d = R[start:start + 256, None, :] - R[None, :, :]
+            d = np.linalg.norm(d - box * np.round(d / box), axis=-1)  # minimum image
             rows = np.arange(d.shape[0])
             d[rows, start + rows] = np.inf
             i, j = np.unravel_index(np.argmin(d), d.shape)

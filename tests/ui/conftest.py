@@ -8,45 +8,15 @@ Screenshots go to ``test-artifacts/`` (gitignored) at the repository root.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless=new",
-    # software WebGL (SwiftShader): no GPU on CI machines
-    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-    # nothing of Chromium's own may call home
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-quic", "--disable-default-apps", "--disable-extensions",
-    "--metrics-recording-only", "--no-pings", "--disable-domain-reliability",
-]
-
-LOCAL_PREFIXES = ("http://localhost", "http://127.0.0.1", "ws://localhost", "ws://127.0.0.1",
-                  "data:", "blob:", "about:")
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("MDWB_CHROMIUM"), "/usr/bin/chromium",
-                      shutil.which("chromium"), shutil.which("chromium-browser")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ui.browser import ARTIFACTS, CHROMIUM_ARGS, LOCAL_PREFIXES, chromium_path, free_port
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +57,8 @@ def page(browser):
     pg = context.new_page()
     log = PageLog()
     pg.on("request", lambda r: log.requests.append(r.url))
-    pg.on("console", lambda m: log.console.append((m.type, m.text)))
+    pg.on("console", lambda m: log.console.append(
+        (m.type, f"{m.text} ({m.location.get('url', '')})" if m.type == "error" else m.text)))
     pg.on("pageerror", lambda e: log.page_errors.append(str(e)))
     pg.log = log
     yield pg
@@ -105,8 +76,10 @@ class ServedApp:
 @pytest.fixture
 def serve_app():
     """``serve_app(make)`` serves ``make()`` (called once per session) at ``/`` on a free port in a
-    server thread and returns a ``ServedApp``; the server is stopped after the test. Sessions are
-    reaped half a second after their page closes."""
+    server thread and returns a ``ServedApp``; the server is stopped after the test. A session is
+    destroyed 3 s after its page closes (Bokeh's default is 15 s; much shorter would also reap a
+    session whose page is still loading, and the page would then get a fresh session rendered
+    without Panel's local-resource settings, which loads CSS from the CDN)."""
     import panel as pn
 
     servers = []
@@ -121,8 +94,8 @@ def serve_app():
 
         app.server = pn.serve({"/": session}, port=port, address="localhost", threaded=True,
                               show=False, start=True, websocket_origin=[f"localhost:{port}"],
-                              check_unused_sessions_milliseconds=200,
-                              unused_session_lifetime_milliseconds=500)
+                              check_unused_sessions_milliseconds=250,
+                              unused_session_lifetime_milliseconds=3000)
         servers.append(app.server)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -139,19 +112,3 @@ def serve_app():
     for server in servers:
         server.stop()
         server.join(timeout=10)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05,
-               message: str = "condition") -> None:
-    """Poll a Python-side condition (for server state the page cannot see)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-
-
-@pytest.fixture
-def threads_before():
-    return set(threading.enumerate())

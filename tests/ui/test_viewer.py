@@ -8,6 +8,7 @@ an NGL spike kept up with 30 updates/s for 192 atoms and 10/s for 12,000.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import threading
 import time
@@ -16,15 +17,33 @@ import numpy as np
 import panel as pn
 import pytest
 
-from tests.ui.conftest import wait_until
-from workbench.ui.viewer import (SPECIES_PALETTE, MoleculeViewer, TrajectoryPlayer,
-                                 default_colors, default_radii)
+from tests.ui.browser import session_threads, wait_until
+from workbench.ui.viewer import (
+    SPECIES_PALETTE,
+    MoleculeViewer,
+    TrajectoryPlayer,
+    default_colors,
+    default_radii,
+)
 
 STATS_JS = "() => (globalThis.__mdwb_molecule_viewer__?.viewers ?? []).filter(v => !v.disposed)"
 READY_JS = f"""() => {{
     const v = ({STATS_JS})()[0];
     return v && (v.error || (v.ready && v.nAtoms > 0));
 }}"""
+
+
+def wait_js(page, expression: str, what: str, arg=None, timeout_ms: int = 10_000) -> None:
+    """``page.wait_for_function`` that, on timeout, says what it waited for and shows the
+    viewer's counters and the console."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(expression, arg=arg, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        stats = page.evaluate(f"() => ({STATS_JS})().map(v => ({{...v, stage: !!v.stage}}))")
+        raise AssertionError(f"timed out waiting for {what}; viewers: {stats}; "
+                             f"console: {page.log.console[-20:]}") from None
 
 
 def lattice(n_side: int = 10, spacing: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -70,12 +89,42 @@ def test_set_structure_and_update_positions_validate_shapes():
 
 def test_from_system_uses_palette_and_sigma_for_reduced_units():
     from workbench.builders import build_system
+    from workbench.potential import PairPotential
 
     system = build_system("lj_fluid", n_atoms=32)
+    species = np.zeros(32, dtype=np.int32)
+    species[::4] = 1
+    # Kob-Andersen sigma_AA = 1, sigma_BB = 0.88 (Phys. Rev. E 51, 4626 (1995)): radii sigma/2
+    system.param.update(species=species, species_names=["A", "B"], potential=PairPotential(
+        family="lj", params={"sigma": [[1.0, 0.8], [0.8, 0.88]],
+                             "epsilon": [[1.0, 1.5], [1.5, 0.5]]}, r_cutoff=2.5))
     v = MoleculeViewer.from_system(system)
-    assert v.n_atoms == 32 and v.colors == [SPECIES_PALETTE[0]]
-    assert v.radii == pytest.approx([0.5])  # sigma = 1 (reduced LJ units) / 2
+    assert v.n_atoms == 32 and v.colors == list(SPECIES_PALETTE[:2])
+    assert v.radii == pytest.approx([0.5, 0.44])
     assert v.box == pytest.approx(list(system.box))
+    # a new structure with the same species keeps colours and radii
+    v.set_structure(system.positions[:8], species[:8], ["A", "B"], system.box)
+    assert v.radii == pytest.approx([0.5, 0.44]) and v.n_atoms == 8
+
+
+def test_browser_gets_ngl_or_a_clear_error(monkeypatch, tmp_path):
+    from workbench.ui import ngl_assets
+
+    v = MoleculeViewer()
+    replies = []
+    monkeypatch.setattr(v, "_send_msg", replies.append)
+    v._handle_msg({"type": "ngl-source-request"})
+    assert replies[-1]["type"] == "ngl-source" and "Stage" in replies[-1]["source"]
+
+    ngl_assets.ngl_bundle_path.cache_clear()
+    ngl_assets.ngl_bundle_source.cache_clear()
+    monkeypatch.setenv("MDWB_NGL_JS", str(tmp_path / "missing.js"))
+    try:
+        v._handle_msg({"type": "ngl-source-request"})
+        assert replies[-1]["type"] == "ngl-error" and "MDWB_NGL_JS" in replies[-1]["message"]
+    finally:
+        ngl_assets.ngl_bundle_path.cache_clear()
+        ngl_assets.ngl_bundle_source.cache_clear()
 
 
 def test_trajectory_player_pushes_the_chosen_frame():
@@ -127,10 +176,10 @@ def test_viewer_draws_streams_and_stays_local(serve_app, page, artifacts_dir):
     app = serve_app(make)
     threads_before = set(threading.enumerate())
     page.goto(app.url)
-    page.wait_for_function(READY_JS, timeout=60_000)
+    wait_js(page, READY_JS, "the viewer to load NGL and build the structure", timeout_ms=60_000)
     stats = page.evaluate(f"() => ({STATS_JS})().map(v => ({{...v, stage: null}}))")[0]
     assert stats["error"] is None, stats["error"]
-    assert stats["nAtoms"] == 1000
+    assert stats["nAtoms"] == 1000 and stats["nBonds"] == len(bonds)
     viewer = holder["viewer"]
 
     canvas = page.locator("canvas").first
@@ -148,7 +197,7 @@ def test_viewer_draws_streams_and_stays_local(serve_app, page, artifacts_dir):
     # push one update that squeezes all atoms into one corner: the picture must change
     applied = page.evaluate(f"() => ({STATS_JS})()[0].applied")
     viewer.update_positions(R0 * 0.4)
-    page.wait_for_function(f"() => ({STATS_JS})()[0].applied > {applied}", timeout=10_000)
+    wait_js(page, f"() => ({STATS_JS})()[0].applied > {applied}", "the moved atoms to be drawn")
     page.wait_for_timeout(300)
     after = _png_pixels(canvas.screenshot(path=str(artifacts_dir / "viewer_moved.png")))
     changed = (np.abs(after - before).max(axis=-1) > 40).mean()
@@ -167,13 +216,13 @@ def test_viewer_draws_streams_and_stays_local(serve_app, page, artifacts_dir):
     elapsed = time.perf_counter() - t0
     # the last frame must arrive: latest-wins coalescing may drop frames, never the newest
     last = np.frombuffer(jitter[(pushed - 1) % len(jitter)].tobytes(), "<f4")[:3].tolist()
-    page.wait_for_function(
-        """([first]) => {
+    wait_js(
+        page, """([first]) => {
             const v = globalThis.__mdwb_molecule_viewer__.viewers.filter(v => !v.disposed)[0];
-            const p = v.stage.compList[0].structure.atomStore;
+            const p = v.stage.compList.find(c => c.type === "structure").structure.atomStore;
             return Math.abs(p.x[0] - first[0]) < 1e-5 && Math.abs(p.y[0] - first[1]) < 1e-5
                 && Math.abs(p.z[0] - first[2]) < 1e-5;
-        }""", arg=[last], timeout=10_000)
+        }""", "the newest frame to reach the scene", arg=[last])
     received = page.evaluate(f"() => ({STATS_JS})()[0].received") - received0
     drawn = page.evaluate(f"() => ({STATS_JS})()[0].applied") - applied0
     rate = received / elapsed
@@ -191,7 +240,7 @@ def test_viewer_draws_streams_and_stays_local(serve_app, page, artifacts_dir):
     # closing the page ends the session and leaves no thread behind
     page.close()
     wait_until(lambda: app.sessions_destroyed, timeout=15, message="the session to be destroyed")
-    wait_until(lambda: not (set(threading.enumerate()) - threads_before), timeout=5,
+    wait_until(lambda: not session_threads(threads_before), timeout=5,
                message="threads started during the session to end")
     viewer.update_positions(R0)  # after the session: a no-op, no error, no thread
 
@@ -204,19 +253,65 @@ def test_spacefill_with_element_colours(serve_app, page, artifacts_dir):
     R = (offsets[:, None, :] + base[None] + 1.0).reshape(-1, 3)
     species = np.tile([0, 1, 1], len(offsets))
     bonds = [[3 * k, 3 * k + j] for k in range(len(offsets)) for j in (1, 2)]
+    holder: dict[str, MoleculeViewer] = {}
 
     def make():
-        v = MoleculeViewer(representation="spacefill", height=450, background="#000000")
+        v = MoleculeViewer(representation="spacefill", height=450, background_color="#000000")
         v.set_structure(R, species, ["O", "H"], np.full(3, 9.3), bonds=bonds)
+        holder["viewer"] = v
         return v
 
     app = serve_app(make)
     page.goto(app.url)
-    page.wait_for_function(READY_JS, timeout=60_000)
+    wait_js(page, READY_JS, "the viewer to load NGL and build the structure", timeout_ms=60_000)
+    assert page.evaluate(f"() => ({STATS_JS})()[0].nBonds") == len(bonds)
     page.wait_for_timeout(300)
-    px = _png_pixels(page.locator("canvas").first.screenshot(
-        path=str(artifacts_dir / "viewer_spacefill_water.png")))
-    assert _colour_fraction(px, "#ff0d0d") > 0.01, "no red oxygens"
+    canvas = page.locator("canvas").first
+    px = _png_pixels(canvas.screenshot(path=str(artifacts_dir / "viewer_spacefill_water.png")))
+    assert (px.max(axis=-1) < 20).mean() > 0.3, "the background is not black"
+    red_spacefill = _colour_fraction(px, "#ff0d0d")
+    assert red_spacefill > 0.01, "no red oxygens"
+
+    # switching the representation restyles the same structure
+    holder["viewer"].representation = "ball+stick"
+    wait_js(page, f"() => ({STATS_JS})()[0].restyles > 0", "the ball-and-stick restyle")
+    page.wait_for_timeout(300)
+    px = _png_pixels(canvas.screenshot(path=str(artifacts_dir / "viewer_ballstick_water.png")))
+    red_balls = _colour_fraction(px, "#ff0d0d")
+    assert 0.0005 < red_balls < red_spacefill, (red_balls, red_spacefill)
+    assert page.log.errors() == [], page.log.errors()
+    assert page.log.external_requests() == [], page.log.external_requests()
+
+
+FIRST_ATOM_JS = """([x]) => {
+    const v = globalThis.__mdwb_molecule_viewer__.viewers.filter(v => !v.disposed)[0];
+    const c = v.stage && v.stage.compList.find(c => c.type === "structure");
+    return c && Math.abs(c.structure.atomStore.x[0] - x) < 1e-5;
+}"""
+
+
+@pytest.mark.ui
+def test_player_buttons_push_recorded_frames(serve_app, page, artifacts_dir):
+    R, box = lattice(3)
+    frames = np.stack([R * (1 - 0.1 * k) for k in range(5)])  # frame k: x0 = 0.5 (1 - 0.1 k)
+    holder: dict[str, TrajectoryPlayer] = {}
+
+    def make():
+        v = MoleculeViewer(height=350)
+        v.set_structure(R, two_species(len(R)), ["A", "B"], box)
+        holder["player"] = TrajectoryPlayer(v, frames=frames, follow=False)
+        return holder["player"]
+
+    app = serve_app(make)
+    page.goto(app.url)
+    wait_js(page, READY_JS, "the viewer to load NGL and build the structure", timeout_ms=60_000)
+    wait_js(page, FIRST_ATOM_JS, "frame 0", arg=[float(frames[0, 0, 0])])
+    page.locator("button.last").click()
+    wait_js(page, FIRST_ATOM_JS, "the last frame after pressing 'last'", arg=[float(frames[4, 0, 0])])
+    page.locator("button.previous").click()
+    wait_js(page, FIRST_ATOM_JS, "frame 3 after pressing 'previous'", arg=[float(frames[3, 0, 0])])
+    assert holder["player"].frame == 3
+    page.screenshot(path=str(artifacts_dir / "viewer_player.png"))
     assert page.log.errors() == [], page.log.errors()
     assert page.log.external_requests() == [], page.log.external_requests()
 
@@ -225,3 +320,29 @@ def test_session_doc_is_none_outside_a_server():
     # in a script or notebook the viewer updates its model directly (no event-loop hop)
     assert MoleculeViewer()._session_doc is None
     assert pn.state.curdoc is None or not pn.state.curdoc.session_context
+
+
+def test_notebook_updates_are_throttled_and_the_last_frame_arrives():
+    # no server session: updates go straight to the model, at most max_fps a second while an
+    # event loop runs (as in a Jupyter kernel); the newest frame is sent by that loop
+    R, box = lattice(2)
+    v = MoleculeViewer(max_fps=20)
+    v.set_structure(R, np.zeros(8, int), ["A"], box)
+    sent = []
+    v.param.watch(lambda e: sent.append(np.frombuffer(e.new, "<f4")[0]), "positions")
+
+    async def burst():
+        for k in range(50):
+            v.update_positions(R + k)
+        await asyncio.sleep(0.2)
+
+    # own thread: Playwright's sync API may already run an event loop in this one
+    worker = threading.Thread(target=asyncio.run, args=(burst(),))
+    worker.start()
+    worker.join()
+    assert 1 <= len(sent) < 10
+    assert sent[-1] == pytest.approx(R[0, 0] + 49)
+    v.max_fps = 0
+    for k in range(5):
+        v.update_positions(R - k)
+    assert len(sent) >= 5 and sent[-1] == pytest.approx(R[0, 0] - 4)

@@ -18,9 +18,9 @@ The browser side (``viewer.js``) evaluates either kind with a small AMD ``define
 from __future__ import annotations
 
 import functools
-import importlib.metadata as metadata
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 
 #: (distribution name, path suffixes of the NGL-bearing file inside that distribution)

@@ -108,15 +108,11 @@ function fixed(x, width) {
   return clamped.toFixed(3).padStart(width)
 }
 
-// A PDB text with one HETATM line per atom, CONECT records for the bonds and a CRYST1 box; it
-// only carries the topology: exact float32 coordinates are set with updatePosition afterwards.
-function buildPDB(pos, species, names, bonds, box) {
+// A PDB text with one HETATM line per atom and CONECT records for the bonds; it only carries the
+// topology: exact float32 coordinates are set with updatePosition afterwards.
+function buildPDB(pos, species, names, bonds) {
   const n = species.length
   const lines = []
-  if (box) {
-    lines.push("CRYST1" + fixed(box[0], 9) + fixed(box[1], 9) + fixed(box[2], 9)
-               + "  90.00  90.00  90.00 P 1           1")
-  }
   const atomNames = names.map((s) => String(s).slice(0, 4).padEnd(4))
   const elements = names.map((s) => (/^[A-Za-z]{1,2}$/.test(s) ? s.toUpperCase() : "X").padStart(2))
   for (let i = 0; i < n; i++) {
@@ -160,7 +156,7 @@ class Viewer {
     this.lastReport = 0
     this.reportTimer = null
     this.stats = {
-      name: model.name, received: 0, applied: 0, builds: 0, ready: false, error: null,
+      name: model.name, received: 0, applied: 0, builds: 0, restyles: 0, ready: false, error: null,
       nAtoms: 0, stage: null,
     }
     const reg = registry()
@@ -176,7 +172,7 @@ class Viewer {
     }
     this.NGL = NGL
     this.stage = new NGL.Stage(this.el, {
-      backgroundColor: this.model.background, tooltip: false, cameraType: "perspective",
+      backgroundColor: this.model.background_color, tooltip: false, cameraType: "perspective",
     })
     this.stats.stage = this.stage
     this.resizeObserver = new ResizeObserver(() => this.resize())
@@ -276,6 +272,7 @@ class Viewer {
     const pos = this.positionsArray()
     this.stage.removeAllComponents()
     this.component = null
+    this.boxComponent = null
     if (this.schemeId !== null) {
       this.NGL.ColormakerRegistry.removeScheme(this.schemeId)
       this.schemeId = null
@@ -286,8 +283,7 @@ class Viewer {
       return
     }
     const species = Array.from(model.species)
-    const box = model.box && model.box.length === 3 ? Array.from(model.box) : null
-    const pdb = buildPDB(pos, species, Array.from(model.species_names), model.bonds || [], box)
+    const pdb = buildPDB(pos, species, Array.from(model.species_names), model.bonds || [])
     const blob = new Blob([pdb], {type: "text/plain"})
     const component = await this.stage.loadFile(blob, {ext: "pdb", name: "system", inferBonds: "none"})
     if (this.disposed) {
@@ -297,9 +293,15 @@ class Viewer {
     this.species = species
     component.structure.updatePosition(pos)
     this.addRepresentations()
-    component.autoView()
+    if (this.stats.builds === 0) {
+      // a slight tilt on first view, so the box reads as 3D
+      this.stage.viewerControls.spin([0, 1, 0], -0.35)
+      this.stage.viewerControls.spin([1, 0, 0], 0.25)
+    }
+    this.stage.autoView()
     this.stats.builds++
     this.stats.nAtoms = species.length
+    this.stats.nBonds = component.structure.bondCount
     this.stats.ready = true
     this.stats.applied++
   }
@@ -333,30 +335,51 @@ class Viewer {
     } else {
       component.addRepresentation("ball+stick", {...common, aspectRatio, multipleBond: "off"})
     }
-    const box = model.box
-    if (model.show_box && box && box.length === 3 && component.structure.unitcell) {
-      const size = Math.max(...box)
-      component.addRepresentation("unitcell", {
-        colorValue: "#555555", radiusType: "size", radiusSize: Math.max(size * 0.003, 0.01),
-      })
+    this.drawBox()
+  }
+
+  // The periodic box as 12 edges from the origin, drawn as screen-space lines 2 px wide (NGL's
+  // own unit-cell representation ignores colour and size parameters).
+  drawBox() {
+    if (this.boxComponent) {
+      this.stage.removeComponent(this.boxComponent)
+      this.boxComponent = null
     }
+    const box = this.model.box
+    if (!this.model.show_box || !box || box.length !== 3) {
+      return
+    }
+    const [a, b, c] = box
+    const corners = [[0, 0, 0], [a, 0, 0], [0, b, 0], [0, 0, c], [a, b, 0], [a, 0, c], [0, b, c],
+                     [a, b, c]]
+    const edges = [[0, 1], [0, 2], [0, 3], [1, 4], [1, 5], [2, 4], [2, 6], [3, 5], [3, 6], [4, 7],
+                   [5, 7], [6, 7]]
+    const grey = [0.35, 0.35, 0.35]
+    const shape = new this.NGL.Shape("box")
+    for (const [i, j] of edges) {
+      shape.addWideline(corners[i], corners[j], grey, 2, "box edge")
+    }
+    this.boxComponent = this.stage.addComponentFromObject(shape)
+    this.boxComponent.addRepresentation("buffer")
   }
 
   applyStyle() {
     if (!this.component) {
       return
     }
-    this.stage.setParameters({backgroundColor: this.model.background})
+    this.stage.setParameters({backgroundColor: this.model.background_color})
     this.addRepresentations()
+    this.stats.restyles++
   }
 
   applyPositions() {
     const pos = this.positionsArray()
-    if (!this.component || !pos || pos.length !== 3 * this.stats.nAtoms) {
-      if (pos && this.component && pos.length !== 3 * this.stats.nAtoms) {
-        this.structureDirty = true
-        this.schedule()
-      }
+    if (!pos) {
+      return  // positions and species disagree until the rest of the update arrives
+    }
+    if (!this.component || pos.length !== 3 * this.stats.nAtoms) {
+      this.structureDirty = true
+      this.schedule()
       return
     }
     this.component.structure.updatePosition(pos, false)
@@ -407,8 +430,9 @@ export function render({model, el, view}) {
   const viewer = new Viewer(model, container)
   view.__mdwbViewer = viewer
   model.on("positions", () => viewer.onPositions())
-  model.on(["species", "species_names", "bonds", "box"], () => viewer.onStructure())
-  model.on(["colors", "radii", "representation", "ball_scale", "show_box", "background"],
+  model.on(["species", "species_names", "bonds"], () => viewer.onStructure())
+  model.on(["colors", "radii", "representation", "ball_scale", "box", "show_box",
+            "background_color"],
            () => viewer.onStyle())
   model.on("after_layout", () => viewer.resize())
   model.on("resize", () => viewer.resize())

@@ -11,16 +11,19 @@ NGL's JavaScript comes from an installed pip package (see ``workbench.ui.ngl_ass
 browser asks for it once per page through the component's message channel, so the same component
 works under ``panel serve`` and in a Jupyter notebook, with no CDN and no extra route.
 
-Fast updates from another thread are coalesced: if the session has not sent the previous frame
-yet, the newer one replaces it (latest wins), so a simulation that produces frames faster than the
-browser draws never builds a queue.
+Updates are rate-limited (``max_fps``, 60 by default) and coalesced: a frame not sent yet is
+replaced by a newer one (latest wins, the newest always arrives), so a simulation that produces
+frames faster than the browser draws never builds a queue, from whatever thread it calls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import threading
-from typing import TYPE_CHECKING, Any, Sequence
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import panel as pn
@@ -55,7 +58,7 @@ def default_colors(species_names: Sequence[str], elements: bool | None = None) -
         from ase.data.colors import jmol_colors
 
         rgb = [jmol_colors[atomic_numbers[n]] for n in species_names]
-        return ["#%02x%02x%02x" % tuple(int(round(255 * c)) for c in col) for col in rgb]
+        return ["#" + "".join(f"{round(255 * c):02x}" for c in col) for col in rgb]
     return [SPECIES_PALETTE[i % len(SPECIES_PALETTE)] for i in range(len(species_names))]
 
 
@@ -119,12 +122,16 @@ class MoleculeViewer(pn.custom.JSComponent):
 
     representation = param.Selector(default="ball+stick", objects=["ball+stick", "spacefill"])
 
-    ball_scale = param.Number(default=0.35, bounds=(0.05, 1.0), doc="""
+    ball_scale = param.Number(default=0.25, bounds=(0.05, 1.0), doc="""
         Ball-and-stick sphere radius as a fraction of the spacefill radius.""")
 
     show_box = param.Boolean(default=True, doc="Draw the edges of the periodic box.")
 
-    background = param.Color(default="#ffffff")
+    background_color = param.Color(default="#ffffff", doc="Colour behind the scene.")
+
+    max_fps = param.Number(default=60, bounds=(0, None), doc="""
+        Most position updates per second a server session sends (0: no limit); faster producers
+        see intermediate frames dropped, never the newest one.""")
 
     frames_received = param.Integer(default=0, readonly=True, doc="""
         Position updates the browser has received (reported back a few times per second).""")
@@ -138,6 +145,7 @@ class MoleculeViewer(pn.custom.JSComponent):
         self._fill_defaults()
         self._pending: bytes | None = None
         self._pending_lock = threading.Lock()
+        self._next_send = 0.0  # time.monotonic() before which no further frame is sent
         doc = pn.state.curdoc
         self._session_doc = doc if doc is not None and doc.session_context else None
         if self._session_doc is not None:
@@ -146,7 +154,7 @@ class MoleculeViewer(pn.custom.JSComponent):
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
-    def from_system(cls, system: "System", **params: Any) -> "MoleculeViewer":
+    def from_system(cls, system: System, **params: Any) -> MoleculeViewer:
         """A viewer of a ``workbench.System``. Reduced-unit (LJ) systems get the species palette
         and radius sigma_ii / 2 (from the pair potential when it has ``sigma``); ASE-unit systems
         with element names get element colours and van der Waals radii."""
@@ -156,16 +164,16 @@ class MoleculeViewer(pn.custom.JSComponent):
         if not elements and system.potential is not None:
             try:
                 sigma = system.potential.full_params(len(names)).get("sigma")
-            except (ValueError, AttributeError):
+            except ValueError:
                 sigma = None
             if sigma is not None:
-                radii = list(0.5 * np.broadcast_to(np.diag(np.atleast_2d(sigma)) if np.ndim(sigma)
-                                                   else sigma, (len(names),)).astype(float))
-        params.setdefault("colors", default_colors(names, elements))
-        params.setdefault("radii", radii)
+                sigma = np.asarray(sigma, dtype=float)
+                diag = np.diag(sigma) if sigma.ndim == 2 else np.full(len(names), float(sigma))
+                radii = (0.5 * diag).tolist()
         viewer = cls(**params)
         viewer.set_structure(system.positions, system.species, names, system.box,
-                             bonds=system.bonds)
+                             bonds=system.bonds, colors=default_colors(names, elements),
+                             radii=radii)
         return viewer
 
     def set_structure(self, positions: Any, species: Any, species_names: Sequence[str],
@@ -173,7 +181,8 @@ class MoleculeViewer(pn.custom.JSComponent):
                       radii: Sequence[float] | None = None) -> None:
         """Replace the system shown: positions ``[n_atoms, 3]`` and box ``[3]`` (length units),
         species ``[n_atoms]`` indexing ``species_names``, optional bonds ``[n_bonds, 2]``.
-        Colours and radii per species default to element or palette values."""
+        Colours and radii per species default to the ones already set when the species names
+        are unchanged, else to element or palette values."""
         R = np.asarray(positions)
         species = [int(s) for s in np.asarray(species).reshape(-1)]
         names = [str(n) for n in species_names]
@@ -187,12 +196,13 @@ class MoleculeViewer(pn.custom.JSComponent):
             if b.min() < 0 or b.max() >= R.shape[0]:
                 raise ValueError("bond indices must lie in [0, n_atoms)")
             bond_list = b.tolist()
+        same_species = names == self.species_names
         if colors is None:
-            colors = self.colors if len(self.colors) == len(names) and names == self.species_names \
-                else default_colors(names)
+            colors = self.colors if same_species else default_colors(names)
         if radii is None:
-            radii = self.radii if len(self.radii) == len(names) and names == self.species_names \
-                else default_radii(names)
+            radii = self.radii if same_species else default_radii(names)
+        if len(colors) != len(names) or len(radii) != len(names):
+            raise ValueError(f"need one colour and one radius for each of the {len(names)} species")
         with param.edit_constant(self):
             self.param.update(
                 positions=_positions_bytes(R), n_atoms=R.shape[0], species=species,
@@ -204,37 +214,77 @@ class MoleculeViewer(pn.custom.JSComponent):
         if self.positions and not self.n_atoms:
             with param.edit_constant(self):
                 self.n_atoms = len(self.positions) // 12
-        if len(self.colors) != len(self.species_names):
+        if not self.colors:
             self.colors = default_colors(self.species_names)
-        if len(self.radii) != len(self.species_names):
+        if not self.radii:
             self.radii = default_radii(self.species_names)
 
     # -- streaming ----------------------------------------------------------------------------
 
     def update_positions(self, R: Any) -> None:
         """Send new positions ``R: [n_atoms, 3]`` (length units) to the browser; the structure
-        (species, bonds, box) stays. Safe to call from any thread and as often as you like:
-        frames the session has not sent yet are replaced by newer ones."""
+        (species, bonds, box) stays.
+
+        Safe to call from any thread and as often as you like: at most ``max_fps`` frames a
+        second go out and a frame not sent yet is replaced by a newer one, but the newest frame
+        always arrives. In a server session the frame is handed to the session's event loop. In
+        a notebook the model is updated from the calling code; the last frame of a burst is sent
+        by the kernel's event loop (without a running event loop, e.g. from a plain thread,
+        every frame is sent at once)."""
         data = _positions_bytes(R, self.n_atoms)
         doc = self._session_doc
-        if doc is None or pn.state.curdoc is doc:
-            self.positions = data
+        if doc is None:
+            self._update_direct(data)
+            return
+        with self._pending_lock:
+            already_scheduled = self._pending is not None
+            self._pending = data
+        if already_scheduled:
+            time.sleep(0)  # let the event loop (waiting for the GIL) send the pending frame
+            return
+        try:  # thread-safe; wakes the session's event loop
+            doc.add_next_tick_callback(self._flush_pending)
+        except RuntimeError:  # the session is closing: nothing left to draw on
+            with self._pending_lock:
+                self._pending = None
+
+    def _send(self, data: bytes) -> None:
+        if self.max_fps:
+            self._next_send = time.monotonic() + 1.0 / self.max_fps
+        self.positions = data
+
+    def _flush_pending(self) -> None:
+        """Runs on the event loop: send the newest pending frame, or come back when ``max_fps``
+        allows (timeout callbacks are only safe to add from the loop itself)."""
+        delay = self._next_send - time.monotonic()
+        doc = self._session_doc
+        if delay > 0 and doc is not None:
+            try:
+                doc.add_timeout_callback(self._flush_pending, int(delay * 1000) + 1)
+                return
+            except RuntimeError:  # the session is closing: send now
+                pass
+        with self._pending_lock:
+            data, self._pending = self._pending, None
+        if data is not None:
+            self._send(data)
+
+    def _update_direct(self, data: bytes) -> None:
+        if not self.max_fps or time.monotonic() >= self._next_send:
+            with self._pending_lock:
+                self._pending = None
+            self._send(data)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._send(data)
             return
         with self._pending_lock:
             already_scheduled = self._pending is not None
             self._pending = data
         if not already_scheduled:
-            try:
-                doc.add_next_tick_callback(self._flush_pending)
-            except Exception:  # the session is closing: nothing left to draw on
-                with self._pending_lock:
-                    self._pending = None
-
-    def _flush_pending(self) -> None:
-        with self._pending_lock:
-            data, self._pending = self._pending, None
-        if data is not None:
-            self.positions = data
+            loop.call_later(max(self._next_send - time.monotonic(), 0.0), self._flush_pending)
 
     def _forget_session(self, session_context: Any) -> None:
         self._session_doc = None
@@ -273,7 +323,7 @@ class TrajectoryPlayer(pn.viewable.Viewer):
         self.viewer = viewer
         self._frames: list[np.ndarray] = []
         self._player = pn.widgets.Player(
-            name="Frame", start=0, end=1, value=0, interval=self.interval_ms, step=1,
+            label="Frame", start=0, end=1, value=0, interval=self.interval_ms, step=1,
             loop_policy="loop", show_loop_controls=False, sizing_mode="stretch_width",
             disabled=True)
         self._player.param.watch(self._on_player, "value")
@@ -281,8 +331,8 @@ class TrajectoryPlayer(pn.viewable.Viewer):
             self.set_frames(frames)
 
     @classmethod
-    def from_system(cls, system: "System", frames: Any = None, **params: Any
-                    ) -> "TrajectoryPlayer":
+    def from_system(cls, system: System, frames: Any = None, **params: Any
+                    ) -> TrajectoryPlayer:
         return cls(MoleculeViewer.from_system(system), frames=frames, **params)
 
     @property

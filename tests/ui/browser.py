@@ -1,0 +1,59 @@
+"""Helpers for browser tests: Chromium flags, localhost checks, ports, polling."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--headless=new",
+    # software WebGL (SwiftShader): no GPU on CI machines
+    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    # nothing of Chromium's own may call home
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run", "--disable-quic", "--disable-default-apps", "--disable-extensions",
+    "--metrics-recording-only", "--no-pings", "--disable-domain-reliability",
+]
+
+LOCAL_PREFIXES = ("http://localhost", "http://127.0.0.1", "ws://localhost", "ws://127.0.0.1",
+                  "data:", "blob:", "about:")
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("MDWB_CHROMIUM"), "/usr/bin/chromium",
+                      shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05,
+               message: str = "condition") -> None:
+    """Poll a Python-side condition (for server state the page cannot see)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+def session_threads(baseline: set[threading.Thread]) -> set[threading.Thread]:
+    """Threads alive now that were not in ``baseline``, leaving out the server event loop's
+    worker pools (``asyncio_N``, ``ThreadPoolExecutor-N``), which are shared by all sessions and
+    idle between tasks."""
+    return {t for t in set(threading.enumerate()) - baseline
+            if t.is_alive() and not t.name.startswith(("asyncio_", "ThreadPoolExecutor-"))}
