@@ -1,10 +1,12 @@
 """JAX configuration for interactive use: the persistent compilation cache is on by default, in
 the user cache folder (``workbench.paths.cache_dir()/jax``), so a dashboard restarted or a slider
-moved in a new session does not pay XLA compilation again. ``MDWB_JAX_CACHE=0`` turns it off."""
+moved in a new session does not pay XLA compilation again. ``MDWB_JAX_CACHE=0`` turns it off.
+It also silences a warning jax_md triggers in every float32 run (see below)."""
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import jax
 
@@ -20,3 +22,8 @@ def enable_compilation_cache() -> str | None:
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     return str(folder)
+
+
+# jax_md sums energies with a float64 accumulator even when x64 is off; JAX then warns, once per
+# trace, that it truncates to float32, which is what float32 runs intend.
+warnings.filterwarnings("ignore", message="Explicitly requested dtype float64", category=UserWarning)

@@ -210,6 +210,11 @@ class Simulation(param.Parameterized):
         return self.trajectory
 
     # --- results ------------------------------------------------------------------------
+    def chunks(self, start: int = 0) -> list[Chunk]:
+        """The recorded chunks from index ``start`` on (thread-safe; for live views)."""
+        with self._lock:
+            return self._chunks[start:]
+
     @property
     def trajectory(self) -> Chunk:
         """Everything recorded so far, concatenated."""

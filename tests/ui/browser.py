@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 CHROMIUM_ARGS = [
@@ -57,3 +59,43 @@ def session_threads(baseline: set[threading.Thread]) -> set[threading.Thread]:
     idle between tasks."""
     return {t for t in set(threading.enumerate()) - baseline
             if t.is_alive() and not t.name.startswith(("asyncio_", "ThreadPoolExecutor-"))}
+
+
+# -- viewer state in the page, and canvas pixels ------------------------------------------
+
+STATS_JS = "() => (globalThis.__mdwb_molecule_viewer__?.viewers ?? []).filter(v => !v.disposed)"
+READY_JS = f"""() => {{
+    const v = ({STATS_JS})()[0];
+    return v && (v.error || (v.ready && v.nAtoms > 0));
+}}"""
+
+
+def wait_js(page, expression: str, what: str, arg=None, timeout_ms: int = 10_000) -> None:
+    """``page.wait_for_function`` that, on timeout, says what it waited for and shows the
+    viewer's counters and the console."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(expression, arg=arg, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        stats = page.evaluate(f"() => ({STATS_JS})().map(v => ({{...v, stage: !!v.stage}}))")
+        raise AssertionError(f"timed out waiting for {what}; viewers: {stats}; "
+                             f"console: {page.log.console[-20:]}") from None
+
+
+def png_pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+
+
+def colour_fraction(px: np.ndarray, hex_colour: str, tol: int = 60) -> float:
+    """Fraction of pixels whose hue matches ``hex_colour`` (shading scales brightness, so the
+    colour is compared after normalising each pixel by its brightest channel)."""
+    target = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    peak = px.max(axis=-1, keepdims=True).clip(min=1)
+    norm = px / peak * 255
+    close = np.abs(norm - target / target.max() * 255).max(axis=-1) < tol
+    return float((close & (peak[..., 0] > 60)).mean())

@@ -9,7 +9,6 @@ an NGL spike kept up with 30 updates/s for 192 atoms and 10/s for 12,000.
 from __future__ import annotations
 
 import asyncio
-import io
 import threading
 import time
 
@@ -17,7 +16,15 @@ import numpy as np
 import panel as pn
 import pytest
 
-from tests.ui.browser import session_threads, wait_until
+from tests.ui.browser import (
+    READY_JS,
+    STATS_JS,
+    colour_fraction,
+    png_pixels,
+    session_threads,
+    wait_js,
+    wait_until,
+)
 from workbench.ui.viewer import (
     SPECIES_PALETTE,
     MoleculeViewer,
@@ -25,25 +32,6 @@ from workbench.ui.viewer import (
     default_colors,
     default_radii,
 )
-
-STATS_JS = "() => (globalThis.__mdwb_molecule_viewer__?.viewers ?? []).filter(v => !v.disposed)"
-READY_JS = f"""() => {{
-    const v = ({STATS_JS})()[0];
-    return v && (v.error || (v.ready && v.nAtoms > 0));
-}}"""
-
-
-def wait_js(page, expression: str, what: str, arg=None, timeout_ms: int = 10_000) -> None:
-    """``page.wait_for_function`` that, on timeout, says what it waited for and shows the
-    viewer's counters and the console."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    try:
-        page.wait_for_function(expression, arg=arg, timeout=timeout_ms)
-    except PlaywrightTimeout:
-        stats = page.evaluate(f"() => ({STATS_JS})().map(v => ({{...v, stage: !!v.stage}}))")
-        raise AssertionError(f"timed out waiting for {what}; viewers: {stats}; "
-                             f"console: {page.log.console[-20:]}") from None
 
 
 def lattice(n_side: int = 10, spacing: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -144,22 +132,6 @@ def test_trajectory_player_pushes_the_chosen_frame():
 
 # -- in the browser ---------------------------------------------------------------------------
 
-def _png_pixels(png: bytes) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
-
-
-def _colour_fraction(px: np.ndarray, hex_colour: str, tol: int = 60) -> float:
-    """Fraction of pixels whose hue matches ``hex_colour`` (shading scales brightness, so the
-    colour is compared after normalising each pixel by its brightest channel)."""
-    target = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
-    peak = px.max(axis=-1, keepdims=True).clip(min=1)
-    norm = px / peak * 255
-    close = np.abs(norm - target / target.max() * 255).max(axis=-1) < tol
-    return float((close & (peak[..., 0] > 60)).mean())
-
-
 @pytest.mark.ui
 def test_viewer_draws_streams_and_stays_local(serve_app, page, artifacts_dir):
     R0, box = lattice(10)  # 1,000 atoms
@@ -185,12 +157,12 @@ def test_viewer_draws_streams_and_stays_local(serve_app, page, artifacts_dir):
     canvas = page.locator("canvas").first
     page.wait_for_timeout(300)  # let NGL draw its first frame (no event marks it)
     before_png = canvas.screenshot(path=str(artifacts_dir / "viewer_initial.png"))
-    before = _png_pixels(before_png)
+    before = png_pixels(before_png)
     background = (before == 255).all(axis=-1).mean()
     assert background < 0.97, "the canvas is blank"
     blue, orange = SPECIES_PALETTE[0], SPECIES_PALETTE[1]
-    assert _colour_fraction(before, blue) > 0.01, "no atoms in species A's colour"
-    assert _colour_fraction(before, orange) > 0.002, "no atoms in species B's colour"
+    assert colour_fraction(before, blue) > 0.01, "no atoms in species A's colour"
+    assert colour_fraction(before, orange) > 0.002, "no atoms in species B's colour"
     dark = (before.max(axis=-1) < 110).mean()
     assert dark > 0.0005, "no box edges drawn"
 
@@ -199,7 +171,7 @@ def test_viewer_draws_streams_and_stays_local(serve_app, page, artifacts_dir):
     viewer.update_positions(R0 * 0.4)
     wait_js(page, f"() => ({STATS_JS})()[0].applied > {applied}", "the moved atoms to be drawn")
     page.wait_for_timeout(300)
-    after = _png_pixels(canvas.screenshot(path=str(artifacts_dir / "viewer_moved.png")))
+    after = png_pixels(canvas.screenshot(path=str(artifacts_dir / "viewer_moved.png")))
     changed = (np.abs(after - before).max(axis=-1) > 40).mean()
     assert changed > 0.05, f"only {changed:.1%} of the pixels changed after moving the atoms"
 
@@ -267,17 +239,17 @@ def test_spacefill_with_element_colours(serve_app, page, artifacts_dir):
     assert page.evaluate(f"() => ({STATS_JS})()[0].nBonds") == len(bonds)
     page.wait_for_timeout(300)
     canvas = page.locator("canvas").first
-    px = _png_pixels(canvas.screenshot(path=str(artifacts_dir / "viewer_spacefill_water.png")))
+    px = png_pixels(canvas.screenshot(path=str(artifacts_dir / "viewer_spacefill_water.png")))
     assert (px.max(axis=-1) < 20).mean() > 0.3, "the background is not black"
-    red_spacefill = _colour_fraction(px, "#ff0d0d")
+    red_spacefill = colour_fraction(px, "#ff0d0d")
     assert red_spacefill > 0.01, "no red oxygens"
 
     # switching the representation restyles the same structure
     holder["viewer"].representation = "ball+stick"
     wait_js(page, f"() => ({STATS_JS})()[0].restyles > 0", "the ball-and-stick restyle")
     page.wait_for_timeout(300)
-    px = _png_pixels(canvas.screenshot(path=str(artifacts_dir / "viewer_ballstick_water.png")))
-    red_balls = _colour_fraction(px, "#ff0d0d")
+    px = png_pixels(canvas.screenshot(path=str(artifacts_dir / "viewer_ballstick_water.png")))
+    red_balls = colour_fraction(px, "#ff0d0d")
     assert 0.0005 < red_balls < red_spacefill, (red_balls, red_spacefill)
     assert page.log.errors() == [], page.log.errors()
     assert page.log.external_requests() == [], page.log.external_requests()

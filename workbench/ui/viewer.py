@@ -90,6 +90,25 @@ def _positions_bytes(R: Any, n_atoms: int | None = None) -> bytes:
     return np.ascontiguousarray(R, dtype="<f4").tobytes()
 
 
+def system_style(system: System) -> dict[str, list]:
+    """``{"colors", "radii"}`` per species of a ``workbench.System``: element colours and van der
+    Waals radii for ASE-unit systems of elements; else the palette and sigma_ii / 2 (from the pair
+    potential when it has ``sigma``)."""
+    names = list(system.species_names)
+    elements = system.units == "ase" and all(_is_element(n) for n in names)
+    radii = default_radii(names, elements)
+    if not elements and system.potential is not None:
+        try:
+            sigma = system.potential.full_params(len(names)).get("sigma")
+        except ValueError:
+            sigma = None
+        if sigma is not None:
+            sigma = np.asarray(sigma, dtype=float)
+            diag = np.diag(sigma) if sigma.ndim == 2 else np.full(len(names), float(sigma))
+            radii = (0.5 * diag).tolist()
+    return {"colors": default_colors(names, elements), "radii": radii}
+
+
 class MoleculeViewer(pn.custom.JSComponent):
     """Interactive 3D view of a periodic system, drawn by NGL in the browser.
 
@@ -158,22 +177,9 @@ class MoleculeViewer(pn.custom.JSComponent):
         """A viewer of a ``workbench.System``. Reduced-unit (LJ) systems get the species palette
         and radius sigma_ii / 2 (from the pair potential when it has ``sigma``); ASE-unit systems
         with element names get element colours and van der Waals radii."""
-        names = list(system.species_names)
-        elements = system.units == "ase" and all(_is_element(n) for n in names)
-        radii = default_radii(names, elements)
-        if not elements and system.potential is not None:
-            try:
-                sigma = system.potential.full_params(len(names)).get("sigma")
-            except ValueError:
-                sigma = None
-            if sigma is not None:
-                sigma = np.asarray(sigma, dtype=float)
-                diag = np.diag(sigma) if sigma.ndim == 2 else np.full(len(names), float(sigma))
-                radii = (0.5 * diag).tolist()
         viewer = cls(**params)
-        viewer.set_structure(system.positions, system.species, names, system.box,
-                             bonds=system.bonds, colors=default_colors(names, elements),
-                             radii=radii)
+        viewer.set_structure(system.positions, system.species, system.species_names, system.box,
+                             bonds=system.bonds, **system_style(system))
         return viewer
 
     def set_structure(self, positions: Any, species: Any, species_names: Sequence[str],
