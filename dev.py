@@ -31,7 +31,7 @@ def _run(cmd: list[str], **kw) -> None:
 
 def ensure_venv(extras: str) -> None:
     """Create ``.venv`` if needed and install the project with ``extras`` when out of date."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - the script itself may run on an old Python
         sys.exit(f"MD Workbench needs Python 3.11 or newer (this is {sys.version.split()[0]}).")
     if not PY.exists():
         _run([sys.executable, "-m", "venv", VENV])

@@ -23,14 +23,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax_md import energy, partition, simulate, smap, space  # noqa: E402
-from peers import IN_LJ, fcc_lattice, lammps_lj_throughput, openmm_lj_throughput  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax_md import energy, partition, simulate, smap, space
+from peers import IN_LJ, fcc_lattice, lammps_lj_throughput, openmm_lj_throughput
 
-from kernels import potentials as pot  # noqa: E402
-from kernels.runner import simulator  # noqa: E402
+from kernels import potentials as pot
+from kernels.runner import simulator
 
 RC, SKIN, DT, KT = IN_LJ["r_cutoff"], IN_LJ["skin"], IN_LJ["dt"], IN_LJ["temperature"]
 
@@ -146,7 +146,8 @@ def main() -> None:
                     print(f"  {name}: unavailable ({type(exc).__name__}: {exc})")
         jm, lmp = rows["plain jax-md"][0], rows.get("LAMMPS (1 core)", (np.nan,))[0]
         print(f"\nN = {n:,} atoms, {n_steps} timed steps")
-        print(f"  {'engine':<24}{'M atom-steps/s':>15}{'vs jax-md':>11}{'vs LAMMPS':>11}{'T_end':>8}")
+        print(f"  {'engine':<24}{'M atom-steps/s':>15}{'vs jax-md':>11}{'vs LAMMPS':>11}"
+              f"{'T_end':>8}")
         for name, (rate, temp) in rows.items():
             print(f"  {name:<24}{rate / 1e6:>15.3f}{rate / jm:>11.2f}{rate / lmp:>11.3f}"
                   f"{temp:>8.3f}")

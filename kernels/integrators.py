@@ -7,7 +7,7 @@ at run time does not recompile.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax.numpy as jnp
 from jax_md import simulate

@@ -14,8 +14,9 @@ add nothing but a dependency in the kernel.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -123,7 +124,7 @@ class NeuralPair:
     def init_params(self, key: Array, n_species: int = 1, scale: float = 0.1) -> Params:
         sizes = (self.n_basis, *self.hidden, n_pairs(n_species))
         layers = []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             key, sub = jax.random.split(key)
             w = jax.random.normal(sub, (n_in, n_out)) * scale / np.sqrt(n_in)
             layers.append((w, jnp.zeros(n_out)))

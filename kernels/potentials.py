@@ -23,8 +23,8 @@ jax_md, and its Lennard-Jones loses precision in float64 (see its docstring).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax.numpy as jnp
 from jax_md import energy, partition, smap, space

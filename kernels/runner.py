@@ -20,8 +20,9 @@ re-runs the chunk. Only the re-allocation recompiles (the list's capacity is a s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

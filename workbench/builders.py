@@ -7,8 +7,8 @@ alanine dipeptide, ...) appears there by registering itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

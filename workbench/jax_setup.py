@@ -26,4 +26,5 @@ def enable_compilation_cache() -> str | None:
 
 # jax_md sums energies with a float64 accumulator even when x64 is off; JAX then warns, once per
 # trace, that it truncates to float32, which is what float32 runs intend.
-warnings.filterwarnings("ignore", message="Explicitly requested dtype float64", category=UserWarning)
+warnings.filterwarnings("ignore", message="Explicitly requested dtype float64",
+                        category=UserWarning)

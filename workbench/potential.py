@@ -6,7 +6,8 @@ Parameters are scalars (every pair alike) or ``[n_species, n_species]`` symmetri
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import param
@@ -84,7 +85,7 @@ class PairPotential(param.Parameterized):
                 "skin": self.skin}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PairPotential":
+    def from_dict(cls, d: dict) -> PairPotential:
         return cls(**d)
 
 

@@ -109,7 +109,7 @@ class System(param.Parameterized):
 
     @classmethod
     def from_ase(cls, atoms: Atoms, potential: PairPotential, units: str = "ase",
-                 name: str = "from-ase") -> "System":
+                 name: str = "from-ase") -> System:
         """A system from ASE ``Atoms`` with an orthorhombic periodic cell."""
         cell = np.asarray(atoms.cell)
         if not np.allclose(cell, np.diag(np.diag(cell))) or not all(atoms.pbc):

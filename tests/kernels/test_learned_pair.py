@@ -45,7 +45,7 @@ def test_spline_rows_per_species_pair_and_gradient():
     np.testing.assert_allclose(u(r, pair_id=jnp.asarray([0, 1, 2])),
                                [rows[0][0], rows[1][1], rows[2][2]])
     # gradient w.r.t. knot values equals central finite differences
-    f = lambda p: jnp.sum(spline.pair_fn(p)(r, pair_id=jnp.asarray([0, 1, 2])) ** 2)  # noqa: E731
+    f = lambda p: jnp.sum(spline.pair_fn(p)(r, pair_id=jnp.asarray([0, 1, 2])) ** 2)
     g = jax.grad(f)(params)["u"]
     h = 1e-6
     for idx in [(0, 3), (1, 8), (2, 15)]:

@@ -32,7 +32,7 @@ def test_overflow_is_detected_reallocated_and_rerun():
     # reference: the same NVE run with an ample neighbour list; deterministic, so equal
     init, run = _setup()
     state = init(jax.random.PRNGKey(0), R0, MASS, PARAMS, dt=0.005, kT=1.0)
-    ref, traj_ref = run(state, PARAMS, n_frames=4, stride=25, dt=0.005, kT=1.0)
+    _, traj_ref = run(state, PARAMS, n_frames=4, stride=25, dt=0.005, kT=1.0)
 
     init2, run2 = _setup(capacity_multiplier=0.5)  # half the slots needed: overflows at once
     state2 = init2(jax.random.PRNGKey(0), R0, MASS, PARAMS, dt=0.005, kT=1.0)

@@ -56,7 +56,7 @@ def test_start_draws_moving_atoms_and_live_plots(serve_app, page, artifacts_dir)
 
 
 def test_bad_input_shows_a_message_not_a_traceback(serve_app, page, artifacts_dir):
-    app, boards = _serve(serve_app)
+    app, _ = _serve(serve_app)
     page.goto(app.url)
     wait_js(page, READY_JS, "the viewer", timeout_ms=60_000)
     n_atoms = page.locator(".bk-input-group", has_text="N atoms").locator("input")

@@ -117,7 +117,10 @@ def test_browser_gets_ngl_or_a_clear_error(monkeypatch, tmp_path):
 
 def test_trajectory_player_pushes_the_chosen_frame():
     R, box = lattice(2)
-    v = MoleculeViewer()
+    # no rate limit: which frame is pushed must not depend on whether an event loop is running
+    # (the session-scoped Playwright fixture leaves one in this thread); rate limiting has its
+    # own tests
+    v = MoleculeViewer(max_fps=0)
     v.set_structure(R, np.zeros(8, int), ["Ar"], box)
     frames = np.stack([R + k for k in range(5)])
     player = TrajectoryPlayer(v, frames=frames, follow=False)
@@ -279,7 +282,8 @@ def test_player_buttons_push_recorded_frames(serve_app, page, artifacts_dir):
     wait_js(page, READY_JS, "the viewer to load NGL and build the structure", timeout_ms=60_000)
     wait_js(page, FIRST_ATOM_JS, "frame 0", arg=[float(frames[0, 0, 0])])
     page.locator("button.last").click()
-    wait_js(page, FIRST_ATOM_JS, "the last frame after pressing 'last'", arg=[float(frames[4, 0, 0])])
+    wait_js(page, FIRST_ATOM_JS, "the last frame after pressing 'last'",
+            arg=[float(frames[4, 0, 0])])
     page.locator("button.previous").click()
     wait_js(page, FIRST_ATOM_JS, "frame 3 after pressing 'previous'", arg=[float(frames[3, 0, 0])])
     assert holder["player"].frame == 3

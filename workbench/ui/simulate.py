@@ -237,12 +237,13 @@ class SimulateDashboard(pn.viewable.Viewer):
         self._preview()
 
     def close(self) -> None:
-        """Stop the simulation and the refresh callback (also on session end)."""
+        """Stop the refresh callback and the simulation (also on session end). Its thread ends
+        after the chunk in flight; the event loop does not wait for it."""
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
         if self.sim is not None:
-            self.sim.stop(wait=True)
+            self.sim.stop(wait=False)
 
     def save(self) -> None:
         if self.sim is None or not len(self.sim.trajectory):
@@ -272,8 +273,8 @@ class SimulateDashboard(pn.viewable.Viewer):
         for chunk in sim.chunks(self._seen):
             self._frames.extend(chunk.positions)
             self._seen += 1
-        if self._frames:
-            self.player.append_frame(self._frames.popleft())
+        if self._frames:  # one Bokeh change per tick: the positions
+            self.player.viewer.update_positions(self._frames.popleft())
         done = sim.status not in ("running", "paused")
         if self._ticks % PLOT_EVERY == 0 or (done and not self._frames):
             chunks = sim.chunks(self._plotted)
@@ -297,6 +298,7 @@ class SimulateDashboard(pn.viewable.Viewer):
         for key in ("temperature", "pressure"):
             data[key] = np.concatenate([c.thermo[key] for c in chunks])
         self.thermo_src.stream(data, rollover=5000)
+        self.player.extend_frames([f for c in chunks for f in c.positions], show=False)
         r_max = min(0.5 * float(np.min(sim.system.box)), 3.0 * sim.system.potential.r_cutoff)
         self._rdf_sum += rdf_numpy(chunks[-1].positions[-1], sim.system.box, r_max, RDF_BINS)
         self._rdf_count += 1

@@ -328,6 +328,7 @@ class TrajectoryPlayer(pn.viewable.Viewer):
         super().__init__(**params)
         self.viewer = viewer
         self._frames: list[np.ndarray] = []
+        self._quiet = False
         self._player = pn.widgets.Player(
             label="Frame", start=0, end=1, value=0, interval=self.interval_ms, step=1,
             loop_policy="loop", show_loop_controls=False, sizing_mode="stretch_width",
@@ -355,10 +356,20 @@ class TrajectoryPlayer(pn.viewable.Viewer):
 
     def append_frame(self, R: Any) -> None:
         """Record positions ``R: [n_atoms, 3]`` as the newest frame."""
-        self._frames.append(np.asarray(R, dtype=np.float32).copy())
-        if len(self._frames) > self.max_frames:
-            del self._frames[0]
-        self._sync_player(self.n_frames - 1 if self.follow else min(self.frame, self.n_frames - 1))
+        self.extend_frames([R])
+
+    def extend_frames(self, frames: Any, show: bool = True) -> None:
+        """Record frames ``[k, n_atoms, 3]`` in one go (one player update). ``show=False`` moves
+        the player to the newest frame without sending it to the viewer, for a live view that
+        has already shown it."""
+        self._frames.extend(np.array(R, dtype=np.float32) for R in frames)
+        del self._frames[:-self.max_frames]
+        self._quiet = not show
+        try:
+            self._sync_player(self.n_frames - 1 if self.follow
+                              else min(self.frame, self.n_frames - 1))
+        finally:
+            self._quiet = False
 
     def _sync_player(self, frame: int) -> None:
         end = max(self.n_frames - 1, 1)
@@ -382,7 +393,7 @@ class TrajectoryPlayer(pn.viewable.Viewer):
         self._player.interval = self.interval_ms
 
     def _show(self, frame: int) -> None:
-        if 0 <= frame < self.n_frames:
+        if 0 <= frame < self.n_frames and not self._quiet:
             self.viewer.update_positions(self._frames[frame])
 
     def __panel__(self) -> pn.viewable.Viewable:
