@@ -115,7 +115,7 @@ def _runs(args: argparse.Namespace) -> int:
 def serve(extra: list[str]) -> int:
     apps = sorted(str(p) for p in APPS.glob("*.py") if not p.name.startswith("_"))
     cmd = [sys.executable, "-m", "panel", "serve", *apps, "--index",
-           str(APPS / "_index.html"), *extra]
+           str(APPS / "_index.html"), "--disable-index-redirect", *extra]
     return subprocess.call(cmd)
 
 

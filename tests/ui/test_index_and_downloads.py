@@ -1,0 +1,65 @@
+"""The `panel serve apps` index page names each dashboard with what it is for, with no external
+request; the Simulate dashboard's downloads and Save produce files ASE and the registry read."""
+
+from __future__ import annotations
+
+import io
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+
+from tests.ui.browser import free_port
+from workbench.registry import RunRegistry
+from workbench.setup import SimulationSetup
+from workbench.ui.simulate import SimulateDashboard
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.ui
+def test_index_page_lists_dashboards_offline(page, artifacts_dir, tmp_path):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
+         "--allow-websocket-origin", f"localhost:{port}"],
+        cwd=ROOT, stdout=open(tmp_path / "serve.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        page.goto(f"http://localhost:{port}/")
+        card = page.locator("a.card", has_text="Simulate")
+        card.wait_for(timeout=30_000)
+        assert "watch it live" in card.inner_text()
+        page.screenshot(path=str(artifacts_dir / "index.png"))
+        assert page.log.external_requests() == []
+        assert page.log.errors() == []
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_downloads_and_save_from_the_dashboard():
+    board = SimulateDashboard(SimulationSetup(n_atoms=108, r_cutoff=2.0, n_steps=200,
+                                              stride=20))
+    board.sim.run(progress=False)
+    frames = ase.io.read(io.StringIO(board._extxyz().getvalue().decode()), index=":",
+                         format="extxyz")
+    assert len(frames) == 10 and len(frames[0]) == 108
+    np.testing.assert_allclose(frames[-1].get_positions(), board.sim.trajectory.positions[-1],
+                               atol=1e-5)
+    csv = board._csv().getvalue().decode().splitlines()
+    assert csv[0].startswith("step,") and len(csv) == 11
+    board.save()
+    runs = RunRegistry().list(kind="simulation")
+    assert runs and runs[0].metrics["frames"] == 10

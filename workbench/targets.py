@@ -1,0 +1,275 @@
+"""``TargetRDF``: the structure a potential fit aims at: g(r) (or the partial g_ab of a mixture)
+with the state point it was measured at (density, temperature, composition, units).
+
+Targets come from a reference simulation the workbench runs (``from_simulation``,
+``from_reference_system``), or from a file: a two-column CSV ``r, g`` (comma- or
+whitespace-separated, ``#`` comments and one header line allowed; more g columns for partials) or
+an ``.npz`` with arrays ``r`` and ``g`` (and optionally ``density``, ``temperature``). Malformed
+files raise ``ValueError`` naming the file. Arrays are read with ``allow_pickle=False``.
+
+The fit compares the target with the *smooth* g(r) of its simulations (Gaussian width
+``rdf_sigma``, ``kernels.observables.rdf.rdf_smooth``); a target made by the workbench records
+the width it was made with, so the fit uses the same one. A histogram from elsewhere is best
+compared with a small width (one bin).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import param
+
+from workbench import io
+from workbench.units import get_units
+
+
+class TargetRDF(param.Parameterized):
+    """A target g(r) at one state point (module docstring)."""
+
+    r = param.Array(doc="[n_bins] bin centres (length units), increasing")
+    g = param.Array(doc="[n_bins], or [n_pairs, n_bins] partial RDFs in the order of "
+                    "species_pairs (dimensionless)")
+    species_pairs = param.List(default=[], doc="[(a, b), ...] species pairs of the rows of g "
+                               "(empty for a one-component g)")
+    density = param.Number(default=None, allow_None=True, bounds=(0, None),
+                           inclusive_bounds=(False, True),
+                           doc="Number density (atoms per length unit cubed).")
+    temperature = param.Number(default=None, allow_None=True, bounds=(0, None),
+                               inclusive_bounds=(False, True),
+                               doc="Temperature, in the unit system's temperature unit.")
+    composition = param.List(default=[1.0], doc="Mole fraction of each species (sums to 1).")
+    species_names = param.List(default=["A"], item_type=str)
+    units = param.Selector(default="lj", objects=["lj", "ase"])
+    rdf_sigma = param.Number(default=None, allow_None=True, bounds=(0, None),
+                             doc="Gaussian smearing of g (length units); None for a histogram.")
+    source = param.String(default="", doc="Where the target came from (file, run id, ...).")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.validate()
+
+    # --- checks and views ----------------------------------------------------------------
+    def validate(self, name: str = "target") -> None:
+        """``ValueError`` (mentioning ``name``) for inconsistent arrays or state point."""
+        r, g = np.asarray(self.r, float), np.asarray(self.g, float)
+        if r.ndim != 1 or len(r) < 3:
+            raise ValueError(f"{name}: r must be 1-D with at least 3 points, got shape {r.shape}")
+        if g.shape[-1:] != r.shape or g.ndim not in (1, 2):
+            raise ValueError(f"{name}: g must be [n_bins] or [n_pairs, n_bins] with n_bins = "
+                             f"{len(r)}, got shape {g.shape}")
+        if not (np.all(np.isfinite(r)) and np.all(np.isfinite(g))):
+            raise ValueError(f"{name}: r and g must be finite numbers")
+        if np.any(np.diff(r) <= 0) or r[0] < 0:
+            raise ValueError(f"{name}: r must be non-negative and strictly increasing")
+        if np.any(g < 0):
+            raise ValueError(f"{name}: g(r) must be >= 0")
+        n_rows = 1 if g.ndim == 1 else g.shape[0]
+        if (g.ndim == 2 or self.species_pairs) and len(self.species_pairs) != n_rows:
+            raise ValueError(f"{name}: {n_rows} g rows but {len(self.species_pairs)} "
+                             "species_pairs")
+        if len(self.composition) != len(self.species_names) or not np.isclose(
+                sum(self.composition), 1.0):
+            raise ValueError(f"{name}: composition needs one mole fraction per species, "
+                             "summing to 1")
+
+    @property
+    def n_species(self) -> int:
+        return len(self.species_names)
+
+    @property
+    def kT(self) -> float:
+        """Thermal energy (energy units) of the target's temperature."""
+        return get_units(self.units).kT(self.temperature)
+
+    @property
+    def g_rows(self) -> np.ndarray:
+        """g as ``[n_pairs, n_bins]`` (one row for a one-component g)."""
+        return np.atleast_2d(np.asarray(self.g, float))
+
+    def on_grid(self, r_max: float, n_bins: int) -> np.ndarray:
+        """g linearly interpolated to the bin centres of ``n_bins`` bins on ``[0, r_max]``,
+        shape of ``g`` with the last axis ``n_bins``; 0 below the first point."""
+        r = np.asarray(self.r, float)
+        width = r_max / n_bins
+        if r_max > r[-1] + width:
+            raise ValueError(f"the target ({self.source or 'g(r)'}) ends at r = {r[-1]:.4g}, "
+                             f"short of the fit's r_max = {r_max:.4g}")
+        centres = (np.arange(n_bins) + 0.5) * width
+        rows = [np.interp(centres, r, row, left=0.0, right=row[-1]) for row in self.g_rows]
+        return rows[0] if np.ndim(self.g) == 1 else np.stack(rows)
+
+    def to_dict(self) -> dict:
+        """JSON-ready metadata (no arrays)."""
+        return {"species_pairs": [list(p) for p in self.species_pairs], "density": self.density,
+                "temperature": self.temperature, "composition": list(self.composition),
+                "species_names": list(self.species_names), "units": self.units,
+                "rdf_sigma": self.rdf_sigma, "source": self.source}
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``r``, ``g`` and the state point to an ``.npz`` (atomically)."""
+        path = Path(path)
+        io.atomic_save_npz(path, r=self.r, g=self.g, density=self.density,
+                           temperature=self.temperature, composition=np.asarray(self.composition),
+                           species_pairs=np.asarray(self.species_pairs, int).reshape(-1, 2))
+        return path
+
+    # --- constructors --------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | Path, *, density: float | None = None,
+                  temperature: float | None = None, units: str = "lj",
+                  composition: list[float] | None = None,
+                  species_names: list[str] | None = None,
+                  species_pairs: list[tuple[int, int]] | None = None,
+                  rdf_sigma: float | None = None) -> TargetRDF:
+        """Read a CSV (``r, g[, g2, ...]``) or ``.npz`` (``r``, ``g``) target; the state point
+        comes from the arguments or, for ``.npz``, from its ``density``/``temperature`` arrays.
+        ``ValueError`` naming the file for anything malformed."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"target file {path}: no such file")
+        if path.suffix.lower() == ".npz":
+            data = io.load_npz(path)  # ValueError naming the file for corrupt archives
+            missing = [k for k in ("r", "g") if k not in data]
+            if missing:
+                raise ValueError(f"target file {path}: missing array(s) {missing}; "
+                                 f"it has {sorted(data)}")
+            r, g = data["r"], data["g"]
+            density = density if density is not None else _scalar(data, "density", path)
+            temperature = (temperature if temperature is not None
+                           else _scalar(data, "temperature", path))
+            if composition is None and "composition" in data:
+                composition = [float(x) for x in np.ravel(data["composition"])]
+            if species_pairs is None and "species_pairs" in data and data["species_pairs"].size:
+                species_pairs = [tuple(int(v) for v in p) for p in data["species_pairs"]]
+        else:
+            r, g = _read_columns(path)
+        n_rows = 1 if np.ndim(g) == 1 else np.shape(g)[0]
+        if species_pairs is None:
+            species_pairs = [] if n_rows == 1 else None
+        if species_pairs is None:
+            raise ValueError(f"target file {path}: {n_rows} g columns; give species_pairs")
+        n_species = 1 + max((max(p) for p in species_pairs), default=0)
+        names = species_names or [chr(ord("A") + i) for i in range(n_species)]
+        comp = composition if composition is not None else [1.0 / len(names)] * len(names)
+        if density is None or temperature is None:
+            raise ValueError(f"target file {path}: the state point needs a density and a "
+                             "temperature")
+        try:
+            return cls(r=np.asarray(r, float), g=np.asarray(g, float),
+                       species_pairs=[tuple(p) for p in species_pairs], density=float(density),
+                       temperature=float(temperature), composition=list(comp),
+                       species_names=list(names), units=units, rdf_sigma=rdf_sigma,
+                       source=str(path))
+        except ValueError as exc:
+            raise ValueError(f"target file {path}: {exc}") from exc
+
+    @classmethod
+    def from_simulation(cls, simulation, *, r_max: float | None = None, n_bins: int = 100,
+                        rdf_sigma: float | None = None, equilibration: int = 0,
+                        species_pairs: list[tuple[int, int]] | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> TargetRDF:
+        """Run (or finish running) a ``workbench.Simulation`` and take the smooth g(r) of its
+        frames after ``equilibration`` steps. ``progress(step, n_steps)`` is called after every
+        chunk. The run is left in the simulation (``simulation.save()`` keeps it)."""
+        import jax.numpy as jnp
+        from jax_md import space
+
+        from kernels.observables.rdf import rdf_smooth
+
+        def report(sim, chunk):
+            progress(sim.step, sim.n_steps)
+
+        if progress is not None:
+            simulation.subscribe(report)
+        try:
+            traj = simulation.run(progress=False)
+        finally:
+            if progress is not None:
+                simulation.unsubscribe(report)
+        if simulation.status != "completed":
+            raise RuntimeError(f"reference simulation did not complete: {simulation.message}")
+        s = simulation.system
+        frames = traj.positions[traj.steps > equilibration]
+        if len(frames) == 0:
+            raise ValueError("no frames after the equilibration; run longer")
+        box = np.asarray(s.box, float)
+        r_max = float(r_max if r_max is not None else min(0.5 * box.min(), s.potential.r_cutoff))
+        rdf_sigma = rdf_sigma if rdf_sigma is not None else r_max / n_bins
+        disp, _ = space.periodic(jnp.asarray(box))
+        R = jnp.asarray(frames)
+        if s.n_species == 1:
+            r, g = rdf_smooth(disp, R, s.volume, r_max, n_bins, rdf_sigma)
+            pairs = []
+        else:
+            pairs = species_pairs or [(a, b) for a in range(s.n_species)
+                                      for b in range(a, s.n_species)]
+            rows = [rdf_smooth(disp, R, s.volume, r_max, n_bins, rdf_sigma,
+                               jnp.asarray(s.species), tuple(p)) for p in pairs]
+            r, g = rows[0][0], jnp.stack([row[1] for row in rows])
+        counts = np.bincount(s.species, minlength=s.n_species)
+        return cls(r=np.asarray(r, float), g=np.asarray(g, float), species_pairs=pairs,
+                   density=s.density, temperature=simulation.temperature,
+                   composition=(counts / counts.sum()).tolist(),
+                   species_names=list(s.species_names), units=s.units,
+                   rdf_sigma=float(rdf_sigma),
+                   source=f"simulation of {s.name}, {len(frames)} frames")
+
+    @classmethod
+    def from_reference_system(cls, system_name: str = "lj_fluid", *, temperature: float,
+                              n_steps: int = 20_000, equilibration: int = 5_000,
+                              stride: int = 50, timestep: float = 0.005, seed: int = 0,
+                              precision: str = "float32", system_kwargs: dict | None = None,
+                              **rdf_kwargs) -> TargetRDF:
+        """Build a registered system (``workbench.build_system(system_name, **system_kwargs)``),
+        run Langevin MD at ``temperature`` for ``n_steps`` and take its g(r) (see
+        ``from_simulation`` for ``rdf_kwargs``)."""
+        from workbench.builders import build_system
+        from workbench.simulation import Simulation
+
+        system = build_system(system_name, **(system_kwargs or {}))
+        sim = Simulation(system, temperature=temperature, n_steps=n_steps, stride=stride,
+                         timestep=timestep, seed=seed, precision=precision,
+                         frames_per_chunk=max(1, min(50, n_steps // stride // 10)))
+        return cls.from_simulation(sim, equilibration=equilibration, **rdf_kwargs)
+
+
+def _scalar(data: dict, key: str, path: Path) -> float | None:
+    if key not in data:
+        return None
+    value = np.asarray(data[key])
+    if value.size != 1 or not np.issubdtype(value.dtype, np.number):
+        raise ValueError(f"target file {path}: {key!r} must be a single number")
+    return float(value.reshape(()))
+
+
+def _read_columns(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``r [n]`` and ``g [n]`` (or ``[n_cols - 1, n]``) from a text table."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"target file {path}: cannot read it as text ({exc})") from exc
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        cells = [c for c in re.split(r"[,;\s]+", line) if c]
+        try:
+            rows.append([float(c) for c in cells])
+        except ValueError:
+            if rows or any(ch.isdigit() for ch in line) and not re.match(r"^[A-Za-z_]", line):
+                raise ValueError(f"target file {path}, line {number}: {line!r} is not a row "
+                                 "of numbers") from None
+            continue  # a header line before the data
+    if not rows:
+        raise ValueError(f"target file {path}: no rows of numbers (expected columns r, g)")
+    widths = {len(row) for row in rows}
+    if len(widths) != 1 or widths.pop() < 2:
+        raise ValueError(f"target file {path}: every row needs the same number (>= 2) of "
+                         "columns: r, g[, g2, ...]")
+    table = np.asarray(rows, float)
+    g = table[:, 1] if table.shape[1] == 2 else table[:, 1:].T
+    return table[:, 0], g
