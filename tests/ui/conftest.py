@@ -8,15 +8,20 @@ Screenshots go to ``test-artifacts/`` (gitignored) at the repository root.
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.ui.browser import ARTIFACTS, CHROMIUM_ARGS, LOCAL_PREFIXES, chromium_path, free_port
+from tests.ui.browser import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    LOCAL_PREFIXES,
+    chromium_path,
+    free_port,
+    wait_for_port,
+)
 
 
 @pytest.fixture(scope="session")
@@ -97,15 +102,7 @@ def serve_app():
                               check_unused_sessions_milliseconds=250,
                               unused_session_lifetime_milliseconds=3000)
         servers.append(app.server)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError(f"the Panel server did not start on port {port}")
+        wait_for_port(port, timeout=30)
         return app
 
     yield serve

@@ -4,17 +4,15 @@ request; the Simulate dashboard's downloads and Save produce files ASE and the r
 from __future__ import annotations
 
 import io
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import ase.io
 import numpy as np
 import pytest
 
-from tests.ui.browser import free_port
+from tests.ui.browser import free_port, wait_for_port
 from workbench.registry import RunRegistry
 from workbench.setup import SimulationSetup
 from workbench.ui.simulate import SimulateDashboard
@@ -30,13 +28,7 @@ def test_index_page_lists_dashboards_offline(page, artifacts_dir, tmp_path):
          "--allow-websocket-origin", f"localhost:{port}"],
         cwd=ROOT, stdout=open(tmp_path / "serve.log", "w"), stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_port(port)
         page.goto(f"http://localhost:{port}/")
         card = page.locator("a.card", has_text="Simulate")
         card.wait_for(timeout=30_000)
