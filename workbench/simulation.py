@@ -260,16 +260,17 @@ class Simulation(param.Parameterized):
                     if len(chunk):
                         self._chunks.append(chunk)
                 if failure:
-                    self._set(status="failed", message=failure[1])
+                    last = int(chunk.steps[-1]) if len(chunk) else self.step
+                    self._set(status="failed", message=failure[1], step=last)
                     self._notify(chunk)
                     return
                 self._set(step=int(chunk.steps[-1]),
                           progress=min(1.0, int(chunk.steps[-1]) / self.n_steps), message="")
                 self._notify(chunk)
-            done = self.step >= self.n_steps
-            self._set(status="completed" if done else "stopped",
-                      message=f"{'completed' if done else 'stopped at step'} {self.step}"
-                      + (" steps" if done else ""))
+            if self.step >= self.n_steps:
+                self._set(status="completed", message=f"completed {self.step} steps")
+            else:
+                self._set(status="stopped", message=f"stopped at step {self.step}")
         except Exception as exc:  # reported in the UI; the recorded frames are kept
             self._set(status="failed", message=f"{type(exc).__name__}: {exc}")
             if self._thread is None or threading.current_thread() is not self._thread:
