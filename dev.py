@@ -63,13 +63,15 @@ def ensure_chromium() -> None:
 
 def serve(args: list[str]) -> int:
     ensure_venv("")
-    return subprocess.call([str(BIN / "workbench"), "serve", *args], cwd=ROOT)
+    os.chdir(ROOT)
+    os.execv(BIN / "workbench", [str(BIN / "workbench"), "serve", *args])
 
 
 def test(args: list[str]) -> int:
     ensure_venv("test,reference")
     ensure_chromium()
-    return subprocess.call([str(PY), "-m", "pytest", *args], cwd=ROOT)
+    os.chdir(ROOT)
+    os.execv(PY, [str(PY), "-m", "pytest", *args])
 
 
 def main() -> int:

@@ -143,8 +143,12 @@ def _integrator_fns(energy_fn: Callable, shift_fn: Callable, integrator: str, dt
     """``make(params, kT) -> (init, apply)`` and ``force(params, R, nbrs)``."""
 
     def make(params: dict, kT: Array) -> tuple[Callable, Callable]:
-        return make_integrator(integrator, partial(energy_fn, **params), shift_fn, dt, kT,
-                               **integrator_kwargs)
+        # dt (and a Nose-Hoover tau) in the dtype of kT, so scan carries keep one dtype
+        kw = dict(integrator_kwargs)
+        if kw.get("tau") is not None:
+            kw["tau"] = jnp.asarray(kw["tau"], kT.dtype)
+        return make_integrator(integrator, partial(energy_fn, **params), shift_fn,
+                               jnp.asarray(dt, kT.dtype), kT, **kw)
 
     def force(params: dict, R: Array, nbrs: partition.NeighborList) -> Array:
         return quantity.force(partial(energy_fn, **params))(R, neighbor=nbrs)
@@ -162,6 +166,7 @@ def md_steps_fn(energy_fn: Callable, shift_fn: Callable, *, integrator: str = "l
     make, force = _integrator_fns(energy_fn, shift_fn, integrator, dt, kw)
 
     def run(params: dict, state: SimState, n_steps: int, kT: Array) -> SimState:
+        kT = jnp.asarray(kT, state.md.position.dtype)
         _, apply = make(params, kT)
         md = state.md.set(force=force(params, state.md.position, state.neighbor))
 
@@ -201,6 +206,7 @@ def diffsim_loss(
     n_skip: int = 0,
     gradient: str = "truncated",
     window: int | None = None,
+    grad_steps: int | None = None,
     checkpoint_every: int | None = None,
     integrator: str = "langevin",
     dt: float = 0.005,
@@ -227,6 +233,9 @@ def diffsim_loss(
       gradient: ``"full"``, ``"truncated"`` or ``"checkpoint"``.
       window: steps per truncation window ("truncated"; a multiple of ``stride``; default all
         sampled steps, i.e. one window).
+      grad_steps: "truncated" only: the first ``grad_steps`` sampled steps (a multiple of
+        ``window``) carry gradient, the rest run forward only and just add frames to g (a
+        cheaper gradient with the residual of the whole trajectory). Default: all.
       checkpoint_every: steps per checkpointed chunk ("checkpoint"; rounded to a multiple of
         ``stride``; default about ``sqrt(n_steps)``).
       integrator: ``"langevin"`` (BAOAB), ``"nose_hoover"`` (chain) or ``"nve"``; ``dt`` (time
@@ -255,12 +264,17 @@ def diffsim_loss(
     if n_skip < 0 or n_sampled <= 0 or n_sampled % stride:
         raise ValueError(f"n_steps - n_skip = {n_sampled} must be a positive multiple of "
                          f"stride = {stride}")
-    n_frames = n_sampled // stride
+    n_frames = n_grad_frames = n_sampled // stride
     if gradient == "truncated":
         window = n_sampled if window is None else window
         if window <= 0 or window % stride:
             raise ValueError(f"window = {window} must be a positive multiple of stride = {stride}")
         chunk_blocks = window // stride
+        grad_steps = n_sampled if grad_steps is None else grad_steps
+        if grad_steps <= 0 or grad_steps % window or grad_steps > n_sampled:
+            raise ValueError(f"grad_steps = {grad_steps} must be a positive multiple of window "
+                             f"= {window}, at most n_steps - n_skip = {n_sampled}")
+        n_grad_frames = grad_steps // stride
     elif gradient == "checkpoint":
         every = checkpoint_every or max(stride, int(round(n_steps ** 0.5)))
         chunk_blocks = max(1, round(every / stride))
@@ -299,7 +313,7 @@ def diffsim_loss(
         def skip_block(c):
             return lax.scan(skip_step, c, None, length=stride)[0], None
 
-        def frame_block(c):
+        def frame_block(c, step=step):
             md, nbrs, v0 = c
             md, nbrs = lax.scan(step, (md, nbrs), None, length=stride)[0]
             v = md.momentum / md.mass
@@ -320,8 +334,16 @@ def diffsim_loss(
             overflow = overflow | carry[1].did_buffer_overflow
         md, nbrs = carry
         v0 = md.momentum / md.mass
-        (md, nbrs, _), out = scan_chunked(frame_block, (md, nbrs, v0), n_frames, chunk_blocks,
-                                          wrap, detach=gradient == "truncated")
+        if gradient != "truncated" or n_grad_frames == n_frames:
+            (md, nbrs, _), out = scan_chunked(frame_block, (md, nbrs, v0), n_frames,
+                                              chunk_blocks, wrap, detach=gradient == "truncated")
+        else:  # gradient through the first grad_steps, forward only after them
+            carry, out_a = scan_chunked(frame_block, (md, nbrs, v0), n_grad_frames,
+                                        chunk_blocks, detach=True)
+            (md, nbrs, _), out_b = scan_chunked(partial(frame_block, step=skip_step),
+                                                _detach(carry), n_frames - n_grad_frames,
+                                                n_frames - n_grad_frames)
+            out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out_a, out_b)
         v00 = jnp.mean(jnp.sum(v0 * v0, -1))
         aux = {"g": jnp.mean(out["g"], axis=0), "vacf": out["vv"] / v00,
                "temperature": out["temperature"],
@@ -338,6 +360,7 @@ def diffsim_loss(
     def loss_fn(params: dict, state: SimState, *, kT: Array, g_target: Array,
                 vacf_target: Array | None = None) -> tuple[Array, tuple[SimState, dict]]:
         """Loss (dimensionless), the state after ``n_steps`` and diagnostics (``aux``)."""
+        kT = jnp.asarray(kT, state.md.position.dtype)
         if not replicas:
             new_state, aux = simulate(params, state, kT)
             rdf_loss, vacf_loss = losses(aux, g_target, vacf_target)
@@ -412,3 +435,27 @@ def sum_state_points(points: Sequence[tuple[Callable, dict]],
         return total, (tuple(new_states), tuple(auxes))
 
     return loss_fn
+
+
+def flat_jacobian(jac: Any, params: Any) -> Array:
+    """A ``jax.jacfwd`` result (a pytree like ``params`` whose leaves are
+    ``[*observable_shape, *leaf_shape]``) as a matrix ``[n_observables, n_params]`` with columns
+    in ``jax.flatten_util.ravel_pytree(params)`` order."""
+    cols = []
+    for j, p in zip(jax.tree_util.tree_leaves(jac), jax.tree_util.tree_leaves(params),
+                    strict=True):
+        p = jnp.asarray(p)
+        n_obs = j.size // max(1, p.size)
+        cols.append(j.reshape(n_obs, p.size))
+    return jnp.concatenate(cols, axis=1)
+
+
+def gauss_newton_direction(jtj: Array, jtr: Array, damping: float = 1e-3) -> Array:
+    """Levenberg-Marquardt direction ``(A + damping diag(A))^-1 J^T r`` from the normal-equation
+    pieces ``jtj = J^T J`` (``[n_params, n_params]``, possibly a running average, summed over
+    state points) and ``jtr = J^T r`` (``[n_params]``), with ``J = d g / d params`` and
+    ``r = g - g_target``. Subtracting it from the parameters is a Gauss-Newton step on
+    ``|g - g_target|^2``: it follows curved, ill-conditioned valleys (such as the sigma-epsilon
+    valley of an LJ fit to one g(r)) where first-order methods crawl."""
+    a = jtj + damping * jnp.diag(jnp.diag(jtj)) + 1e-12 * jnp.eye(jtj.shape[0], dtype=jtj.dtype)
+    return jnp.linalg.solve(a, jtr)

@@ -29,10 +29,19 @@ import jax.numpy as jnp
 Array = jnp.ndarray
 
 
+_TINY = 1e-30
+
+
 def _on_knots(r_knots: Array, r: Array, g: Array) -> Array:
-    """``g`` (``[..., n_bins]`` on ``r``) linearly interpolated to the knots, ``[..., n_knots]``;
-    zero below the first bin centre, ``g[-1]`` beyond the last."""
-    interp = lambda row: jnp.interp(r_knots, r, row, left=0.0, right=row[-1])
+    """``g`` (``[..., n_bins]`` on ``r``) at the knots, ``[..., n_knots]``: ``ln g`` is
+    interpolated linearly (exact for Boltzmann-like exponential pieces; next to g = 0 bins it
+    gives ~0); zero below the first bin centre, ``g[-1]`` beyond the last."""
+
+    def interp(row: Array) -> Array:
+        log_g = jnp.log(jnp.maximum(row, _TINY))
+        out = jnp.exp(jnp.interp(r_knots, r, log_g, right=log_g[-1]))
+        return jnp.where((r_knots < r[0]) | (out <= 1e3 * _TINY), 0.0, out)
+
     return interp(g) if g.ndim == 1 else jax.vmap(interp)(g)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -113,10 +113,11 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def serve(extra: list[str]) -> int:
+    """Replace this process with ``panel serve apps/*.py`` (signals reach the server itself)."""
     apps = sorted(str(p) for p in APPS.glob("*.py") if not p.name.startswith("_"))
     cmd = [sys.executable, "-m", "panel", "serve", *apps, "--index",
            str(APPS / "_index.html"), "--disable-index-redirect", *extra]
-    return subprocess.call(cmd)
+    os.execv(sys.executable, cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,8 +65,9 @@ class _Point:
     init_fn: Callable
     run_fn: Callable  # jitted md_steps_fn
     objective: Callable  # objective(theta, state, kT, g_target) -> (loss, (state, aux))
-    value_and_grad: Callable
-    forward: Callable
+    value_and_grad: Callable  # -> ((loss, (state, aux)), grads)
+    forward: Callable  # -> (loss, (state, aux))
+    jacobian: Callable  # -> (d g / d theta, (loss, (state, aux)))
     kT: Any
     g_target: Any
     state: Any = None
@@ -117,6 +118,10 @@ class PotentialFit(param.Parameterized):
     stride = param.Integer(default=5, bounds=(1, None), doc="Steps between g(r) frames.")
     window = param.Integer(default=120, bounds=(1, None),
                            doc="Steps per truncation window ('truncated').")
+    grad_steps = param.Integer(default=None, allow_None=True, bounds=(1, None),
+                               doc="'truncated': sampled steps per iteration that carry "
+                               "gradient (a multiple of window; the rest only add frames). "
+                               "Default: all.")
     checkpoint_every = param.Integer(default=None, allow_None=True, bounds=(1, None),
                                      doc="Steps per checkpointed chunk ('checkpoint').")
     r_max = param.Number(default=None, allow_None=True, bounds=(0, None),
@@ -126,7 +131,19 @@ class PotentialFit(param.Parameterized):
     rdf_sigma = param.Number(default=None, allow_None=True, bounds=(0, None),
                              doc="g(r) smearing (length units; default the target's, else one "
                              "bin).")
+    optimizer = param.Selector(default="adam", objects=["adam", "gauss_newton"],
+                               doc="DiffSim step: optax Adam, or Gauss-Newton (Levenberg-"
+                               "Marquardt) with the Jacobian of g through the simulation (for a "
+                               "few analytic parameters; see the module docstring).")
     learning_rate = param.Number(default=0.01, bounds=(0, None), doc="Adam learning rate.")
+    gn_step = param.Number(default=0.7, bounds=(0, None), doc="Gauss-Newton step fraction.")
+    gn_damping = param.Number(default=1e-3, bounds=(0, None),
+                              doc="Levenberg-Marquardt damping (relative to diag J^T J).")
+    gn_memory = param.Number(default=0.8, bounds=(0, 1), inclusive_bounds=(True, False),
+                             doc="Running-average weight of earlier J^T J (noise filter).")
+    max_step = param.Number(default=0.2, bounds=(0, None),
+                            doc="Largest Gauss-Newton change of one parameter per iteration "
+                            "(log units for positive parameters).")
     plateau_patience = param.Integer(default=5, bounds=(0, None),
                                      doc="Iterations without improvement before the learning "
                                      "rate drops.")
@@ -322,6 +339,7 @@ class PotentialFit(param.Parameterized):
             n_bins=self.n_bins, n_steps=self.steps_per_iteration, stride=self.stride,
             n_skip=self.skip_steps, gradient=self.gradient,
             window=self.window if self.gradient == "truncated" else None,
+            grad_steps=self.grad_steps if self.gradient == "truncated" else None,
             checkpoint_every=self.checkpoint_every, integrator=self.integrator,
             dt=self.timestep, gamma=self.friction,
             rdf_sigma=self.rdf_sigma or target.rdf_sigma or r_max / self.n_bins,
@@ -335,11 +353,16 @@ class PotentialFit(param.Parameterized):
         def objective(theta, state, kT, g_target):
             return loss_fn(kwargs(theta), state, kT=kT, g_target=g_target)
 
+        def g_of(theta, state, kT, g_target):
+            loss, (new, aux) = objective(theta, state, kT, g_target)
+            return aux["g"], (loss, (new, aux))
+
         g_target = jnp.asarray(target.on_grid(r_max, self.n_bins), dtype)
         return _Point(target, positions, species, box, neighbor_fn, init_fn,
                       jax.jit(run_fn, static_argnums=2), objective,
                       jax.jit(jax.value_and_grad(objective, has_aux=True)),
-                      jax.jit(objective), jnp.asarray(target.kT, dtype), g_target)
+                      jax.jit(objective), jax.jit(jax.jacfwd(g_of, has_aux=True)),
+                      jnp.asarray(target.kT, dtype), g_target)
 
     def _fresh_state(self, pt: _Point, theta: dict, key: jax.Array):
         """A melted state: lattice, velocities from ``key``, ``equilibration`` steps."""
@@ -385,8 +408,12 @@ class PotentialFit(param.Parameterized):
                 self._points.append(pt)
             self._r_grid = r_grid
             self._theta = theta
+            first = (optax.adam(self.learning_rate) if self.optimizer == "adam"
+                     else optax.scale(-self.gn_step))
+            self._jtj, self._jtj_weight = None, 0.0  # running mean of J^T J (Gauss-Newton)
+            self._good = None  # (theta, optimiser state, J^T J) of the last sound iteration
             self._opt = optax.chain(
-                optax.adam(self.learning_rate),
+                first,
                 optax.contrib.reduce_on_plateau(
                     factor=self.plateau_factor, patience=self.plateau_patience,
                     accumulation_size=self.plateau_accumulation))
@@ -400,7 +427,8 @@ class PotentialFit(param.Parameterized):
         extra = 0
         for _ in range(6):
             out = fn(theta, pt.state, pt.kT, pt.g_target)
-            aux = out[0][1][1] if fn is pt.value_and_grad else out[1][1]
+            aux = out[1][1] if fn is pt.forward else (out[0] if fn is pt.value_and_grad
+                                                      else out[1])[1][1]
             if not bool(aux["overflow"]):
                 return out
             extra = self._more_capacity(pt.state, extra)
@@ -432,8 +460,14 @@ class PotentialFit(param.Parameterized):
             t0 = time.perf_counter()
             theta, states = self._theta, [pt.state for pt in self._points]
             total, grads, auxes, new_states = 0.0, None, [], []
+            gauss_newton = self.method == "diffsim" and self.optimizer == "gauss_newton"
+            jacobians = []
             for pt in self._points:
-                if self.method == "diffsim":
+                if gauss_newton:
+                    jac, (loss, (new, aux)) = self._call(pt, pt.jacobian, theta)
+                    grads = diffsim.flat_jacobian(jac, theta)
+                    jacobians.append((grads, jnp.ravel(aux["g"] - pt.g_target)))
+                elif self.method == "diffsim":
                     (loss, (new, aux)), g = self._call(pt, pt.value_and_grad, theta)
                     grads = g if grads is None else jax.tree_util.tree_map(jnp.add, grads, g)
                 else:
@@ -445,11 +479,16 @@ class PotentialFit(param.Parameterized):
             if failure:
                 for pt, s in zip(self._points, states, strict=True):
                     pt.state = s  # produced by the last sound iteration
+                if self._good is not None:  # the parameters of the last sound iteration
+                    self._theta, self._opt_state, self._jtj, self._jtj_weight = self._good
                 self._set(status="failed", message=f"iteration {self.iteration + 1}: {failure}; "
                           "stopped and restored the last good parameters. Try a smaller "
                           "learning rate or timestep.")
                 return None
-            if self.method == "diffsim":
+            self._good = (theta, self._opt_state, self._jtj, self._jtj_weight)
+            if gauss_newton:
+                new_theta, opt_state = self._gauss_newton(theta, jacobians, total)
+            elif self.method == "diffsim":
                 updates, opt_state = self._opt.update(grads, self._opt_state, theta,
                                                       value=total)
                 new_theta = optax.apply_updates(theta, updates)
@@ -468,6 +507,35 @@ class PotentialFit(param.Parameterized):
                 self.history[k].append(v)
             self._set(iteration=self.iteration + 1)
             return record
+
+    def _gauss_newton(self, theta: dict, jacobians: list, loss) -> tuple[dict, Any]:
+        """Levenberg-Marquardt step, scaled by ``gn_step`` and the plateau schedule, each
+        parameter's change clipped to ``max_step``. ``jacobians``: ``(J, r)`` per state point.
+
+        J comes from a short truncated window and is noisy, so ``J^T J`` is a running average
+        (weight ``gn_memory`` on the past, bias-corrected as in Adam); ``J^T r`` is this
+        iteration's.
+        """
+        from jax.flatten_util import ravel_pytree
+
+        flat, unravel = ravel_pytree(theta)
+        if flat.size > 64:
+            raise ValueError(f"Gauss-Newton is for a few parameters, this fit has {flat.size}; "
+                             "use optimizer='adam'")
+        m = self.gn_memory
+        jtj_now = sum(jm.T @ jm for jm, _ in jacobians)
+        jtr = sum(jm.T @ r for jm, r in jacobians)
+        if self._jtj is None:
+            self._jtj = 0.0 * jtj_now
+        self._jtj = m * self._jtj + (1 - m) * jtj_now
+        self._jtj_weight = m * self._jtj_weight + (1 - m)
+        jtj = self._jtj / self._jtj_weight
+        direction = diffsim.gauss_newton_direction(jtj, jtr, self.gn_damping)
+        updates, opt_state = self._opt.update(unravel(direction), self._opt_state, theta,
+                                              value=loss)
+        updates = jax.tree_util.tree_map(lambda u: jnp.clip(u, -self.max_step, self.max_step),
+                                         updates)
+        return optax.apply_updates(theta, updates), opt_state
 
     def _ibi_theta(self, theta: dict, auxes: list) -> dict:
         knots = jnp.asarray(self._model_obj.knots, self.dtype)
@@ -604,7 +672,8 @@ class PotentialFit(param.Parameterized):
                                       self._points[point].g_target))
 
     # --- saving ------------------------------------------------------------------------------
-    _CONFIG_KEYS = ("family", "fit_params", "method", "gradient", "r_cutoff", "cutoff_mode",
+    _CONFIG_KEYS = ("family", "fit_params", "method", "optimizer", "gradient", "grad_steps",
+                    "gn_step", "gn_damping", "gn_memory", "max_step", "r_cutoff", "cutoff_mode",
                     "skin", "n_knots", "spline_r_min", "neural_hidden", "n_atoms", "replicas",
                     "integrator", "timestep", "friction", "equilibration",
                     "steps_per_iteration", "skip_steps", "stride", "window", "checkpoint_every",

@@ -1,0 +1,140 @@
+"""Cost of a DiffSim gradient step, and the memory checkpointing saves, measured in one run.
+
+1. Time: one gradient step (``jax.value_and_grad`` of ``kernels.diffsim`` loss) for 256 LJ
+   atoms and a 120-step window (DiffSim's setting), against a plain forward run of the same
+   120 steps (``md_steps_fn``, no g(r)) and against the loss's forward pass (steps + g(r)
+   frames). Ratios printed.
+2. Memory: peak temporary memory of the compiled gradient for 1,000 steps with full
+   backpropagation against ``gradient="checkpoint"`` (XLA's ``memory_analysis()`` of the
+   compiled executable: ``temp_size_in_bytes``, the scratch buffers of the whole program).
+   The issue requires checkpointing to cut it at least 4-fold.
+
+LJ fluid at rho* = 0.7, T* = 1.2, cutoff 2.5 sigma, Langevin (BAOAB) dt = 0.005 tau, g(r) on
+100 bins to 2.5 sigma every ``stride`` steps. Compilation is not timed.
+
+    python benchmarks/diffsim_step.py
+    python benchmarks/diffsim_step.py --atoms 256 --window 120 --memory-steps 1000 --float64
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax_md import space
+
+from kernels import diffsim
+from kernels import potentials as pot
+from workbench.builders import fcc_positions
+
+RHO, KT, RC = 0.7, 1.2, 2.5
+
+
+def _best(fn, repeats: int = 3) -> float:
+    """Best wall time of ``fn()`` (which blocks until its result is ready)."""
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _system(n_atoms: int, dtype):
+    box = (n_atoms / RHO) ** (1 / 3)
+    disp, shift = space.periodic(box)
+    nf, ef = pot.pair_energy_neighbor_list(disp, box, pot.lennard_jones, RC)
+    R = jnp.asarray(fcc_positions(n_atoms, box), dtype)
+    params = {"sigma": jnp.asarray(1.0, dtype), "epsilon": jnp.asarray(1.0, dtype)}
+    return box, disp, shift, nf, ef, R, params
+
+
+def _loss(n_atoms: int, n_steps: int, stride: int, gradient: str, dtype, **kw):
+    box, disp, shift, nf, ef, R, params = _system(n_atoms, dtype)
+    init, loss = diffsim.diffsim_loss(ef, shift, disp, nf, box_volume=box**3, r_max=RC,
+                                      n_bins=100, n_steps=n_steps, stride=stride,
+                                      gradient=gradient, **kw)
+    state = init(jax.random.PRNGKey(0), R, params, kT=KT, extra_capacity=16)
+    run = jax.jit(diffsim.md_steps_fn(ef, shift), static_argnums=2)
+    state = run(params, state, 1000, KT)  # melt the lattice
+    g_target = jnp.ones(100, dtype)
+    return loss, state, params, g_target, run
+
+
+def timing(n_atoms: int, window: int, stride: int, dtype) -> None:
+    loss, state, params, g_target, run = _loss(n_atoms, window, stride, "full", dtype)
+    objective = lambda p, s: loss(p, s, kT=KT, g_target=g_target)
+    grad_fn = jax.jit(jax.value_and_grad(objective, has_aux=True))
+    fwd_fn = jax.jit(objective)
+    jax.block_until_ready(grad_fn(params, state))
+    jax.block_until_ready(fwd_fn(params, state))
+    jax.block_until_ready(run(params, state, window, KT))
+    t_grad = _best(lambda: jax.block_until_ready(grad_fn(params, state)))
+    t_loss = _best(lambda: jax.block_until_ready(fwd_fn(params, state)))
+    t_md = _best(lambda: jax.block_until_ready(run(params, state, window, KT)))
+    frames = window // stride
+    print(f"\nGradient step: {n_atoms} atoms, {window} steps, g(r) every {stride} steps "
+          f"({frames} frames)")
+    print(f"  {'':<34}{'time (ms)':>12}{'vs plain MD':>13}")
+    for name, t in (("plain forward MD (no g(r))", t_md), ("loss forward (MD + g(r))", t_loss),
+                    ("gradient step (value_and_grad)", t_grad)):
+        print(f"  {name:<34}{1e3 * t:>12.1f}{t / t_md:>13.1f}")
+    print(f"  gradient / loss forward: {t_grad / t_loss:.1f}")
+
+
+def memory(n_atoms: int, n_steps: int, stride: int, checkpoint_every: int | None,
+           dtype) -> None:
+    rows = {}
+    for mode in ("full", "checkpoint"):
+        loss, state, params, g_target, _ = _loss(n_atoms, n_steps, stride, mode, dtype,
+                                                 checkpoint_every=checkpoint_every)
+        objective = lambda p, s, loss=loss, g=g_target: loss(p, s, kT=KT, g_target=g)
+        t0 = time.perf_counter()
+        compiled = jax.jit(jax.value_and_grad(objective, has_aux=True)).lower(
+            params, state).compile()
+        stats = compiled.memory_analysis()
+        compile_s = time.perf_counter() - t0
+        t_run = _best(lambda c=compiled, p=params, s=state: jax.block_until_ready(c(p, s)),
+                      repeats=1)
+        rows[mode] = (stats.temp_size_in_bytes, stats.argument_size_in_bytes, compile_s, t_run)
+    print(f"\nPeak memory of the gradient: {n_atoms} atoms, {n_steps} steps, g(r) every "
+          f"{stride} steps (XLA memory_analysis, temporaries)")
+    print(f"  {'mode':<12}{'temp (MiB)':>12}{'args (MiB)':>12}{'compile (s)':>13}{'run (s)':>10}")
+    for mode, (temp, args, c, t) in rows.items():
+        print(f"  {mode:<12}{temp / 2**20:>12.1f}{args / 2**20:>12.2f}{c:>13.1f}{t:>10.2f}")
+    ratio = rows["full"][0] / max(1, rows["checkpoint"][0])
+    print(f"  full / checkpoint peak temporaries: {ratio:.1f}x "
+          f"({'meets' if ratio >= 4 else 'MISSES'} the 4x target)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--atoms", type=int, default=256)
+    p.add_argument("--window", type=int, default=120, help="steps per gradient window")
+    p.add_argument("--stride", type=int, default=5, help="steps between g(r) frames")
+    p.add_argument("--memory-steps", type=int, default=1000)
+    p.add_argument("--memory-stride", type=int, default=10)
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help="steps per checkpointed chunk (default ~sqrt(steps))")
+    p.add_argument("--float64", action="store_true")
+    p.add_argument("--skip-memory", action="store_true")
+    args = p.parse_args()
+    if args.float64:
+        jax.config.update("jax_enable_x64", True)
+    dtype = jnp.float64 if args.float64 else jnp.float32
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; "
+          f"{'float64' if args.float64 else 'float32'}; {os.cpu_count()} CPU cores visible")
+    timing(args.atoms, args.window, args.stride, dtype)
+    if not args.skip_memory:
+        memory(args.atoms, args.memory_steps, args.memory_stride, args.checkpoint_every, dtype)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Potential fitting workflow: targets from files and from the workbench's own simulations,
+DiffSim and IBI fits (the issue's validation targets), history, cancellation, failure
+recovery, saving and reloading."""
+
+import jax
+import numpy as np
+import pytest
+
+from workbench.registry import RunRegistry
+from workbench.targets import TargetRDF
+from workbench.tuning import PotentialFit, load_fitted_params
+
+STATE = {"n_atoms": 108, "density": 0.7}  # the issue's state point: rho* = 0.7, T* = 1.2
+T_STAR = 1.2
+RDF = {"r_max": 2.5, "n_bins": 100, "rdf_sigma": 0.025}
+
+
+def _reference_target(n_steps: int, seed: int = 0) -> TargetRDF:
+    """g(r) of the workbench's own LJ simulation (sigma = epsilon = 1, cutoff 2.5)."""
+    return TargetRDF.from_reference_system(
+        "lj_fluid", temperature=T_STAR, n_steps=n_steps, equilibration=2000, stride=50,
+        seed=seed, system_kwargs=STATE, **RDF)
+
+
+@pytest.fixture(scope="module")
+def quick_target():
+    return _reference_target(4000)
+
+
+@pytest.fixture(scope="module")
+def precise_target():
+    # 150,000 steps: pins epsilon (the weakly determined direction) to ~0.5 % (measured: the
+    # projection of g(r) noise on d g / d ln(epsilon) scatters by 2.1 % between 10,000-step runs)
+    return _reference_target(150_000)
+
+
+def _quick_fit(target, **kw):
+    settings = {"n_atoms": 108, "equilibration": 500, "steps_per_iteration": 120,
+                "window": 60, "stride": 20, "precision": "float64"}
+    return PotentialFit(target, family="lj", initial_params={"sigma": 0.95, "epsilon": 1.05},
+                        **{**settings, **kw})
+
+
+# --- targets -------------------------------------------------------------------------------
+
+def test_target_files_round_trip(tmp_path, quick_target):
+    path = quick_target.save(tmp_path / "target.npz")
+    again = TargetRDF.from_file(path)
+    np.testing.assert_array_equal(again.g, quick_target.g)
+    assert again.density == pytest.approx(0.7) and again.temperature == pytest.approx(1.2)
+    csv = tmp_path / "g.csv"
+    csv.write_text("# from a paper\nr,g\n" + "\n".join(
+        f"{r},{g}" for r, g in zip(quick_target.r, quick_target.g, strict=True)))
+    from_csv = TargetRDF.from_file(csv, density=0.7, temperature=1.2)
+    np.testing.assert_allclose(from_csv.g, quick_target.g, rtol=1e-12)
+    assert from_csv.source == str(csv)
+
+
+@pytest.mark.parametrize("name, content, match", [
+    ("letters.csv", "r,g\n0.1,0.0\n0.2,abc\n", "line 3"),
+    ("ragged.csv", "0.1,0.0\n0.2,0.1,0.3\n", "same number"),
+    ("one_column.csv", "0.1\n0.2\n0.3\n", "columns"),
+    ("empty.csv", "# nothing\n", "no rows"),
+    ("decreasing.csv", "0.3,1.0\n0.2,1.0\n0.1,1.0\n", "increasing"),
+    ("negative.csv", "0.1,-1.0\n0.2,1.0\n0.3,1.0\n", ">= 0"),
+    ("not_zip.npz", "this is not an npz archive", "npz"),
+])
+def test_malformed_target_file_raises_value_error_naming_it(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match) as info:
+        TargetRDF.from_file(path, density=0.7, temperature=1.2)
+    assert str(path) in str(info.value)
+
+
+def test_npz_target_missing_arrays_and_missing_file(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, radius=np.arange(3.0))
+    with pytest.raises(ValueError, match=r"missing array.*'g'") as info:
+        TargetRDF.from_file(path, density=0.7, temperature=1.2)
+    assert str(path) in str(info.value)
+    with pytest.raises(ValueError, match="no such file"):
+        TargetRDF.from_file(tmp_path / "absent.csv", density=0.7, temperature=1.2)
+
+
+# --- the workflow --------------------------------------------------------------------------
+
+def test_fit_history_cancel_save_and_reload(quick_target, tmp_path):
+    fit = _quick_fit(quick_target, learning_rate=0.02)
+    seen = []
+
+    def progress(done, total, f):
+        seen.append(done)
+        if done == 3:
+            f.stop(wait=False)  # cancel from the callback: takes effect between iterations
+
+    fit.fit(10, progress=progress)
+    assert fit.status == "stopped" and fit.iteration == 3 and seen == [1, 2, 3]
+    assert len(fit.history["loss"]) == len(fit.history["params"]) == 3
+    assert all(t > 0 for t in fit.history["wall_time"])
+    # Adam moves each parameter by about the learning rate (in log units) per iteration
+    first, last = fit.history["params"][0], fit.params
+    assert 0.0 < abs(np.log(last["sigma"] / first["sigma"])) < 0.1
+    assert np.isfinite(fit.history["loss"]).all()
+
+    registry = RunRegistry(tmp_path / "runs")
+    saved = fit.save(registry)
+    assert saved.kind == "fit" and saved.status == "stopped"
+    params = load_fitted_params(registry.get(saved.id))
+    for k in ("sigma", "epsilon"):
+        assert params[k] == pytest.approx(float(fit.params[k]), rel=1e-12)
+    # the fitted potential, reloaded from its run, gives the same g(r): the evaluation starts
+    # from the same lattice and seed, so the trajectory is the same (float64, same program)
+    again = PotentialFit.from_run(registry.get(saved.id))
+    r, g = again.evaluate(params)
+    arrays = saved.load_arrays("fit")
+    np.testing.assert_allclose(r, arrays["r_0"])
+    np.testing.assert_allclose(g, arrays["g_final_0"], rtol=1e-10, atol=1e-12)
+
+
+def test_exploding_simulation_stops_and_restores_last_good_parameters(quick_target):
+    # a learning rate of 4 in log units: Adam's first step multiplies sigma by e^(+-4); the
+    # next simulation blows up (or the NaN check fires) and the fit must stop cleanly
+    fit = _quick_fit(quick_target, learning_rate=4.0)
+    fit.fit(5)
+    assert fit.status == "failed"
+    assert "restored the last good parameters" in fit.message
+    assert fit.iteration == 1
+    good = fit.history["params"][-1]
+    assert fit.params["sigma"] == pytest.approx(float(good["sigma"]))
+    assert fit.params["epsilon"] == pytest.approx(float(good["epsilon"]))
+
+
+def test_learned_families_take_a_step(quick_target):
+    # spline (knots initialised from the potential of mean force) and neural pair potentials
+    # go through the same loss; one Adam step changes their parameters and keeps them finite
+    for family, kw in (("spline", {"n_knots": 24}), ("neural", {"neural_hidden": [8]})):
+        fit = PotentialFit(quick_target, family=family, n_atoms=108, equilibration=200,
+                           steps_per_iteration=40, window=40, stride=20, **kw)
+        before = fit.params
+        record = fit.step()
+        assert record is not None and np.isfinite(record["loss"]), family
+        moved = [float(np.max(np.abs(a - b))) for a, b in zip(
+            jax.tree_util.tree_leaves(fit.params), jax.tree_util.tree_leaves(before),
+            strict=True)]
+        assert max(moved) > 0, family
+
+
+# --- the issue's validation targets (slow) ------------------------------------------------
+
+@pytest.mark.slow
+def test_diffsim_fit_recovers_sigma_and_epsilon_within_2_percent(precise_target):
+    # Issue 4: from the workbench's own g(r) of LJ at rho* = 0.7, T* = 1.2 (sigma = epsilon = 1),
+    # a DiffSim fit started 20 % off (sigma 0.8, epsilon 1.2) recovers both within 2 %.
+    # epsilon is weakly determined by one g(r) (a sigma-epsilon valley with a curvature ratio of
+    # ~3,000), so the fit uses Gauss-Newton steps with the truncated-backprop Jacobian and
+    # averages the parameters of the last iterations (sampling noise dominates there).
+    fit = PotentialFit(
+        precise_target, family="lj", initial_params={"sigma": 0.8, "epsilon": 1.2},
+        optimizer="gauss_newton", gn_step=0.5, gn_memory=0.95, plateau_patience=1000,
+        n_atoms=108, equilibration=1000, steps_per_iteration=1200, window=120, grad_steps=240,
+        stride=40, average_last=130, seed=1)
+    fit.fit(150)
+    assert fit.status == "completed"
+    params = fit.fitted_params()
+    assert params["sigma"] == pytest.approx(1.0, rel=0.02)
+    assert params["epsilon"] == pytest.approx(1.0, rel=0.02)
+
+
+@pytest.mark.slow
+def test_ibi_reaches_integrated_rdf_error_below_0_02(precise_target):
+    # Issue 4: IBI on the same target reaches integral |g - g_target| dr < 0.02 (sigma units)
+    fit = PotentialFit(precise_target, family="spline", method="ibi", n_atoms=108,
+                       equilibration=1000, steps_per_iteration=2000, stride=40,
+                       average_last=5, eval_iterations=10, seed=1)
+    fit.fit(15)
+    assert fit.status == "completed"
+    _, g = fit.evaluate()
+    assert fit.rdf_error(g) < 0.02
