@@ -10,6 +10,17 @@ energy scales, exponents) are optimised as logarithms. IBI runs the same simulat
 updates the knots of a spline potential. Several targets (state points) are fitted at once:
 losses and gradients are summed (IBI averages its updates).
 
+``optimizer="gauss_newton"`` replaces Adam, for a few analytic parameters, by Levenberg-Marquardt
+steps with the Jacobian d g / d theta taken through the simulation (forward mode over the
+``grad_steps`` truncated windows). Why: one g(r) determines some combinations of parameters far
+better than others. For LJ at rho* = 0.7, T* = 1.2 the loss Hessian in (ln sigma, ln epsilon)
+has eigenvalues ~3,000 apart (the soft direction is epsilon with a little sigma: a softer well
+looks like a smaller core); Adam's per-parameter normalisation then moves epsilon as far as
+sigma on every step and, after sigma has converged, crawls along the valley (measured: epsilon
+drifts ~0.05 % per iteration from 12 % off). Gauss-Newton follows the valley in ~10 iterations;
+the rest of the fit averages out sampling noise (``average_last``), which sets the accuracy:
+g(r) of a 10,000-step run of 108 atoms pins ln epsilon only to ~2 % (measured).
+
 Workflow: ``fit = PotentialFit(target=..., family="lj", initial_params={...})``;
 ``fit.step()`` (one iteration) or ``fit.fit(n_iter, progress=callback)``; ``fit.stop()`` from
 another thread (or ``start``/``wait`` for a background fit) ends it between iterations. The
@@ -334,12 +345,13 @@ class PotentialFit(param.Parameterized):
         disp, shift = space.periodic(box_j)
         neighbor_fn, energy_fn = self._energy(disp, box_j, species, model)
         pairs = target.species_pairs or None
+        gradient = self.gradient if self.method == "diffsim" else "full"  # IBI: forward only
         init_fn, loss_fn = diffsim.diffsim_loss(
             energy_fn, shift, disp, neighbor_fn, box_volume=box**3, r_max=r_max,
             n_bins=self.n_bins, n_steps=self.steps_per_iteration, stride=self.stride,
-            n_skip=self.skip_steps, gradient=self.gradient,
-            window=self.window if self.gradient == "truncated" else None,
-            grad_steps=self.grad_steps if self.gradient == "truncated" else None,
+            n_skip=self.skip_steps, gradient=gradient,
+            window=self.window if gradient == "truncated" else None,
+            grad_steps=self.grad_steps if gradient == "truncated" else None,
             checkpoint_every=self.checkpoint_every, integrator=self.integrator,
             dt=self.timestep, gamma=self.friction,
             rdf_sigma=self.rdf_sigma or target.rdf_sigma or r_max / self.n_bins,
@@ -410,7 +422,8 @@ class PotentialFit(param.Parameterized):
             self._theta = theta
             first = (optax.adam(self.learning_rate) if self.optimizer == "adam"
                      else optax.scale(-self.gn_step))
-            self._jtj, self._jtj_weight = None, 0.0  # running mean of J^T J (Gauss-Newton)
+            # Gauss-Newton running means of J^T J and J (unnormalised) and their weight
+            self._jtj, self._jbar, self._jtj_weight = None, None, 0.0
             self._good = None  # (theta, optimiser state, J^T J) of the last sound iteration
             self._opt = optax.chain(
                 first,
@@ -480,12 +493,13 @@ class PotentialFit(param.Parameterized):
                 for pt, s in zip(self._points, states, strict=True):
                     pt.state = s  # produced by the last sound iteration
                 if self._good is not None:  # the parameters of the last sound iteration
-                    self._theta, self._opt_state, self._jtj, self._jtj_weight = self._good
+                    (self._theta, self._opt_state, self._jtj, self._jbar,
+                     self._jtj_weight) = self._good
                 self._set(status="failed", message=f"iteration {self.iteration + 1}: {failure}; "
                           "stopped and restored the last good parameters. Try a smaller "
                           "learning rate or timestep.")
                 return None
-            self._good = (theta, self._opt_state, self._jtj, self._jtj_weight)
+            self._good = (theta, self._opt_state, self._jtj, self._jbar, self._jtj_weight)
             if gauss_newton:
                 new_theta, opt_state = self._gauss_newton(theta, jacobians, total)
             elif self.method == "diffsim":
@@ -512,9 +526,12 @@ class PotentialFit(param.Parameterized):
         """Levenberg-Marquardt step, scaled by ``gn_step`` and the plateau schedule, each
         parameter's change clipped to ``max_step``. ``jacobians``: ``(J, r)`` per state point.
 
-        J comes from a short truncated window and is noisy, so ``J^T J`` is a running average
-        (weight ``gn_memory`` on the past, bias-corrected as in Adam); ``J^T r`` is this
-        iteration's.
+        J comes from a short truncated window and is noisy. Both ``J^T J`` and J are running
+        averages (weight ``gn_memory`` on the past, bias-corrected as in Adam) and the step uses
+        ``mean(J)^T r``: a fixed linear map of this iteration's residual r, so sampling noise
+        averages out over iterations instead of being multiplied by J's own noise; the noise
+        left in ``mean(J^T J)`` (which exceeds ``mean(J)^T mean(J)``) damps the weakly
+        determined directions, which keeps the iteration stable.
         """
         from jax.flatten_util import ravel_pytree
 
@@ -524,12 +541,15 @@ class PotentialFit(param.Parameterized):
                              "use optimizer='adam'")
         m = self.gn_memory
         jtj_now = sum(jm.T @ jm for jm, _ in jacobians)
-        jtr = sum(jm.T @ r for jm, r in jacobians)
         if self._jtj is None:
-            self._jtj = 0.0 * jtj_now
+            self._jtj, self._jbar = 0.0 * jtj_now, [0.0 * jm for jm, _ in jacobians]
         self._jtj = m * self._jtj + (1 - m) * jtj_now
+        self._jbar = [m * jb + (1 - m) * jm
+                      for jb, (jm, _) in zip(self._jbar, jacobians, strict=True)]
         self._jtj_weight = m * self._jtj_weight + (1 - m)
         jtj = self._jtj / self._jtj_weight
+        jtr = sum(jb.T @ r for jb, (_, r) in zip(self._jbar, jacobians, strict=True))
+        jtr = jtr / self._jtj_weight
         direction = diffsim.gauss_newton_direction(jtj, jtr, self.gn_damping)
         updates, opt_state = self._opt.update(unravel(direction), self._opt_state, theta,
                                               value=loss)

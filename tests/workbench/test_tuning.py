@@ -131,19 +131,19 @@ def test_exploding_simulation_stops_and_restores_last_good_parameters(quick_targ
     assert fit.params["epsilon"] == pytest.approx(float(good["epsilon"]))
 
 
-def test_learned_families_take_a_step(quick_target):
+@pytest.mark.parametrize("family, kw", [("spline", {"n_knots": 24}),
+                                        ("neural", {"neural_hidden": [8]})])
+def test_learned_families_take_a_step(quick_target, family, kw):
     # spline (knots initialised from the potential of mean force) and neural pair potentials
     # go through the same loss; one Adam step changes their parameters and keeps them finite
-    for family, kw in (("spline", {"n_knots": 24}), ("neural", {"neural_hidden": [8]})):
-        fit = PotentialFit(quick_target, family=family, n_atoms=108, equilibration=200,
-                           steps_per_iteration=40, window=40, stride=20, **kw)
-        before = fit.params
-        record = fit.step()
-        assert record is not None and np.isfinite(record["loss"]), family
-        moved = [float(np.max(np.abs(a - b))) for a, b in zip(
-            jax.tree_util.tree_leaves(fit.params), jax.tree_util.tree_leaves(before),
-            strict=True)]
-        assert max(moved) > 0, family
+    fit = PotentialFit(quick_target, family=family, n_atoms=108, equilibration=0,
+                       steps_per_iteration=40, window=40, stride=20, **kw)
+    before = fit.params
+    record = fit.step()
+    assert record is not None and np.isfinite(record["loss"])
+    moved = [float(np.max(np.abs(a - b))) for a, b in zip(
+        jax.tree_util.tree_leaves(fit.params), jax.tree_util.tree_leaves(before), strict=True)]
+    assert 0 < max(moved) < 0.1  # Adam's first step is about the learning rate (0.01)
 
 
 # --- the validation targets (slow) ------------------------------------------------
@@ -157,10 +157,10 @@ def test_diffsim_fit_recovers_sigma_and_epsilon_within_2_percent(precise_target)
     # averages the parameters of the last iterations (sampling noise dominates there).
     fit = PotentialFit(
         precise_target, family="lj", initial_params={"sigma": 0.8, "epsilon": 1.2},
-        optimizer="gauss_newton", gn_step=0.5, gn_memory=0.95, plateau_patience=1000,
+        optimizer="gauss_newton", gn_step=0.5, plateau_patience=1000,
         n_atoms=108, equilibration=1000, steps_per_iteration=1200, window=120, grad_steps=240,
-        stride=40, average_last=130, seed=1)
-    fit.fit(150)
+        stride=40, average_last=100, seed=1)
+    fit.fit(120)
     assert fit.status == "completed"
     params = fit.fitted_params()
     assert params["sigma"] == pytest.approx(1.0, rel=0.02)
