@@ -37,6 +37,12 @@ neural model (``kernels.learned_pair.model_energy_neighbor_list``). Several spec
 Several state points (temperature, density, target): one ``loss_fn`` per box, summed by
 ``sum_state_points``. Replicas: states with a leading replica axis run under ``vmap``.
 
+Also here: ``md_steps_fn`` (the same MD steps, forward only, for equilibration and timing),
+``sum_state_points``, ``reallocate`` / ``with_neighbor_list`` (overflow recovery) and the
+Gauss-Newton helpers ``flat_jacobian`` / ``gauss_newton_direction`` (for a few parameters whose
+loss valley is ill-conditioned; ``jax.jacfwd`` of ``aux["g"]`` gives the Jacobian through the
+same truncated windows).
+
 Neighbour-list overflow is reported, not silent: ``aux["overflow"]`` is True when any buffer
 overflowed during the call; the caller then re-allocates (``init_fn`` with more
 ``extra_capacity``, or ``reallocate``) and repeats the call, as ``kernels.runner`` does.
