@@ -94,7 +94,7 @@ class TargetRDF(param.Parameterized):
         shape of ``g`` with the last axis ``n_bins``; 0 below the first point."""
         r = np.asarray(self.r, float)
         width = r_max / n_bins
-        if r_max > r[-1] + width:
+        if r_max > r[-1] + 0.5 * (r[-1] - r[-2]) * (1 + 1e-9):  # past the target's last bin
             raise ValueError(f"the target ({self.source or 'g(r)'}) ends at r = {r[-1]:.4g}, "
                              f"short of the fit's r_max = {r_max:.4g}")
         centres = (np.arange(n_bins) + 0.5) * width
@@ -174,11 +174,6 @@ class TargetRDF(param.Parameterized):
         """Run (or finish running) a ``workbench.Simulation`` and take the smooth g(r) of its
         frames after ``equilibration`` steps. ``progress(step, n_steps)`` is called after every
         chunk. The run is left in the simulation (``simulation.save()`` keeps it)."""
-        import jax.numpy as jnp
-        from jax_md import space
-
-        from kernels.observables.rdf import rdf_smooth
-
         def report(sim, chunk):
             progress(sim.step, sim.n_steps)
 
@@ -192,30 +187,68 @@ class TargetRDF(param.Parameterized):
         if simulation.status != "completed":
             raise RuntimeError(f"reference simulation did not complete: {simulation.message}")
         s = simulation.system
-        frames = traj.positions[traj.steps > equilibration]
+        return cls.from_frames(
+            traj.positions[traj.steps > equilibration], s.box, s.species, s.species_names,
+            temperature=simulation.temperature, units=s.units,
+            r_max=r_max if r_max is not None else s.potential.r_cutoff, n_bins=n_bins,
+            rdf_sigma=rdf_sigma, species_pairs=species_pairs, source=f"simulation of {s.name}")
+
+    @classmethod
+    def from_run(cls, run, *, equilibration: int = 0, r_max: float | None = None,
+                 n_bins: int = 100, rdf_sigma: float | None = None,
+                 species_pairs: list[tuple[int, int]] | None = None) -> TargetRDF:
+        """g(r) of a stored simulation run (``workbench.RunRegistry().get(id)``) from its frames
+        after ``equilibration`` steps, with the run's state point and units."""
+        if run.kind != "simulation":
+            raise ValueError(f"run {run.id} is a {run.kind!r} run; a target needs a simulation")
+        arrays, cfg = run.load_arrays("trajectory"), run.config
+        system = cfg["system"]
+        cutoff = (system.get("potential") or {}).get("r_cutoff")
+        return cls.from_frames(
+            arrays["positions"][arrays["steps"] > equilibration], arrays["box"],
+            arrays["species"], system["species_names"], temperature=cfg["temperature"],
+            units=system["units"], r_max=r_max if r_max is not None else cutoff, n_bins=n_bins,
+            rdf_sigma=rdf_sigma, species_pairs=species_pairs,
+            source=f"run {run.id} ({run.name})")
+
+    @classmethod
+    def from_frames(cls, frames: np.ndarray, box: np.ndarray, species: np.ndarray,
+                    species_names: list[str], *, temperature: float, units: str = "lj",
+                    r_max: float | None = None, n_bins: int = 100,
+                    rdf_sigma: float | None = None,
+                    species_pairs: list[tuple[int, int]] | None = None,
+                    source: str = "frames") -> TargetRDF:
+        """The smooth g(r) (all partials for a mixture) of ``frames [n_frames, n_atoms, 3]`` in
+        an orthorhombic ``box [3]``; ``r_max`` at most half the box, ``rdf_sigma`` one bin by
+        default."""
+        import jax.numpy as jnp
+        from jax_md import space
+
+        from kernels.observables.rdf import rdf_smooth
+
         if len(frames) == 0:
             raise ValueError("no frames after the equilibration; run longer")
-        box = np.asarray(s.box, float)
-        r_max = float(r_max if r_max is not None else min(0.5 * box.min(), s.potential.r_cutoff))
+        box, species = np.asarray(box, float), np.asarray(species, int)
+        n_species = len(species_names)
+        r_max = float(min(0.5 * box.min(), r_max if r_max is not None else np.inf))
         rdf_sigma = rdf_sigma if rdf_sigma is not None else r_max / n_bins
         disp, _ = space.periodic(jnp.asarray(box))
-        R = jnp.asarray(frames)
-        if s.n_species == 1:
-            r, g = rdf_smooth(disp, R, s.volume, r_max, n_bins, rdf_sigma)
+        R, volume = jnp.asarray(frames), float(np.prod(box))
+        if n_species == 1:
+            r, g = rdf_smooth(disp, R, volume, r_max, n_bins, rdf_sigma)
             pairs = []
         else:
-            pairs = species_pairs or [(a, b) for a in range(s.n_species)
-                                      for b in range(a, s.n_species)]
-            rows = [rdf_smooth(disp, R, s.volume, r_max, n_bins, rdf_sigma,
-                               jnp.asarray(s.species), tuple(p)) for p in pairs]
+            pairs = species_pairs or [(a, b) for a in range(n_species)
+                                      for b in range(a, n_species)]
+            rows = [rdf_smooth(disp, R, volume, r_max, n_bins, rdf_sigma,
+                               jnp.asarray(species), tuple(p)) for p in pairs]
             r, g = rows[0][0], jnp.stack([row[1] for row in rows])
-        counts = np.bincount(s.species, minlength=s.n_species)
+        counts = np.bincount(species, minlength=n_species)
         return cls(r=np.asarray(r, float), g=np.asarray(g, float), species_pairs=pairs,
-                   density=s.density, temperature=simulation.temperature,
+                   density=len(species) / float(np.prod(box)), temperature=float(temperature),
                    composition=(counts / counts.sum()).tolist(),
-                   species_names=list(s.species_names), units=s.units,
-                   rdf_sigma=float(rdf_sigma),
-                   source=f"simulation of {s.name}, {len(frames)} frames")
+                   species_names=list(species_names), units=units, rdf_sigma=float(rdf_sigma),
+                   source=f"{source}, {len(frames)} frames")
 
     @classmethod
     def from_reference_system(cls, system_name: str = "lj_fluid", *, temperature: float,

@@ -84,15 +84,21 @@ def test_checkpoint_equals_full_and_truncated_agrees_in_sign(full_setup):
     assert cosine > 0.9
 
 
-def test_nose_hoover_and_grad_steps_run_and_differentiate():
+def test_nose_hoover_grad_steps_and_vacf_term():
     init, loss, R = _setup(n_steps=60, n_skip=0, gradient="truncated", window=20,
-                           grad_steps=20, integrator="nose_hoover")
+                           grad_steps=20, integrator="nose_hoover", vacf_weight=0.5)
     st = init(jax.random.PRNGKey(1), R, P0, kT=KT, extra_capacity=8)
+    vacf_target = jnp.zeros(12)
     (value, (_, aux)), grad = jax.value_and_grad(
-        lambda p: loss(p, st, kT=KT, g_target=G_TARGET), has_aux=True)(P0)
+        lambda p: loss(p, st, kT=KT, g_target=G_TARGET, vacf_target=vacf_target),
+        has_aux=True)(P0)
     assert np.isfinite(float(value)) and bool(aux["finite"])
     assert all(np.isfinite(float(g)) and float(g) != 0.0 for g in grad.values())
-    assert aux["temperature"].shape == (loss.n_frames,) == (12,)
+    assert aux["temperature"].shape == aux["vacf"].shape == (loss.n_frames,) == (12,)
+    # loss = MSE(g) + weight * MSE(VACF); the VACF is normalised by <v(0).v(0)>, so |VACF| <= ~1
+    assert float(aux["vacf_loss"]) == pytest.approx(float(jnp.mean(aux["vacf"] ** 2)))
+    assert float(value) == pytest.approx(float(aux["rdf_loss"] + 0.5 * aux["vacf_loss"]))
+    assert np.all(np.abs(aux["vacf"]) < 1.2)
 
 
 def test_replicas_average_matches_single_runs():
