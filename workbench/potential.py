@@ -1,7 +1,11 @@
 """``PairPotential``: which pair potential a system uses, with its parameters, cutoff and
 treatment, validated and serialisable to JSON. ``build`` turns it into kernel functions.
 
-Parameters are scalars (every pair alike) or ``[n_species, n_species]`` symmetric matrices.
+Analytic families take scalars (every pair alike) or ``[n_species, n_species]`` symmetric
+matrices. The learned families of ``kernels.learned_pair`` take their table or network:
+``"spline"`` ``{"u": [n_pairs, n_knots]}`` with ``model = {"r_min": ...}``, ``"neural"``
+``{"layers": [[W, b], ...]}`` with ``model = {"hidden": [...]}``. ``from_run`` makes the
+potential of a saved fit (``workbench.tuning``), so a fitted potential runs like any other.
 """
 
 from __future__ import annotations
@@ -14,15 +18,21 @@ import param
 from jax_md import space
 
 from kernels import potentials as pot
+from kernels.learned_pair import NeuralPair, SplinePair, model_energy_neighbor_list, n_pairs
+
+LEARNED = ("spline", "neural")
 
 
 class PairPotential(param.Parameterized):
     """An analytic pair potential from ``kernels.potentials.FAMILIES``."""
 
-    family = param.Selector(default="lj", objects=list(pot.FAMILIES),
+    family = param.Selector(default="lj", objects=[*pot.FAMILIES, *LEARNED],
                             doc="Pair potential family.")
     params = param.Dict(default={}, doc="Family parameters (scalars or species matrices); "
-                        "missing ones take the family defaults.")
+                        "missing ones take the family defaults. A learned family's table or "
+                        "network.")
+    model = param.Dict(default={}, doc="Learned families only: spline {'r_min'}, neural "
+                       "{'hidden'} (see kernels.learned_pair).")
     r_cutoff = param.Number(default=2.5, bounds=(0, None), inclusive_bounds=(False, True),
                             doc="Cutoff distance (length units).")
     mode = param.Selector(default="truncated", objects=["truncated", "shifted", "smoothed"],
@@ -32,7 +42,10 @@ class PairPotential(param.Parameterized):
     skin = param.Number(default=0.3, bounds=(0, None), doc="Neighbour-list skin (length units).")
 
     def full_params(self, n_species: int = 1) -> dict[str, Any]:
-        """Every family parameter as a float or ``[n_species, n_species]`` array, checked."""
+        """Every family parameter as a float or ``[n_species, n_species]`` array, checked
+        (for a learned family: ``{"params": pytree of arrays}``)."""
+        if self.family in LEARNED:
+            return {"params": self._learned_params(n_species)}
         fam = pot.get_family(self.family)
         unknown = set(self.params) - set(fam.param_names)
         if unknown:
@@ -58,7 +71,10 @@ class PairPotential(param.Parameterized):
         return out
 
     def contact_distance(self, n_species: int = 1) -> float:
-        """A length below which two atoms overlap (half the smallest size parameter)."""
+        """A length below which two atoms overlap (half the smallest size parameter; half the
+        table's start for a spline; none for a network, whose prior repels)."""
+        if self.family in LEARNED:
+            return 0.5 * self._model().r_min if self.family == "spline" else 0.0
         p = self.full_params(n_species)
         sizes = [np.min(p[k]) for k in pot.get_family(self.family).length_params]
         return 0.5 * float(min(sizes)) if sizes else 0.0
@@ -67,11 +83,19 @@ class PairPotential(param.Parameterized):
               dtype=np.float32) -> tuple[Callable, Callable, Callable, Callable, dict]:
         """Kernel functions for a periodic box ``[3]``: ``(displacement_fn, shift_fn,
         neighbor_fn, energy_fn, params)``, with ``params`` and the box as ``dtype`` arrays."""
+        import jax
         import jax.numpy as jnp
 
-        params = {k: jnp.asarray(v, dtype) for k, v in self.full_params(n_species).items()}
+        params = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype),
+                                        self.full_params(n_species))
         box = jnp.asarray(box, dtype)
         displacement_fn, shift_fn = space.periodic(box)
+        if self.family in LEARNED:
+            neighbor_fn, energy_fn = model_energy_neighbor_list(
+                displacement_fn, box, self._model(), self.r_cutoff,
+                species=None if n_species == 1 else jnp.asarray(species), n_species=n_species,
+                dr_threshold=self.skin, mode=self.mode)
+            return displacement_fn, shift_fn, neighbor_fn, energy_fn, params
         neighbor_fn, energy_fn = pot.pair_energy_neighbor_list(
             displacement_fn, box, pot.get_family(self.family).fn, self.r_cutoff,
             species=None if n_species == 1 else jnp.asarray(species), dr_threshold=self.skin,
@@ -79,15 +103,72 @@ class PairPotential(param.Parameterized):
         )
         return displacement_fn, shift_fn, neighbor_fn, energy_fn, params
 
+    def _model(self) -> SplinePair | NeuralPair:
+        if self.family == "spline":
+            if "r_min" not in self.model:
+                raise ValueError("a spline potential needs model={'r_min': ...}")
+            u = np.asarray(self.params.get("u", np.zeros((1, 2))))
+            return SplinePair(r_min=float(self.model["r_min"]), r_cutoff=self.r_cutoff,
+                              n_knots=u.shape[-1])
+        return NeuralPair(r_cutoff=self.r_cutoff, hidden=tuple(self.model.get("hidden",
+                                                                            (32, 32))))
+
+    def _learned_params(self, n_species: int) -> dict:
+        """The table or network as float arrays, with its shapes checked."""
+        if self.family == "spline":
+            u = np.asarray(self.params.get("u"), dtype=float)
+            if u.ndim != 2 or u.shape[0] != n_pairs(n_species) or u.shape[1] < 4:
+                raise ValueError(f"spline table 'u' must be [{n_pairs(n_species)} species "
+                                 f"pairs, >= 4 knots], got shape {u.shape}")
+            arrays = {"u": u}
+        else:
+            layers = self.params.get("layers")
+            if not layers:
+                raise ValueError("a neural potential needs params={'layers': [[W, b], ...]}")
+            arrays = {"layers": [(np.asarray(w, float), np.asarray(b, float))
+                                 for w, b in layers]}
+            if arrays["layers"][-1][1].shape != (n_pairs(n_species),):
+                raise ValueError(f"the network must have {n_pairs(n_species)} outputs (one per "
+                                 "species pair)")
+        leaves = [np.asarray(x) for x in _leaves(arrays)]
+        if not all(np.all(np.isfinite(x)) for x in leaves):
+            raise ValueError(f"the {self.family} potential's parameters must be finite")
+        return arrays
+
     def to_dict(self) -> dict:
         return {"family": self.family, "params": _jsonable(self.params),
-                "r_cutoff": self.r_cutoff, "mode": self.mode, "r_onset": self.r_onset,
-                "skin": self.skin}
+                "model": _jsonable(self.model), "r_cutoff": self.r_cutoff, "mode": self.mode,
+                "r_onset": self.r_onset, "skin": self.skin}
 
     @classmethod
     def from_dict(cls, d: dict) -> PairPotential:
         return cls(**d)
 
+    @classmethod
+    def from_run(cls, run) -> PairPotential:
+        """The fitted potential of a saved fit run (``PotentialFit.save``)."""
+        from workbench.tuning import load_fitted_params
 
-def _jsonable(params: dict) -> dict:
-    return {k: np.asarray(v).tolist() for k, v in params.items()}
+        params = load_fitted_params(run)  # ValueError for a run that is not a fit
+        cfg = run.config
+        model = ({"r_min": cfg["spline_r_min"]} if cfg["family"] == "spline" else
+                 {"hidden": list(cfg["neural_hidden"])} if cfg["family"] == "neural" else {})
+        return cls(family=cfg["family"], params=params, model=model,
+                   r_cutoff=cfg["r_cutoff"], mode=cfg["cutoff_mode"], skin=cfg["skin"])
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        tree = list(tree.values())
+    if isinstance(tree, list | tuple):
+        return [leaf for item in tree for leaf in _leaves(item)]
+    return [tree]
+
+
+def _jsonable(tree):
+    """Arrays (also inside dicts, lists and tuples) as nested lists of floats."""
+    if isinstance(tree, dict):
+        return {k: _jsonable(v) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return [_jsonable(v) for v in tree]
+    return np.asarray(tree).tolist()

@@ -1,0 +1,85 @@
+"""``PairCalculator``: any ``PairPotential`` (analytic, or a fitted spline or network, e.g.
+``PairPotential.from_run(fit_run)``) as an ASE calculator, so a potential tuned in the workbench
+runs in ASE's dynamics, optimisers and analysis.
+
+ASE works in Å and eV. A potential in ASE units is used as is; one in reduced LJ units needs the
+scales that give it meaning: ``length`` (Å per sigma) and ``energy`` (eV per epsilon), e.g.
+argon's 3.405 Å and 0.0103 eV. Energy and forces come from the kernel's energy by automatic
+differentiation, for periodic orthorhombic cells. No stress: the kernel's strain hook is
+isotropic (it gives the pressure, not the stress tensor). Atoms map to species by chemical
+symbol (``symbols``, in species order) or, for one species, all alike. The jitted functions are
+rebuilt only when the cell or the species change; the neighbour list is updated between calls
+and re-allocated if it overflows.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+
+from workbench.potential import PairPotential
+
+
+class PairCalculator(Calculator):
+    implemented_properties = ("energy", "free_energy", "forces")
+
+    def __init__(self, potential: PairPotential, *, symbols: list[str] | None = None,
+                 length: float = 1.0, energy: float = 1.0, dtype=jnp.float64, **kwargs):
+        super().__init__(**kwargs)
+        self.potential = potential
+        self.symbols = list(symbols) if symbols else None
+        self.length, self.energy = float(length), float(energy)
+        self.dtype = dtype
+        self._built = None
+
+    def _species(self, atoms) -> np.ndarray:
+        if self.symbols is None:
+            return np.zeros(len(atoms), int)
+        unknown = sorted(set(atoms.get_chemical_symbols()) - set(self.symbols))
+        if unknown:
+            raise ValueError(f"the potential knows species {self.symbols}; the atoms also "
+                             f"have {unknown}")
+        return np.array([self.symbols.index(s) for s in atoms.get_chemical_symbols()])
+
+    def _box(self, atoms) -> np.ndarray:
+        cell = np.asarray(atoms.cell)
+        if not atoms.pbc.all() or not np.allclose(cell, np.diag(np.diag(cell))):
+            raise ValueError("PairCalculator needs a periodic orthorhombic cell (pbc=True, a "
+                             "diagonal cell)")
+        return np.diag(cell) / self.length
+
+    def _functions(self, atoms):
+        species = self._species(atoms)
+        box = self._box(atoms)
+        key = (tuple(box), tuple(species))
+        if self._built is None or self._built[0] != key:
+            n_species = len(self.symbols) if self.symbols else 1
+            _, _, neighbor_fn, energy_fn, params = self.potential.build(
+                box, species, n_species, self.dtype)
+
+            @jax.jit
+            def evaluate(R, neighbor):
+                neighbor = neighbor.update(R)
+                u, dR = jax.value_and_grad(energy_fn)(R, neighbor, **params)
+                return u, -dR, neighbor
+
+            self._built = (key, neighbor_fn, evaluate)
+            self._neighbor = None
+        return self._built[1:]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        neighbor_fn, evaluate = self._functions(self.atoms)
+        R = jnp.asarray(self.atoms.get_positions() / self.length, self.dtype)
+        R = jnp.mod(R, jnp.asarray(self._box(self.atoms), self.dtype))
+        if self._neighbor is None:
+            self._neighbor = neighbor_fn.allocate(R)
+        u, forces, neighbor = evaluate(R, self._neighbor)
+        if neighbor.did_buffer_overflow:  # denser than when allocated: a larger list, again
+            self._neighbor = neighbor_fn.allocate(R)
+            u, forces, neighbor = evaluate(R, self._neighbor)
+        self._neighbor = neighbor
+        self.results = {"energy": float(u) * self.energy, "free_energy": float(u) * self.energy,
+                        "forces": np.asarray(forces) * self.energy / self.length}
