@@ -3,6 +3,8 @@
     workbench run --system lj_fluid --n-atoms 500 --temperature 0.72 --steps 10000
     workbench runs [--kind simulation]
     workbench serve [panel serve options]
+    workbench data generate ethanol --frames 1000 --out ethanol.npz --seed 0
+    workbench data info ethanol.npz
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("serve", help="serve the dashboards (panel serve apps)",
                    add_help=False)
+
+    from workbench.data.cli import add_data_parser
+
+    add_data_parser(sub)
     return p
 
 
@@ -125,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["serve"]:
         return serve(argv[1:])
     args = _parser().parse_args(argv)
+    if args.command == "data":
+        from workbench.data.cli import main as data_main
+
+        return data_main(args)
     return {"run": _run, "runs": _runs}[args.command](args)
 
 

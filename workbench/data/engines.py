@@ -295,10 +295,6 @@ class LJEngine:
         self._force_fn = None
 
     def describe(self) -> dict[str, Any]:
-        import jax_md
-
-        import workbench
-
         settings = {"engine": "workbench.Simulation", "system": self.label,
                     "integrator": "langevin", "density": self.density,
                     "temperature": self.temperature, "n_atoms": self.n_atoms,
@@ -308,8 +304,9 @@ class LJEngine:
         return {"species": np.asarray(self.system.species), "species_names":
                 list(self.system.species_names), "masses": np.asarray(self.system.masses),
                 "box": np.asarray(self.system.box, float), "units": "lj", "settings": settings,
-                "engine": {"name": "md-workbench", "version": getattr(
-                    workbench, "__version__", _package_version()), "jax_md": jax_md.__version__}}
+                "engine": {"name": "md-workbench", "version": _package_version("md-workbench"),
+                           "jax_md_version": _package_version("jax-md"),
+                           "jax_version": _package_version("jax")}}
 
     def _simulation(self, positions: np.ndarray, velocities: np.ndarray | None, seed: int,
                     n_steps: int, stride: int):
@@ -398,10 +395,10 @@ class LJEngine:
         return np.array(energies), np.array(forces)
 
 
-def _package_version() -> str:
+def _package_version(name: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("md-workbench")
+        return version(name)
     except PackageNotFoundError:
         return "unknown"
