@@ -69,8 +69,8 @@ def _float_array(name: str, value: Any) -> np.ndarray:
 
 def _check_finite(name: str, arr: np.ndarray) -> None:
     if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or infinity (first at index {tuple(bad)})")
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"{name} contains NaN or infinity (first at index {bad})")
 
 
 @dataclass(eq=False)
