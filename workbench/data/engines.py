@@ -242,13 +242,15 @@ class ASEEngine:
         return threadpool_limits(limits=self.threads, user_api="openmp")
 
     def initial_state(self, seed: int) -> dict[str, np.ndarray]:
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+        from ase.md import velocitydistribution as vd
 
+        # thermalize_momenta is ASE >= 3.29's name for MaxwellBoltzmannDistribution
+        thermalize = getattr(vd, "thermalize_momenta", None) or vd.MaxwellBoltzmannDistribution
         with self._limits():
             atoms = self._atoms(None)
-            MaxwellBoltzmannDistribution(atoms, temperature_K=self.temperature_K,
-                                         rng=np.random.default_rng(derive_seed(seed, 1)))
-            Stationary(atoms)
+            thermalize(atoms, temperature_K=self.temperature_K,
+                       rng=np.random.default_rng(derive_seed(seed, 1)))
+            vd.Stationary(atoms)
             if self.equilibration_steps:
                 self._dynamics(atoms, derive_seed(seed, 2)).run(self.equilibration_steps)
         return {"positions": atoms.positions.copy(), "momenta": atoms.get_momenta()}
