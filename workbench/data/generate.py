@@ -8,10 +8,13 @@ or ``workbench data generate ethanol --frames 20 --out ethanol.npz --seed 0``.
 
 Recipes (options in brackets are keyword arguments, e.g. ``stride=``):
 
-- ``water``: OpenMM, NVT 300 K, 64 water molecules (``workbench.molecules.openmm_systems
-  .water_box``), LangevinMiddleIntegrator, positions, forces and energies (eV, eV/Å), as MDsim's
-  water set [n_molecules, timestep_fs, stride, equilibration_steps, platform].
-- ``alanine_dipeptide``: OpenMM, Langevin 300 K, positions and forces (and energies)
+- ``water``: OpenMM, NVT 300 K, 64 flexible SPC/Fw water molecules with PME
+  (``workbench.molecules.openmm_systems.water_box``), LangevinMiddleIntegrator (friction 1/ps),
+  0.5 fs steps, a frame every 10 fs after 10 ps of equilibration: positions, forces and energies
+  (eV, eV/Å), as MDsim's water set [n_molecules, timestep_fs, stride, equilibration_steps,
+  platform, and ``water_box`` options].
+- ``alanine_dipeptide``: OpenMM, AMBER ff14SB, in vacuum (``solvent="water"``: TIP3P box),
+  Langevin 300 K, 0.5 fs steps, a frame every 0.1 ps: positions and forces (and energies)
   [solvent, timestep_fs, stride, equilibration_steps, platform].
 - ``ethanol``, ``aspirin``, ``naphthalene``, ``salicylic_acid``: built from SMILES with RDKit
   (``AddHs``, ETKDG embedding with the seed, MMFF relaxation), then GFN2-xTB (tblite through
@@ -226,8 +229,9 @@ def _openmm_systems():
 
 @_register("water", "OpenMM water box (64 molecules), NVT 300 K: positions, forces, energies",
            chunk_frames=500)
-def _water(seed: int = 0, n_molecules: int = 64, timestep_fs: float = 1.0, stride: int = 10,
-           equilibration_steps: int = 10_000, platform: str = "CPU", **kwargs) -> OpenMMEngine:
+def _water(seed: int = 0, n_molecules: int = 64, timestep_fs: float = 0.5, stride: int = 20,
+           equilibration_steps: int = 20_000, platform: str = "CPU", **kwargs) -> OpenMMEngine:
+    # flexible SPC/Fw: 0.5 fs steps; a frame every 10 fs; 10 ps of equilibration
     built = _openmm_systems().water_box(n_molecules, seed=seed, **kwargs)
     return OpenMMEngine(built.topology, built.system, built.positions, temperature_K=300.0,
                         friction_per_ps=1.0, timestep_fs=timestep_fs, stride=stride,
@@ -237,9 +241,10 @@ def _water(seed: int = 0, n_molecules: int = 64, timestep_fs: float = 1.0, strid
 
 @_register("alanine_dipeptide", "OpenMM alanine dipeptide, Langevin 300 K: positions, forces",
            chunk_frames=500)
-def _alanine(seed: int = 0, solvent: str | None = None, timestep_fs: float = 1.0,
-             stride: int = 100, equilibration_steps: int = 10_000, platform: str = "CPU",
+def _alanine(seed: int = 0, solvent: str | None = None, timestep_fs: float = 0.5,
+             stride: int = 200, equilibration_steps: int = 20_000, platform: str = "CPU",
              **kwargs) -> OpenMMEngine:
+    # flexible ff14SB (no constraints): 0.5 fs steps; a frame every 0.1 ps
     built = _openmm_systems().alanine_dipeptide(solvent=solvent, **kwargs)
     return OpenMMEngine(built.topology, built.system, built.positions, temperature_K=300.0,
                         friction_per_ps=1.0, timestep_fs=timestep_fs, stride=stride,
