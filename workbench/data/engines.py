@@ -273,9 +273,9 @@ class ASEEngine:
 # --- Lennard-Jones with the workbench's own Simulation -------------------------------------
 class LJEngine:
     """Langevin (BAOAB) dynamics of a one-component LJ fluid (``builders.lj_fluid``) with
-    ``workbench.Simulation`` in float64, reduced units. Forces are ``-grad U`` of the system's
-    own energy function (``jax.grad``) at each recorded frame; energies are the total
-    potential energy.
+    ``workbench.Simulation`` in float64, reduced units. Energies (total potential energy) and
+    forces (``-grad U``, ``jax.value_and_grad``) of each recorded frame come from the system's
+    own pair potential.
     """
 
     def __init__(self, *, density: float = 0.8442, temperature: float = 0.722,
@@ -366,34 +366,30 @@ class LJEngine:
         return frames, {"positions": positions[-1], "velocities": traj.velocities[-1]}
 
     def _energy_forces(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Potential energy and ``-dU/dR`` of each frame, from the system's energy function
-        (its neighbour list re-allocated whenever it overflows)."""
+        """Potential energy and ``-dU/dR`` of each frame: the system's pair potential summed
+        over all pairs (``kernels.potentials.pair_energy``; no neighbour list, so one compiled
+        function whatever the density) and differentiated with ``jax.value_and_grad``."""
         import jax
         import jax.numpy as jnp
+        from jax_md import space
+
+        from kernels import potentials as pot
 
         if self._force_fn is None:
-            s = self.system
-            _, _, neighbor_fn, energy_fn, params = s.potential.build(
-                s.box, s.species, s.n_species, jnp.float64)
-
-            @jax.jit
-            def evaluate(r, nbrs):
-                nbrs = nbrs.update(r)
-                e, g = jax.value_and_grad(lambda x: energy_fn(x, neighbor=nbrs, **params))(r)
-                return e, -g, nbrs
-
-            self._force_fn = (neighbor_fn, evaluate)
-        neighbor_fn, evaluate = self._force_fn
+            s, p = self.system, self.system.potential
+            displacement_fn, _ = space.periodic(jnp.asarray(s.box, jnp.float64))
+            energy_fn = pot.pair_energy(
+                displacement_fn, pot.get_family(p.family).fn, p.r_cutoff,
+                species=None if s.n_species == 1 else jnp.asarray(s.species), mode=p.mode,
+                r_onset=p.r_onset)
+            params = {k: jnp.asarray(v, jnp.float64)
+                      for k, v in p.full_params(s.n_species).items()}
+            self._force_fn = jax.jit(jax.value_and_grad(lambda r: energy_fn(r, **params)))
         energies, forces = [], []
-        nbrs = neighbor_fn.allocate(jnp.asarray(positions[0]))
         for r in positions:
-            r = jnp.asarray(r)
-            e, f, nbrs = evaluate(r, nbrs)
-            if bool(nbrs.did_buffer_overflow):
-                nbrs = neighbor_fn.allocate(r)
-                e, f, nbrs = evaluate(r, nbrs)
+            e, g = self._force_fn(jnp.asarray(r, jnp.float64))
             energies.append(float(e))
-            forces.append(np.asarray(f))
+            forces.append(-np.asarray(g))
         return np.array(energies), np.array(forces)
 
 
