@@ -38,11 +38,15 @@ TEMPERATURE_K = 300.0
 KB_KJMOL = 0.00831446261815324  # kJ/mol/K (OpenMM's BOLTZ)
 
 
-def jax_throughput(mol, n_steps: int, n_warmup: int) -> tuple[float, float]:
-    """Steps per second of the float32 JAX kernel; returns (steps/s, final temperature K)."""
+def jax_throughput(mol, n_steps: int, n_warmup: int) -> tuple[float, float, float]:
+    """Steps per second of the float32 JAX kernel; returns (steps/s, final temperature K,
+    relative difference of the starting energy from OpenMM Reference in double precision)."""
     ks = to_kernel(mol, dtype=jnp.float32, skin=1.0)
     init, apply = simulate.nve(ks.energy_fn, ks.shift_fn, DT_FS * units.fs)
     nbrs = ks.neighbor_fn.allocate(ks.R0)
+    e_ref = mol.context("Reference").getState(getEnergy=True).getPotentialEnergy()
+    e_ref = e_ref.value_in_unit(mm.unit.kilojoule_per_mole) * units.kJ / units.mol
+    e_diff = abs(float(jax.jit(ks.energy_fn)(ks.R0, nbrs)) - e_ref) / abs(e_ref)
     state = init(jax.random.PRNGKey(0), ks.R0, mass=ks.masses, kT=units.kB * TEMPERATURE_K,
                  neighbor=nbrs)
 
@@ -69,7 +73,7 @@ def jax_throughput(mol, n_steps: int, n_warmup: int) -> tuple[float, float]:
     elapsed = time.perf_counter() - t0
     kinetic = 0.5 * jnp.sum(state.momentum**2 / state.mass)
     temperature = float(2 * kinetic / (3 * (ks.R0.shape[0] - 1)) / units.kB)
-    return n_steps / elapsed, temperature
+    return n_steps / elapsed, temperature, e_diff
 
 
 def openmm_throughput(mol, n_steps: int, n_warmup: int, threads: int) -> tuple[float, float]:
@@ -103,8 +107,9 @@ def main() -> None:
           f"{10 * mol.box[0]:.2f} Å, cutoff {10 * ff.getCutoffDistance()._value:.1f} Å, PME alpha "
           f"{alpha._value / 10:.4f} 1/Å grid {nx}x{ny}x{nz}, NVE dt {DT_FS} fs, "
           f"{args.steps} timed steps; devices: {jax.devices()}, {os.cpu_count()} CPU cores")
-    rate_jax, t_jax = jax_throughput(mol, args.steps, args.warmup)
-    print(f"{'JAX float32':>22}: {rate_jax:8.1f} steps/s  (final T {t_jax:.0f} K)")
+    rate_jax, t_jax, e_diff = jax_throughput(mol, args.steps, args.warmup)
+    print(f"{'JAX float32':>22}: {rate_jax:8.1f} steps/s  (final T {t_jax:.0f} K; starting "
+          f"energy {e_diff:.1e} relative from OpenMM Reference double)")
     cores = os.cpu_count() or 1
     for threads in sorted({1, cores}):
         rate, temp = openmm_throughput(mol, args.steps, args.warmup, threads)
