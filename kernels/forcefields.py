@@ -26,6 +26,12 @@ Hand-written here, because jax_md has no equivalent:
   ``d/ds E_recip((1 + s) R)`` is added back (``_strain_correction``). Checked against a finite
   difference of OpenMM's energy in ``tests/kernels/test_forcefields.py``.
 
+Agreement with OpenMM's Reference platform (double precision, same System and coordinates, tests
+in ``tests/kernels/test_forcefields.py``): total energies to 1e-8 - 3e-7 relative, forces to
+better than 2e-7 relative. The largest term-wise difference is jax_md's bond angle, which
+measures ``|d + 1e-7|`` instead of ``|d|`` for the bond vectors (``base.compute_angle``): about
+1e-7 relative in angle energies and 1e-6 in angle forces.
+
 Shapes: ``R: [n_atoms, 3]`` in Å (wrapped into the box for periodic systems); box ``[3]`` Å
 (orthorhombic; jax_md's triclinic path is not wired here).
 """

@@ -14,7 +14,9 @@ What comes from where:
 - water: OpenMM ships no flexible water model (its ``spce.xml``/``tip3p.xml`` are rigid or
   constrained), so the SPC/Fw ``System`` is built here by hand from the published parameters of
   Wu, Tepper & Voth, J. Chem. Phys. 124, 024503 (2006), Table I (`SPCFW`). Molecules start on a
-  simple-cubic lattice at the requested density with random orientations (``seed``).
+  simple-cubic lattice at the requested density with random orientations (``seed``), at the
+  SPC/Fw equilibrium geometry. The lattice is not a liquid: equilibrate before measuring (NVE
+  straight from it melts the lattice and heats 64 molecules from 300 K to ~750 K).
 
 PME: OpenMM picks the Ewald ``alpha`` and grid from ``ewaldErrorTolerance`` when a Context is
 created, and its platforms may round the grid differently. The builders therefore read them once
