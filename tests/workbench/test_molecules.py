@@ -168,3 +168,15 @@ def test_kernel_system_shapes_and_units(name):
     np.testing.assert_array_equal(ks.bonds, mol.bonds)
     nbrs = ks.neighbor_fn.allocate(ks.R0)
     assert np.isfinite(float(jax.jit(ks.energy_fn)(ks.R0, nbrs)))
+
+
+def test_phi_psi_of_kernel_alanine_dipeptide():
+    # Expected: the kernel observable on the kernel positions (Å) gives the shipped structure's
+    # dihedrals computed here with numpy from OpenMM's positions (nm).
+    from kernels.observables.molecular import phi_psi
+
+    ks = kernel_system("alanine_dipeptide_vacuum")
+    mol = alanine_dipeptide()
+    idx = phi_psi_indices(mol.topology)[0]
+    got = np.degrees(np.asarray(phi_psi(ks.displacement_fn, ks.R0, idx)))
+    np.testing.assert_allclose(got, [_dihedral_deg(mol.positions, q) for q in idx], atol=1e-8)
