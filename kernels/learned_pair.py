@@ -165,8 +165,10 @@ def model_energy_neighbor_list(
     mode: str = "truncated",
     capacity_multiplier: float = 1.25,
     format: partition.NeighborListFormat = partition.OrderedSparse,
+    list_cutoff: float | None = None,
 ) -> tuple[partition.NeighborFn, Callable[..., Array]]:
-    """Neighbour-listed energy of a spline or neural pair model.
+    """Neighbour-listed energy of a spline or neural pair model (``list_cutoff`` as in
+    ``kernels.potentials.pair_energy_neighbor_list``).
 
     Returns ``(neighbor_fn, energy_fn)`` with ``energy_fn(R, neighbor, params, strain=0.) -> []``;
     ``R: [n_atoms, 3]``, ``species: [n_atoms]`` int.
@@ -174,7 +176,7 @@ def model_energy_neighbor_list(
     metric = strained_metric(displacement_fn)
     pair_id = jnp.asarray(pair_index_matrix(n_species)) if species is not None else 0
     neighbor_fn = partition.neighbor_list(
-        displacement_fn, box, r_cutoff, dr_threshold, format=format,
+        displacement_fn, box, max(r_cutoff, list_cutoff or 0.0), dr_threshold, format=format,
         capacity_multiplier=capacity_multiplier,
     )
 

@@ -173,6 +173,7 @@ def pair_energy_neighbor_list(
     r_onset: float | None = None,
     capacity_multiplier: float = 1.25,
     format: partition.NeighborListFormat = partition.OrderedSparse,
+    list_cutoff: float | None = None,
     **default_params,
 ) -> tuple[partition.NeighborFn, Callable[..., Array]]:
     """Neighbour-listed total energy of a pair potential in a periodic box.
@@ -184,6 +185,8 @@ def pair_energy_neighbor_list(
       r_cutoff: interaction cutoff (length units); ``dr_threshold`` is the neighbour-list skin.
       species: ``[n_atoms]`` int, or None for a single species.
       mode, r_onset: cutoff treatment (module docstring).
+      list_cutoff: the neighbour list's own cutoff, if longer than ``r_cutoff`` (so that the
+        list also serves an observable that reaches further, e.g. g(r)).
       default_params: parameter values used when a call does not pass them.
 
     Returns:
@@ -191,7 +194,7 @@ def pair_energy_neighbor_list(
     """
     metric = strained_metric(displacement_fn)
     neighbor_fn = partition.neighbor_list(
-        displacement_fn, box, r_cutoff, dr_threshold, format=format,
+        displacement_fn, box, max(r_cutoff, list_cutoff or 0.0), dr_threshold, format=format,
         capacity_multiplier=capacity_multiplier,
     )
     energy_fn = smap.pair_neighbor_list(

@@ -1,5 +1,5 @@
 """The chunked MD runner: ``lax.scan`` over frames, ``fori_loop`` over the ``stride`` steps
-between frames, neighbour lists kept up to date every step, replicas by ``vmap``.
+between frames, neighbour lists kept up to date every step, replicas by ``map_replicas``.
 
 ``simulator(...)`` returns ``(init_fn, run_fn)`` in the jax_md style:
 
@@ -32,6 +32,25 @@ from kernels.integrators import degrees_of_freedom, make_integrator
 
 Array = jnp.ndarray
 THERMO_KEYS = ("kinetic", "potential", "total", "temperature", "pressure")
+
+
+def map_replicas(fn: Callable, in_axes: tuple) -> Callable:
+    """``jax.vmap(fn, in_axes)`` for ``in_axes`` of 0 (replica axis) or None, except that the
+    replicas run one after another (``lax.map``). Under ``vmap`` the neighbour list's
+    ``lax.cond`` (rebuild only when an atom has moved half the skin) becomes a ``select`` that
+    rebuilds every step: measured 15x slower for 2 replicas of 500 LJ atoms on CPU."""
+
+    def mapped(*args):
+        batched = tuple(a for a, ax in zip(args, in_axes, strict=True) if ax == 0)
+
+        def one(xs):
+            it = iter(xs)
+            return fn(*[next(it) if ax == 0 else a
+                        for a, ax in zip(args, in_axes, strict=True)])
+
+        return jax.lax.map(one, batched)
+
+    return mapped
 
 
 @dataclasses.dataclass
@@ -86,7 +105,7 @@ def simulator(
       volume: box volume (length units cubed), for the pressure.
       integrator: ``"nve"``, ``"langevin"`` or ``"nose_hoover"``; options (gamma, chain_length,
         tau) in ``integrator_kwargs``.
-      replicas: states carry a leading replica axis and run under ``vmap``.
+      replicas: states carry a leading replica axis (run by ``map_replicas``).
     """
     make = partial(make_integrator, integrator, shift_fn=shift_fn, **integrator_kwargs)
     vdisp = jax.vmap(displacement_fn)
@@ -138,7 +157,7 @@ def simulator(
 
     chunk, md_init, refresh_force = _chunk, _md_init, _refresh_force
     if replicas:
-        chunk = jax.vmap(_chunk, in_axes=(0, None, None, None, None, None))
+        chunk = map_replicas(_chunk, in_axes=(0, None, None, None, None, None))
         md_init = jax.vmap(_md_init, in_axes=(0, 0, None, None, None, None, 0))
         refresh_force = jax.vmap(_refresh_force, in_axes=(0, None))
     chunk = jax.jit(chunk, static_argnums=(4, 5))

@@ -60,6 +60,7 @@ from kernels.learned_pair import (
     model_energy_neighbor_list,
     pair_index_matrix,
 )
+from workbench.potential import PairPotential
 from workbench.targets import TargetRDF
 
 LEARNED = ("spline", "neural")
@@ -325,20 +326,20 @@ class PotentialFit(param.Parameterized):
         idx = pair_index_matrix(self.n_species)
         return [int(idx[a, b]) for a, b in target.species_pairs]
 
-    def _energy(self, displacement, box, species, model):
+    def _energy(self, displacement, box, species, model, list_cutoff: float):
         species = None if self.n_species == 1 else jnp.asarray(species)
         if model is not None:
             return model_energy_neighbor_list(
                 displacement, box, model, self.r_cutoff, species=species,
                 n_species=self.n_species, dr_threshold=self.skin, mode=self.cutoff_mode,
-                capacity_multiplier=1.5)
+                capacity_multiplier=1.5, list_cutoff=list_cutoff)
         fam = self._family()
         fixed = {k: v for k, v in {**fam.defaults, **self.initial_params}.items()
                  if k not in self._fit_names()}
         fixed = {k: jnp.asarray(v, self.dtype) for k, v in fixed.items()}
         return pot.pair_energy_neighbor_list(
             displacement, box, fam.fn, self.r_cutoff, species=species, dr_threshold=self.skin,
-            mode=self.cutoff_mode, capacity_multiplier=1.5, **fixed)
+            mode=self.cutoff_mode, capacity_multiplier=1.5, list_cutoff=list_cutoff, **fixed)
 
     def _build_point(self, target: TargetRDF, model, r_max: float) -> _Point:
         from jax_md import space
@@ -347,7 +348,10 @@ class PotentialFit(param.Parameterized):
         positions, species, box = self._lattice(target)
         box_j = jnp.asarray(box, dtype)
         disp, shift = space.periodic(box_j)
-        neighbor_fn, energy_fn = self._energy(disp, box_j, species, model)
+        rdf_sigma = self.rdf_sigma or target.rdf_sigma or r_max / self.n_bins
+        # one neighbour list for forces and g(r): long enough for g's Gaussian tails
+        list_cutoff = max(self.r_cutoff, r_max + 6 * rdf_sigma)
+        neighbor_fn, energy_fn = self._energy(disp, box_j, species, model, list_cutoff)
         pairs = target.species_pairs or None
         gradient = self.gradient if self.method == "diffsim" else "full"  # IBI: forward only
         init_fn, loss_fn = diffsim.diffsim_loss(
@@ -358,9 +362,8 @@ class PotentialFit(param.Parameterized):
             grad_steps=self.grad_steps if gradient == "truncated" else None,
             checkpoint_every=self.checkpoint_every, integrator=self.integrator,
             dt=self.timestep, gamma=self.friction,
-            rdf_sigma=self.rdf_sigma or target.rdf_sigma or r_max / self.n_bins,
-            species=None if pairs is None else jnp.asarray(species),
-            species_pairs=pairs, replicas=self.replicas > 1)
+            rdf_sigma=rdf_sigma, species=None if pairs is None else jnp.asarray(species),
+            species_pairs=pairs, replicas=self.replicas > 1, neighbor_cutoff=list_cutoff)
         run_fn = diffsim.md_steps_fn(energy_fn, shift, integrator=self.integrator,
                                      dt=self.timestep, gamma=self.friction,
                                      replicas=self.replicas > 1)
@@ -659,6 +662,50 @@ class PotentialFit(param.Parameterized):
         thetas = [self._theta_of(p) for p in hist[-self.average_last:]]
         mean = jax.tree_util.tree_map(lambda *a: jnp.mean(jnp.stack(a), axis=0), *thetas)
         return self._natural(mean)
+
+    def pair_potential(self, params: dict | None = None) -> PairPotential:
+        """``params`` (default ``fitted_params()``) as a ``PairPotential`` a ``Simulation`` or
+        ``PairCalculator`` runs. Fixed parameters of a partial fit keep their values."""
+        params = self.fitted_params() if params is None else params
+        model = self._model(None)
+        if self.family == "spline":
+            settings = {"r_min": model.r_min}
+        elif self.family == "neural":
+            settings = {"hidden": list(model.hidden)}
+        else:
+            settings = {}
+            params = {**self._family().defaults, **self.initial_params, **params}
+        return PairPotential(family=self.family, params=dict(params), model=settings,
+                             r_cutoff=self.r_cutoff, mode=self.cutoff_mode, skin=self.skin)
+
+    def preview(self, params: dict) -> dict:
+        """Set the parameters (a slider move: natural values of some or all fitted parameters)
+        and run one forward iteration from the current, warm states (``skip_steps`` of it
+        relax to the new parameters); the next ``step`` continues from here. No compilation
+        after the first call. Returns ``{"g": [per state point], "loss": MSE summed over
+        state points, "rdf_error": integral |g - g_target| dr summed}``. ``ValueError`` (and
+        nothing changed) if the simulation fails with these parameters."""
+        with self._lock:
+            self.prepare()
+            theta = self._theta_of({**self.params, **params})
+            auxes, total, states = [], 0.0, []
+            saved = [pt.state for pt in self._points]
+            for pt in self._points:
+                loss, (new, aux) = self._call(pt, pt.forward, theta)
+                auxes.append(aux)
+                states.append(new)
+                total = total + loss
+            failure = self._failure(total, auxes)
+            if failure:
+                for pt, st in zip(self._points, saved, strict=True):
+                    pt.state = st
+                raise ValueError(f"these parameters: {failure}")
+            for pt, st in zip(self._points, states, strict=True):
+                pt.state = st
+            self._theta = theta
+            self.last_rdf = [np.asarray(a["g"]) for a in auxes]
+            return {"g": self.last_rdf, "loss": float(total),
+                    "rdf_error": sum(self.rdf_error(g, k) for k, g in enumerate(self.last_rdf))}
 
     def _theta_of(self, params: dict) -> dict:
         """Optimiser variables for natural parameters (inverse of ``_natural``)."""

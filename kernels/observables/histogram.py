@@ -12,6 +12,10 @@ helpers, so bins, edges and smoothing mean the same thing everywhere.
   `sigma > 0`, it tends to `hard_histogram` exactly as `sigma -> 0`, and for `sigma >~ bin width`
   it equals the Gaussian evaluated at the bin centres times the bin width.
 
+With `support=k` a sample only reaches the `k` bins on either side of its own (`2k + 1` bins,
+not all `n_bins`): the same result to the Gaussian tail beyond `k` bin widths, at a fraction of
+the cost (`support_bins` picks `k` for 6 sigma, where the lost tail is 1e-9).
+
 Shapes: samples `x` and weights `w` have any (common) shape; the result is `[n_bins]`. `n_bins`
 is a static Python int; `lo`, `hi`, `sigma` may be traced.
 """
@@ -19,6 +23,7 @@ is a static Python int; `lo`, `hi`, `sigma` may be traced.
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 from jax.scipy.special import ndtr
 
@@ -32,6 +37,11 @@ def bin_centers(lo: float | Array, hi: float | Array, n_bins: int) -> Array:
     """Centres of `n_bins` equal bins on `[lo, hi]`, shape `[n_bins]` (units of `lo`)."""
     edges = bin_edges(lo, hi, n_bins)
     return 0.5 * (edges[1:] + edges[:-1])
+
+
+def support_bins(lo: float, hi: float, n_bins: int, sigma: float, n_sigma: float = 6.0) -> int:
+    """Bins on either side that hold a Gaussian of width `sigma` to `n_sigma` widths."""
+    return int(np.ceil(n_sigma * sigma / ((hi - lo) / n_bins)))
 
 
 def hard_histogram(
@@ -66,6 +76,7 @@ def smeared_histogram(
     hi: float | Array,
     n_bins: int,
     sigma: float | Array,
+    support: int | None = None,
 ) -> Array:
     """Gaussian-smeared weighted counts: each sample is a normal density of width `sigma`.
 
@@ -75,12 +86,23 @@ def smeared_histogram(
       lo, hi: histogram range (a sample's weight that spills outside the range is lost).
       n_bins: number of bins (static).
       sigma: kernel standard deviation, units of `x`, > 0.
+      support: static; if given, bins reached on either side of a sample's own bin.
 
     Returns:
       `[n_bins]` smeared counts; differentiable w.r.t. `x`, `w` and `sigma`.
     """
     x = jnp.asarray(x)
     w = jnp.ones(x.shape, x.dtype) if w is None else jnp.asarray(w, x.dtype)
+    if support is not None and 2 * support + 1 < n_bins:
+        width = (hi - lo) / n_bins
+        first = jnp.floor((x - lo) / width).astype(jnp.int32)[..., None] - support
+        bins = first + jnp.arange(2 * support + 2)  # [..., 2 k + 2] edge indices
+        cdf = ndtr((lo + bins * width - x[..., None]) / sigma)
+        own = bins[..., :-1]
+        inside = (own >= 0) & (own < n_bins)  # (negative indices would wrap around)
+        mass = jnp.where(inside, w[..., None] * (cdf[..., 1:] - cdf[..., :-1]), 0.0)
+        return jnp.zeros((n_bins,), x.dtype).at[jnp.where(inside, own, 0).ravel()].add(
+            mass.ravel())
     edges = bin_edges(lo, hi, n_bins).astype(x.dtype)
     cdf = ndtr((edges - x[..., None]) / sigma)  # [..., n_bins + 1]
     mass = cdf[..., 1:] - cdf[..., :-1]  # [..., n_bins]

@@ -32,7 +32,13 @@ from jax import Array, lax
 from jax.scipy.special import gammaln
 from jax_md import space
 
-from kernels.observables.histogram import bin_centers, bin_edges, hard_histogram, smeared_histogram
+from kernels.observables.histogram import (
+    bin_centers,
+    bin_edges,
+    hard_histogram,
+    smeared_histogram,
+    support_bins,
+)
 
 DisplacementFn = Callable[..., Array]
 HistFn = Callable[[Array, Array], Array]
@@ -184,11 +190,14 @@ def rdf_smooth(
     `[n, n, n_bins]` kernel.
     """
     n = jnp.shape(R)[-2]
-    batch = row_batch or _default_row_batch(n, n_bins + 1)
     width = r_max / n_bins if sigma is None else sigma
+    support = None  # a Gaussian reaches only nearby bins: when the numbers are known, say which
+    if not isinstance(width, jax.core.Tracer) and not isinstance(r_max, jax.core.Tracer):
+        support = support_bins(0.0, float(r_max), n_bins, float(width))
+    batch = row_batch or _default_row_batch(n, n_bins + 1 if support is None else 2 * support + 2)
 
     def hist(d: Array, w: Array) -> Array:
-        return smeared_histogram(d, w, 0.0, r_max, n_bins, width)
+        return smeared_histogram(d, w, 0.0, r_max, n_bins, width, support)
 
     return _rdf(
         displacement_fn,
@@ -202,6 +211,41 @@ def rdf_smooth(
         batch,
         checkpoint=True,
     )
+
+
+def rdf_smooth_pairs(
+    displacement_fn: DisplacementFn,
+    R: Array,
+    pairs: Array,
+    box_volume: float | Array,
+    r_max: float | Array,
+    n_bins: int,
+    sigma: float | Array | None = None,
+    species: Array | None = None,
+    species_pair: tuple[int, int] | None = None,
+) -> tuple[Array, Array]:
+    """`rdf_smooth` of one frame `R [n, dim]` over the pairs of a neighbour list: `pairs
+    [2, capacity]` holding each unordered pair once (jax_md's `OrderedSparse` `idx`; entries
+    equal to `n` are padding). Equal to `rdf_smooth` when the list holds every pair closer than
+    `r_max` + 6 `sigma` (a list built with that cutoff); the cost is O(capacity n_bins) instead
+    of O(n^2 n_bins), which in a liquid is some 10 times less."""
+    if (species is None) != (species_pair is None):
+        raise ValueError("give both `species` and `species_pair`, or neither")
+    n, dim = R.shape
+    i, j = pairs
+    valid = (i < n) & (j < n)
+    i, j = jnp.where(valid, i, 0), jnp.where(valid, j, 1 % n)
+    dR = jax.vmap(displacement_fn)(R[i], R[j])
+    dR = jnp.where(valid[:, None], dR, r_max)  # padding far out, with a finite gradient
+    w = valid
+    if species is not None:
+        a, b = species_pair
+        si, sj = species[i], species[j]
+        w = w & (((si == a) & (sj == b)) | ((si == b) & (sj == a)))
+    width = r_max / n_bins if sigma is None else sigma
+    counts = smeared_histogram(space.distance(dR), w, 0.0, r_max, n_bins, width)
+    ideal = _n_pairs(n, species, species_pair) / box_volume * _shell_volumes(r_max, n_bins, dim)
+    return bin_centers(0.0, r_max, n_bins), counts / ideal
 
 
 def partial_rdfs(
