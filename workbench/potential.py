@@ -13,12 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import param
 from jax_md import space
 
 from kernels import potentials as pot
-from kernels.learned_pair import NeuralPair, SplinePair, model_energy_neighbor_list, n_pairs
+from kernels.learned_pair import (
+    NeuralPair,
+    SplinePair,
+    model_energy_neighbor_list,
+    n_pairs,
+    pair_index_matrix,
+)
 
 LEARNED = ("spline", "neural")
 
@@ -83,9 +91,6 @@ class PairPotential(param.Parameterized):
               dtype=np.float32) -> tuple[Callable, Callable, Callable, Callable, dict]:
         """Kernel functions for a periodic box ``[3]``: ``(displacement_fn, shift_fn,
         neighbor_fn, energy_fn, params)``, with ``params`` and the box as ``dtype`` arrays."""
-        import jax
-        import jax.numpy as jnp
-
         params = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dtype),
                                         self.full_params(n_species))
         box = jnp.asarray(box, dtype)
@@ -102,6 +107,20 @@ class PairPotential(param.Parameterized):
             mode=self.mode, r_onset=self.r_onset,
         )
         return displacement_fn, shift_fn, neighbor_fn, energy_fn, params
+
+    def curve(self, r: np.ndarray, pair: tuple[int, int] = (0, 0),
+              n_species: int = 1) -> np.ndarray:
+        """``u(r)`` (energy units) between species ``pair``, with the cutoff treatment."""
+        params = self.full_params(n_species)
+        if self.family in LEARNED:
+            pair_id = int(pair_index_matrix(n_species)[pair])
+            u = pot.with_cutoff(self._model().pair_fn(params["params"]), self.r_cutoff,
+                                self.mode, self.r_onset)
+            return np.asarray(u(jnp.asarray(r, float), pair_id=pair_id))
+        u = pot.with_cutoff(pot.get_family(self.family).fn, self.r_cutoff, self.mode,
+                            self.r_onset)
+        at_pair = {k: np.asarray(v)[pair] if np.ndim(v) == 2 else v for k, v in params.items()}
+        return np.asarray(u(jnp.asarray(r, float), **at_pair))
 
     def _model(self) -> SplinePair | NeuralPair:
         if self.family == "spline":
@@ -147,14 +166,10 @@ class PairPotential(param.Parameterized):
     @classmethod
     def from_run(cls, run) -> PairPotential:
         """The fitted potential of a saved fit run (``PotentialFit.save``)."""
-        from workbench.tuning import load_fitted_params
+        from workbench.tuning import PotentialFit, load_fitted_params
 
         params = load_fitted_params(run)  # ValueError for a run that is not a fit
-        cfg = run.config
-        model = ({"r_min": cfg["spline_r_min"]} if cfg["family"] == "spline" else
-                 {"hidden": list(cfg["neural_hidden"])} if cfg["family"] == "neural" else {})
-        return cls(family=cfg["family"], params=params, model=model,
-                   r_cutoff=cfg["r_cutoff"], mode=cfg["cutoff_mode"], skin=cfg["skin"])
+        return PotentialFit.from_run(run).pair_potential(params)
 
 
 def _leaves(tree):
