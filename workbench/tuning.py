@@ -458,14 +458,14 @@ class PotentialFit(param.Parameterized):
         raise RuntimeError("neighbour list still overflowing after 6 re-allocations; the "
                            "simulation is probably collapsing")
 
-    def _failure(self, loss, auxes, grads=None) -> str | None:
+    def _failure(self, loss, auxes, grads=None, temperature: bool = True) -> str | None:
         if not np.isfinite(float(loss)):
             return "the loss is NaN or infinite"
         for pt, aux in zip(self._points, auxes, strict=True):
             if not bool(aux["finite"]):
                 return "NaN or infinity in the simulated positions or g(r)"
             t_max = float(jnp.max(aux["temperature"]))
-            if t_max > self.max_temperature_factor * float(pt.kT):
+            if temperature and t_max > self.max_temperature_factor * float(pt.kT):
                 return (f"temperature exploded to kT = {t_max:.4g} (target {float(pt.kT):.4g})")
         if grads is not None and not all(bool(jnp.all(jnp.isfinite(g)))
                                          for g in jax.tree_util.tree_leaves(grads)):
@@ -683,8 +683,9 @@ class PotentialFit(param.Parameterized):
         and run one forward iteration from the current, warm states (``skip_steps`` of it
         relax to the new parameters); the next ``step`` continues from here. No compilation
         after the first call. Returns ``{"g": [per state point], "loss": MSE summed over
-        state points, "rdf_error": integral |g - g_target| dr summed}``. ``ValueError`` (and
-        nothing changed) if the simulation fails with these parameters."""
+        state points, "rdf_error": integral |g - g_target| dr summed, "hot": whether the
+        temperature still exceeded ``max_temperature_factor`` kT (a large jump is still
+        relaxing)}``. ``ValueError`` (and nothing changed) if the simulation blows up (NaN)."""
         with self._lock:
             self.prepare()
             theta = self._theta_of({**self.params, **params})
@@ -695,16 +696,17 @@ class PotentialFit(param.Parameterized):
                 auxes.append(aux)
                 states.append(new)
                 total = total + loss
-            failure = self._failure(total, auxes)
+            failure = self._failure(total, auxes, temperature=False)
             if failure:
                 for pt, st in zip(self._points, saved, strict=True):
                     pt.state = st
                 raise ValueError(f"these parameters: {failure}")
+            hot = self._failure(total, auxes) is not None
             for pt, st in zip(self._points, states, strict=True):
                 pt.state = st
             self._theta = theta
             self.last_rdf = [np.asarray(a["g"]) for a in auxes]
-            return {"g": self.last_rdf, "loss": float(total),
+            return {"g": self.last_rdf, "loss": float(total), "hot": hot,
                     "rdf_error": sum(self.rdf_error(g, k) for k, g in enumerate(self.last_rdf))}
 
     def _theta_of(self, params: dict) -> dict:

@@ -1,0 +1,279 @@
+"""``TuneSession``: the state behind the Tune dashboard, usable headless. One target g(r), one
+DiffSim fit of an analytic family (whose parameters the sliders also move) and, beside it, an
+IBI fit of a spline table on the same engine and target, so the two methods compare side by
+side (loss against iteration and against wall time, and the final potentials).
+
+Everything slow (the reference simulation that makes a target, compiling, slider previews,
+iterations) runs on one worker thread, one job after another, so a dashboard stays responsive
+and jobs never race. Slider moves coalesce: while a preview runs, only the newest parameters
+wait. ``stop()`` ends a fit between iterations. ``version`` increases whenever there is
+something new to draw; ``status``/``message``/``progress`` say what the worker is doing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import param
+
+from kernels.potentials import FAMILIES
+from workbench.potential import PairPotential
+from workbench.targets import TargetRDF
+from workbench.tuning import PotentialFit
+
+METHODS = ("diffsim", "ibi")
+
+
+class TuneSession(param.Parameterized):
+    family = param.Selector(default="lj", objects=list(FAMILIES),
+                            doc="Analytic family fitted by DiffSim and moved by the sliders.")
+    initial_params = param.Dict(default={"sigma": 0.8, "epsilon": 1.2},
+                                doc="Starting parameters (the DiffSim validation starts 20 % "
+                                "off the target's sigma = epsilon = 1).")
+    n_atoms = param.Integer(default=500, bounds=(32, 20_000), doc="Atoms per simulation box.")
+    replicas = param.Integer(default=2, bounds=(1, 16), doc="Replicas averaged per g(r).")
+    steps_per_iteration = param.Integer(default=140, bounds=(20, 10_000),
+                                        doc="MD steps per preview or iteration.")
+    relax_steps = param.Integer(default=40, bounds=(0, 10_000),
+                                doc="Of those, steps run before sampling g(r) (relaxation "
+                                "to new parameters).")
+    stride = param.Integer(default=10, bounds=(1, 1000), doc="Steps between g(r) frames.")
+    gradient = param.Selector(default="truncated", objects=["truncated", "full", "checkpoint"],
+                              doc="How DiffSim differentiates through the MD.")
+    learning_rate = param.Number(default=0.02, bounds=(1e-5, 1.0), doc="Adam learning rate.")
+    methods = param.ListSelector(default=list(METHODS), objects=list(METHODS),
+                                 doc="Methods that Step and Fit advance.")
+    seed = param.Integer(default=0)
+
+    status = param.Selector(default="idle", objects=["idle", "busy", "failed"], constant=True)
+    message = param.String(default="", constant=True)
+    progress = param.Tuple(default=(0, 0), length=2, constant=True, doc="(done, total)")
+    version = param.Integer(default=0, constant=True)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.target: TargetRDF | None = None
+        self.reference: PairPotential | None = None  # the target's potential, when known
+        self.fits: dict[str, PotentialFit] = {}
+        self.preview_result: dict | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tune")
+        self._stop = threading.Event()
+        self._pending: dict | None = None
+        self._pending_lock = threading.Lock()
+
+    # --- jobs on the worker thread ---------------------------------------------------------
+    def _set(self, **values) -> None:
+        with param.edit_constant(self):
+            self.param.update(**values)
+
+    def _changed(self) -> None:
+        self._set(version=self.version + 1)
+
+    def submit(self, fn: Callable[[], str | None], label: str) -> Future:
+        """Run ``fn`` on the worker; its return value (or error) becomes the message."""
+
+        def job():
+            self._set(status="busy", message=label, progress=(0, 0))
+            try:
+                done = fn()
+            except Exception as exc:  # shown to the user; the session stays usable
+                self._set(status="failed", message=f"{label} failed: {exc}")
+                self._changed()
+                return
+            self._set(status="idle", message=done or "")
+            self._changed()
+
+        return self._executor.submit(job)
+
+    @property
+    def busy(self) -> bool:
+        return self.status == "busy"
+
+    def close(self) -> None:
+        """Stop what runs and let the worker thread end (session closed)."""
+        self._stop.set()
+        for fit in self.fits.values():
+            fit.stop(wait=False)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- targets ----------------------------------------------------------------------------
+    def make_target(self, system: str = "lj_fluid", *, temperature: float = 1.2,
+                    density: float = 0.7, n_steps: int = 4000, equilibration: int | None = None,
+                    potential: PairPotential | None = None) -> Future:
+        """Reference simulation of a registered system (its default potential unless
+        ``potential``), then ``set_target`` with it; progress is reported. Frames after
+        ``equilibration`` steps (default a quarter of the run) make g(r)."""
+        equilibration = n_steps // 4 if equilibration is None else equilibration
+
+        def make():
+            target = _reference_target(system, temperature, density, self.n_atoms, n_steps,
+                                       equilibration, potential, self._report)
+            from workbench.builders import build_system
+
+            ref = potential or build_system(system, n_atoms=4, density=0.1).potential
+            self._set_target(target, ref)
+            return f"target: {target.source}"
+
+        return self.submit(make, f"reference simulation of {system} ({n_steps:,} steps)")
+
+    def set_target(self, target: TargetRDF, reference: PairPotential | None = None) -> Future:
+        return self.submit(lambda: self._set_target(target, reference) or
+                           f"target: {target.source}", "preparing the fits")
+
+    def _report(self, done: int, total: int) -> None:
+        self._set(progress=(done, total))
+
+    def _set_target(self, target: TargetRDF, reference: PairPotential | None) -> None:
+        for fit in self.fits.values():
+            fit.stop(wait=False)
+        self.target, self.reference = target, reference
+        n_species = target.n_species
+        common = {"n_atoms": self.n_atoms, "replicas": self.replicas,
+                  "steps_per_iteration": self.steps_per_iteration,
+                  "skip_steps": self.relax_steps, "stride": self.stride,
+                  "window": self.steps_per_iteration - self.relax_steps,
+                  "equilibration": 500, "seed": self.seed,
+                  "r_cutoff": reference.r_cutoff if reference else 2.5}
+        start = self._matrices(self.initial_params, n_species)
+        self.fits = {
+            "diffsim": PotentialFit(target, family=self.family, initial_params=start,
+                                    gradient=self.gradient, learning_rate=self.learning_rate,
+                                    plateau_patience=10, **common),
+            "ibi": PotentialFit(target, family="spline", method="ibi", **common),
+        }
+        self._set(message="compiling and equilibrating (the first time takes a while)")
+        for fit in self.fits.values():
+            fit.prepare()
+        self.preview_result = None
+        self._pending = {}
+        self._run_preview()  # g(r) of the starting parameters (and every kernel compiled)
+        self._changed()
+
+    def _matrices(self, params: dict, n_species: int) -> dict:
+        """Scalars stay scalars for one species; a mixture gets species matrices."""
+        if n_species == 1:
+            return dict(params)
+        return {k: np.full((n_species, n_species), v) if np.ndim(v) == 0 else np.asarray(v)
+                for k, v in params.items()}
+
+    # --- sliders, steps, fits ------------------------------------------------------------------
+    def preview(self, params: dict) -> None:
+        """A slider move: DiffSim's parameters become ``params`` and a short warm-started,
+        replica-averaged run redraws g(r). Coalesced: only the newest waiting move runs."""
+        if "diffsim" not in self.fits:
+            return  # no target yet
+        with self._pending_lock:
+            queued = self._pending is not None
+            self._pending = dict(params)
+        if not queued:
+            self.submit(self._run_preview, "simulating the new parameters")
+
+    def _run_preview(self) -> str:
+        with self._pending_lock:
+            params, self._pending = self._pending, None
+        fit = self.fits["diffsim"]
+        t0 = time.perf_counter()
+        out = fit.preview(params)
+        out["seconds"] = time.perf_counter() - t0
+        self.preview_result = out
+        note = (" The system was still relaxing from the jump: move again, or Step."
+                if out["hot"] else "")
+        return (f"preview: integral |g - g_target| dr = {out['rdf_error']:.4f}, MSE = "
+                f"{out['loss']:.3g} ({out['seconds']:.2f} s).{note}")
+
+    def step(self) -> Future:
+        return self.fit(1)
+
+    def fit(self, n_iter: int) -> Future:
+        """``n_iter`` iterations of each selected method, alternating, on the worker."""
+        self._stop.clear()
+
+        def run():
+            methods = [m for m in METHODS if m in self.methods]
+            if not methods:
+                return "select DiffSim and/or IBI first"
+            for i in range(n_iter):
+                if self._stop.is_set():
+                    return f"stopped after {i} iterations"
+                for m in methods:
+                    fit = self.fits[m]
+                    if fit.step() is None:
+                        raise RuntimeError(f"{m}: {fit.message}")
+                self.preview_result = None
+                self._set(progress=(i + 1, n_iter))
+                self._changed()
+            return self.summary()
+
+        return self.submit(run, f"fitting ({n_iter} iterations)")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def summary(self) -> str:
+        parts = []
+        for m, fit in self.fits.items():
+            h = fit.history
+            if h["loss"]:
+                parts.append(f"{m}: iteration {fit.iteration}, integral |g - g_target| dr = "
+                             f"{h['rdf_error'][-1]:.4f}, {np.sum(h['wall_time']):.1f} s")
+        return "; ".join(parts)
+
+    def save(self) -> Future:
+        """Both fits as runs (kind "fit"), usable in Simulate and as an ASE calculator."""
+
+        def save():
+            ids = [f"{m}: {fit.save(name=f'{m} fit of {self.target.source}').id}"
+                   for m, fit in self.fits.items() if fit.history["loss"]]
+            return "saved " + ", ".join(ids) if ids else "nothing to save yet"
+
+        return self.submit(save, "saving")
+
+    # --- what to draw ------------------------------------------------------------------------
+    def curves(self) -> dict:
+        """Arrays for the plots: ``r`` and target/DiffSim/IBI g rows, ``r_u`` with
+        reference/DiffSim/IBI u(r) of the first species pair, and per-method histories."""
+        out: dict = {}
+        fit = self.fits.get("diffsim")
+        if fit is None or not fit._prepared:
+            return out
+        out["r"] = fit._r_grid
+        out["g_target"] = np.atleast_2d(np.asarray(fit._points[0].g_target))
+        if self.preview_result is not None:
+            out["g_diffsim"] = np.atleast_2d(self.preview_result["g"][0])
+        for m, f in self.fits.items():
+            if f.last_rdf and f"g_{m}" not in out:
+                out[f"g_{m}"] = np.atleast_2d(f.last_rdf[0])
+        r_u = np.linspace(0.8 * fit._r_grid[-1] / 2.5, fit.r_cutoff, 200)
+        out["r_u"] = r_u
+        n_species = fit.n_species
+        if self.reference is not None:
+            out["u_reference"] = self.reference.curve(r_u, n_species=n_species)
+        for m, f in self.fits.items():
+            out[f"u_{m}"] = f.pair_potential(f.params).curve(r_u, n_species=n_species)
+            out[f"history_{m}"] = {"iteration": np.arange(1, len(f.history["loss"]) + 1),
+                                   "error": np.asarray(f.history["rdf_error"]),
+                                   "time": np.cumsum(f.history["wall_time"])}
+        return out
+
+
+_TARGETS: dict[tuple, TargetRDF] = {}  # reference targets made in this process
+
+
+def _reference_target(system: str, temperature: float, density: float, n_atoms: int,
+                      n_steps: int, equilibration: int, potential: PairPotential | None,
+                      progress: Callable) -> TargetRDF:
+    """A reference target, made once per process and settings (sessions share it)."""
+    key = (system, temperature, density, n_atoms, n_steps, equilibration,
+           str(potential.to_dict()) if potential else None)
+    if key not in _TARGETS:
+        kwargs = {"n_atoms": n_atoms, "density": density}
+        if potential is not None:
+            kwargs["potential"] = potential
+        _TARGETS[key] = TargetRDF.from_reference_system(
+            system, temperature=temperature, n_steps=n_steps, equilibration=equilibration,
+            stride=50, system_kwargs=kwargs, r_max=2.5, n_bins=100, progress=progress)
+    return _TARGETS[key]

@@ -1,0 +1,302 @@
+"""The Tune dashboard: make or load a target g(r), move sliders and watch the simulated g(r)
+follow, or let DiffSim (gradient steps through the simulation) and IBI fit it side by side.
+
+``TuneDashboard`` renders a ``TuneSession`` (workbench.tune_session), which does all the work on
+its own thread. One periodic callback per browser session redraws the plots when the session's
+``version`` changes, so no Bokeh model is touched from the worker. Closing the tab stops the
+session's work and its thread.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import panel as pn
+from bokeh.models import ColumnDataSource, Range1d
+
+from kernels.potentials import get_family
+from workbench.builders import SYSTEMS
+from workbench.registry import RunRegistry
+from workbench.targets import TargetRDF
+from workbench.tune_session import TuneSession
+from workbench.ui.simulate import _figure
+
+REFRESH_MS = 150
+COLORS = {"target": "black", "diffsim": "#0072B2", "ibi": "#D55E00", "reference": "black"}
+
+
+def slider_range(default: float, positive: bool) -> tuple[float, float]:
+    """A slider's range around a family's default value."""
+    if default > 0:
+        return (0.5 * default if positive else 0.0), 2.0 * default
+    return -2.0, 2.0
+
+
+class TuneDashboard(pn.viewable.Viewer):
+    """Target, sliders, Step/Fit/Stop/Save, live g(r), u(r) and loss curves."""
+
+    def __init__(self, session: TuneSession | None = None, *, auto_target: bool = True,
+                 **params):
+        super().__init__(**params)
+        self.session = session or TuneSession()
+        self._drawn = -1
+        self._build_target_widgets()
+        self._build_fit_widgets()
+        self._build_plots()
+        self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width",
+                                               bar_color="info", active=False)
+        self._callback = None
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context:
+            self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
+            pn.state.on_session_destroyed(lambda ctx: self.close())
+        if auto_target:
+            self.make_target()
+
+    # --- widgets -----------------------------------------------------------------------------
+    def _build_target_widgets(self) -> None:
+        self.source = pn.widgets.RadioButtonGroup(options=["Simulation", "File", "Stored run"],
+                                                  value="Simulation", button_type="light")
+        self.t_system = pn.widgets.Select(label="System", options=[
+            n for n in SYSTEMS if n in ("lj_fluid", "binary_lj")], value="lj_fluid")
+        self.t_density = pn.widgets.FloatInput(label="Density", value=0.7, step=0.05,
+                                               start=0.01)
+        self.t_temperature = pn.widgets.FloatInput(label="Temperature (T*)", value=1.2,
+                                                   step=0.1, start=0.01)
+        self.t_steps = pn.widgets.IntInput(label="Reference steps", value=4000, step=1000,
+                                           start=500)
+        self.t_file = pn.widgets.FileInput(accept=".csv,.npz,.txt,.dat")
+        self.t_runs = pn.widgets.Select(label="Simulation run", options={})
+        self.t_button = pn.widgets.Button(label="Make target", button_type="primary")
+        self.t_button.on_click(lambda e: self.make_target())
+        self.source.param.watch(self._on_source, "value")
+
+    def _on_source(self, event=None) -> None:
+        kind = self.source.value
+        self.t_system.visible = self.t_steps.visible = kind == "Simulation"
+        self.t_file.visible = kind == "File"
+        self.t_runs.visible = kind == "Stored run"
+        self.t_density.visible = self.t_temperature.visible = kind != "Stored run"
+        self.t_button.label = {"Simulation": "Make target", "File": "Load file",
+                              "Stored run": "Use run"}[kind]
+        if kind == "Stored run":
+            self.t_runs.options = {f"{r.name} ({r.id})": r.id
+                                   for r in RunRegistry().list(kind="simulation")}
+
+    def _build_fit_widgets(self) -> None:
+        s = self.session
+        self.family = pn.widgets.Select(label="Family (DiffSim and sliders)",
+                                        options=[f for f in ("lj", "mie", "morse", "yukawa",
+                                                             "soft_sphere", "wca")],
+                                        value=s.family)
+        self.family.param.watch(self._on_family, "value")
+        self.sliders = pn.Column(sizing_mode="stretch_width")
+        self.methods = pn.widgets.CheckButtonGroup(options={"DiffSim": "diffsim", "IBI": "ibi"},
+                                                   value=list(s.methods), button_type="light")
+        self.methods.param.watch(lambda e: setattr(s, "methods", list(e.new)), "value")
+        self.gradient = pn.widgets.Select(label="Gradient through the MD",
+                                          options=["truncated", "full", "checkpoint"],
+                                          value=s.gradient)
+        self.iterations = pn.widgets.IntInput(label="Fit iterations", value=20, start=1)
+        self.step_btn = pn.widgets.Button(label="Step", button_type="primary")
+        self.fit_btn = pn.widgets.Button(label="Fit", button_type="success")
+        self.stop_btn = pn.widgets.Button(label="Stop", button_type="danger")
+        self.save_btn = pn.widgets.Button(label="Save fits as runs", button_type="default")
+        self.step_btn.on_click(lambda e: s.step())
+        self.fit_btn.on_click(lambda e: s.fit(self.iterations.value))
+        self.stop_btn.on_click(lambda e: s.stop())
+        self.save_btn.on_click(lambda e: s.save())
+        self._make_sliders()
+
+    def _make_sliders(self) -> None:
+        """One slider per family parameter (per species pair for a mixture)."""
+        fam = get_family(self.family.value)
+        target = self.session.target
+        names = target.species_names if target is not None else ["A"]
+        pairs = [(a, b) for a in range(len(names)) for b in range(a, len(names))]
+        start = {**fam.defaults, **self.session.initial_params}
+        widgets, self._slider_keys = [], []
+        for pname, default in fam.defaults.items():
+            lo, hi = slider_range(default, pname in fam.positive)
+            for a, b in pairs:
+                value = np.asarray(start[pname], float)
+                value = float(value[a, b] if value.ndim == 2 else value)
+                label = pname if len(pairs) == 1 else f"{pname} {names[a]}{names[b]}"
+                w = pn.widgets.FloatSlider(label=label, start=lo, end=max(hi, 1.5 * value),
+                                           value=value, step=(hi - lo) / 200,
+                                           sizing_mode="stretch_width")
+                w.param.watch(self._on_slider, "value_throttled")
+                widgets.append(w)
+                self._slider_keys.append((pname, a, b))
+        self.sliders.objects = widgets
+
+    def _slider_params(self) -> dict:
+        target = self.session.target
+        n = target.n_species if target is not None else 1
+        out: dict = {}
+        for w, (name, a, b) in zip(self.sliders.objects, self._slider_keys, strict=True):
+            if n == 1:
+                out[name] = w.value
+            else:
+                m = out.setdefault(name, np.ones((n, n)))
+                m[a, b] = m[b, a] = w.value
+        return out
+
+    def _on_slider(self, event) -> None:
+        if self.session.fits:
+            self.session.preview(self._slider_params())
+
+    def _on_family(self, event) -> None:
+        self.session.family = event.new
+        self.session.initial_params = {}
+        self._make_sliders()
+        if self.session.target is not None:
+            self.session.set_target(self.session.target, self.session.reference)
+
+    # --- target ------------------------------------------------------------------------------
+    def make_target(self) -> None:
+        s = self.session
+        s.gradient = self.gradient.value
+        kind = self.source.value
+        if kind == "Simulation":
+            s.make_target(self.t_system.value, temperature=self.t_temperature.value,
+                          density=self.t_density.value, n_steps=self.t_steps.value)
+        elif kind == "File":
+            if not self.t_file.value:
+                self.status.object = "Choose a file first (CSV r, g or .npz with r, g)."
+                return
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / self.t_file.filename
+                    path.write_bytes(self.t_file.value)
+                    target = TargetRDF.from_file(path, density=self.t_density.value,
+                                                 temperature=self.t_temperature.value)
+                target.source = self.t_file.filename
+            except ValueError as exc:
+                self.status.object = f"**Could not read the file:** {exc}"
+                return
+            s.set_target(target)
+        else:
+            if not self.t_runs.value:
+                self.status.object = "No stored simulation runs yet: save one in Simulate."
+                return
+            try:
+                target = TargetRDF.from_run(RunRegistry().get(self.t_runs.value),
+                                            r_max=2.5, n_bins=100)
+            except (ValueError, KeyError) as exc:
+                self.status.object = f"**Could not use the run:** {exc}"
+                return
+            s.set_target(target)
+
+    # --- plots -------------------------------------------------------------------------------
+    def _build_plots(self) -> None:
+        self.g_src = {k: ColumnDataSource({"r": [], "g": []}) for k in
+                      ("target", "diffsim", "ibi")}
+        self.u_src = {k: ColumnDataSource({"r": [], "u": []}) for k in
+                      ("reference", "diffsim", "ibi")}
+        self.h_src = {k: ColumnDataSource({"iteration": [], "error": [], "time": []})
+                      for k in ("diffsim", "ibi")}
+        label = {"target": "target", "diffsim": "DiffSim / sliders", "ibi": "IBI",
+                 "reference": "reference"}
+        self.fig_g = _figure("g(r): simulated over target", "g(r)", "r")
+        for k, src in self.g_src.items():
+            self.fig_g.line("r", "g", source=src, color=COLORS[k], legend_label=label[k],
+                            line_width=3 if k == "target" else 2,
+                            line_alpha=0.5 if k == "target" else 1.0)
+        self.fig_u = _figure("Pair potential u(r)", "u(r)", "r")
+        for k, src in self.u_src.items():
+            self.fig_u.line("r", "u", source=src, color=COLORS[k], legend_label=label[k],
+                            line_width=2, line_dash="dashed" if k == "reference" else "solid")
+        self.fig_u.y_range = Range1d(-2.0, 3.0)
+        self.fig_it = _figure("Error against iteration", "∫|g - g_target| dr", "iteration")
+        self.fig_t = _figure("Error against wall time", "∫|g - g_target| dr", "seconds")
+        for k, src in self.h_src.items():
+            for fig, x in ((self.fig_it, "iteration"), (self.fig_t, "time")):
+                fig.line(x, "error", source=src, color=COLORS[k], legend_label=label[k],
+                         line_width=2)
+                fig.scatter(x, "error", source=src, color=COLORS[k], size=4)
+        for fig in (self.fig_g, self.fig_u, self.fig_it, self.fig_t):
+            fig.height = 260
+            fig.legend.location = "bottom_right" if fig in (self.fig_g, self.fig_u) else \
+                "top_right"
+            fig.legend.label_text_font_size = "8pt"
+            fig.legend.background_fill_alpha = 0.6
+        self.plots = pn.GridBox(*(pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in
+                                  (self.fig_g, self.fig_u, self.fig_it, self.fig_t)),
+                                ncols=2, sizing_mode="stretch_width")
+
+    def _refresh(self) -> None:
+        s = self.session
+        done, total = s.progress
+        self.progress.active = s.busy and total == 0
+        self.progress.value = int(100 * done / total) if total else (0 if s.busy else 100)
+        self.progress.bar_color = "danger" if s.status == "failed" else "info"
+        text = {"busy": "**Working:** ", "failed": "**Failed:** ", "idle": ""}[s.status]
+        self.status.object = text + (s.message or "")
+        for w in (self.step_btn, self.fit_btn, self.save_btn, self.t_button, self.family):
+            w.disabled = s.busy
+        if s.version == self._drawn:
+            return
+        self._drawn = s.version
+        if s.target is not None and len(self.sliders.objects) != self._n_sliders():
+            self._make_sliders()
+        self.draw(s.curves())
+
+    def _n_sliders(self) -> int:
+        n = self.session.target.n_species
+        return len(get_family(self.family.value).defaults) * n * (n + 1) // 2
+
+    def draw(self, c: dict) -> None:
+        """Put the session's curves into the plots (first species pair for u(r))."""
+        if not c:
+            return
+        r = c["r"]
+        for k, src in self.g_src.items():
+            rows = c.get(f"g_{k}")
+            src.data = ({"r": [], "g": []} if rows is None else
+                        {"r": np.tile(r, len(rows)), "g": _joined(rows)})
+        for k, src in self.u_src.items():
+            u = c.get(f"u_{k}")
+            src.data = {"r": c["r_u"] if u is not None else [], "u": [] if u is None else u}
+        for k, src in self.h_src.items():
+            src.data = c.get(f"history_{k}", {"iteration": [], "error": [], "time": []})
+        ref = c.get("u_reference", c.get("u_diffsim"))
+        if ref is not None:
+            low = float(np.min(ref))
+            self.fig_u.y_range.start, self.fig_u.y_range.end = 1.3 * low, -2.0 * low + 0.5
+
+    def close(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        self.session.close()
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        target_card = pn.Card(self.source, self.t_system, self.t_file, self.t_runs,
+                              self.t_density, self.t_temperature, self.t_steps, self.t_button,
+                              title="Target g(r)", collapsible=False,
+                              sizing_mode="stretch_width")
+        slider_card = pn.Card(self.family, self.sliders, title="Parameters (sliders re-run "
+                              "the simulation)", collapsible=False, sizing_mode="stretch_width")
+        fit_card = pn.Card(self.methods, self.gradient, self.iterations,
+                           pn.Row(self.step_btn, self.fit_btn, self.stop_btn), self.save_btn,
+                           title="Fit", collapsible=False, sizing_mode="stretch_width")
+        sidebar = pn.Column(target_card, slider_card, fit_card, width=340)
+        main = pn.Column(self.status, self.progress, self.plots, sizing_mode="stretch_width")
+        header = pn.pane.HTML(
+            "<h2 style='margin:0'>MD Workbench: Tune a pair potential</h2>", styles={
+                "background": "#0b4f6c", "color": "white", "padding": "10px 16px"},
+            sizing_mode="stretch_width")
+        self._on_source()
+        return pn.Column(header, pn.Row(sidebar, main, sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")
+
+
+def _joined(rows: np.ndarray) -> np.ndarray:
+    """g rows (partials of a mixture) as one line, broken by NaN between rows."""
+    joined = np.array(rows, float)
+    if len(joined) > 1:
+        joined[:, -1] = np.nan
+    return joined.ravel()
