@@ -1,34 +1,81 @@
 """Builders for the systems the workbench offers, and the registry that lists them.
 
 A builder is registered with ``@register_system(name, description)``; the Simulate dashboard and
-the ``workbench run`` command list whatever is registered, so a system added later (water,
-alanine dipeptide, ...) appears there by registering itself.
+the ``workbench run`` command list whatever is registered, so a system added later appears there
+by registering itself. An entry also says what kind of system it builds (``"pair"``: a simple
+fluid with a ``PairPotential``, reduced units; ``"forcefield"``: molecules with a classical
+``ForceField``, ASE units), which ``SimulationSetup`` parameters its builder takes
+(``options``), and the setup defaults that suit it (``defaults``: temperature, time step, ...).
+
+Pair systems: ``lj_fluid``, ``binary_lj``. Molecular systems (``workbench.molecules``, energy
+minimised with OpenMM before the start): ``water`` (flexible SPC/Fw, PME),
+``alanine_dipeptide_vacuum`` (AMBER ff14SB, free space) and ``alanine_dipeptide_water`` (with
+TIP3P water, PME). Their bonds are flexible: use a 0.5 fs time step.
+
+No "molecule from SMILES" builder: an arbitrary molecule needs a general force field (GAFF or
+OpenFF/SMIRNOFF) and its charges, and neither ``openmmforcefields`` nor ``openff-toolkit`` is
+installable from PyPI (both are conda-only), so nothing offline assigns AMBER-form parameters to
+an arbitrary graph. RDKit's MMFF94 is offline but has a functional form (quartic bonds, cubic
+angles, stretch-bend, buffered 14-7 van der Waals) that the jax_md AMBER kernel does not
+evaluate, and GFN2-xTB (tblite) is not a JAX kernel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from workbench.forcefield import ForceField
 from workbench.potential import PairPotential
 from workbench.system import System
+
+PAIR_OPTIONS = ("n_atoms", "density", "r_cutoff", "potential", "seed")
+#: setup defaults of the pair systems (reduced LJ units)
+PAIR_DEFAULTS = {"temperature": 0.72, "timestep": 0.005, "friction": 1.0}
+#: setup defaults of the molecular systems (ASE units: K, fs, 1/fs)
+MOLECULAR_DEFAULTS = {"temperature": 300.0, "timestep": 0.5, "friction": 0.01,
+                      "integrator": "langevin"}
 
 
 @dataclass(frozen=True)
 class SystemEntry:
+    """One registered system: its builder and what the Simulate setup needs to know about it.
+
+    kind: ``"pair"`` or ``"forcefield"``. units: ``"lj"`` or ``"ase"``. options: the
+    ``SimulationSetup`` parameters the builder takes as keywords. defaults: setup values that
+    suit the system (applied when the choice moves to a system of other units).
+    """
+
     name: str
     description: str
     build: Callable[..., System]
+    kind: str = "pair"
+    units: str = "lj"
+    options: tuple[str, ...] = PAIR_OPTIONS
+    defaults: dict = field(default_factory=lambda: dict(PAIR_DEFAULTS))
+
+    @property
+    def molecular(self) -> bool:
+        return self.kind == "forcefield"
 
 
 SYSTEMS: dict[str, SystemEntry] = {}
 
 
-def register_system(name: str, description: str) -> Callable:
+def register_system(name: str, description: str, *, kind: str = "pair", units: str = "lj",
+                    options: tuple[str, ...] = PAIR_OPTIONS,
+                    defaults: dict | None = None) -> Callable:
+    """Register the decorated builder under ``name`` (see ``SystemEntry``)."""
+    if kind not in ("pair", "forcefield"):
+        raise ValueError(f"kind must be 'pair' or 'forcefield', got {kind!r}")
+    if defaults is None:
+        defaults = PAIR_DEFAULTS if kind == "pair" else MOLECULAR_DEFAULTS
+
     def deco(fn: Callable[..., System]) -> Callable[..., System]:
-        SYSTEMS[name] = SystemEntry(name, description, fn)
+        SYSTEMS[name] = SystemEntry(name, description, fn, kind, units, tuple(options),
+                                    dict(defaults))
         return fn
 
     return deco
@@ -97,3 +144,49 @@ def binary_lj_mixture(n_atoms: int = 500, density: float = 1.2, fraction_b: floa
     species[np.random.default_rng(seed).choice(n_atoms, n_b, replace=False)] = 1
     return _fluid("binary_lj", n_atoms, density, species, ["A", "B"], potential
                   or PairPotential(family="lj", params=KOB_ANDERSEN, r_cutoff=r_cutoff), seed)
+
+
+# --- molecular systems (classical force fields, ASE units) ----------------------------------
+
+def molecular_system(builder: str, name: str, minimize_steps: int = 200,
+                     **builder_kwargs) -> System:
+    """A ``System`` of the molecular system ``builder`` (a key of
+    ``workbench.molecules.MOLECULAR_SYSTEMS``) with its ``ForceField``: positions (Å, wrapped
+    into the box when periodic; minimised with OpenMM), element species, masses (amu), bonds
+    and box (Å, None in free space)."""
+    ff = ForceField(builder=builder, kwargs=builder_kwargs, minimize_steps=minimize_steps)
+    mol = ff.molecule()
+    names = list(dict.fromkeys(mol.elements))
+    return System(name=name, positions=ff.positions(),
+                  species=np.array([names.index(e) for e in mol.elements], dtype=np.int32),
+                  species_names=names, masses=np.asarray(mol.masses, dtype=np.float64),
+                  box=None if mol.box is None else 10.0 * np.asarray(mol.box, dtype=np.float64),
+                  units="ase", bonds=np.asarray(mol.bonds, dtype=np.int64).reshape(-1, 2),
+                  forcefield=ff)
+
+
+@register_system("water", "Water: flexible SPC/Fw, PME (Å, eV, fs)", kind="forcefield",
+                 units="ase", options=("n_molecules", "seed"))
+def water(n_molecules: int = 64, seed: int = 0, minimize_steps: int = 200) -> System:
+    """``n_molecules`` flexible SPC/Fw waters at 0.997 g/cm^3 (cubic box; lattice start with
+    random orientations from ``seed``, then minimised). Equilibrate before measuring."""
+    if n_molecules < 8:
+        raise ValueError("need at least 8 water molecules")
+    return molecular_system("water_spcfw", "water", minimize_steps, n_molecules=int(n_molecules),
+                            seed=int(seed))
+
+
+@register_system("alanine_dipeptide_vacuum", "Alanine dipeptide, AMBER ff14SB, vacuum",
+                 kind="forcefield", units="ase", options=())
+def alanine_dipeptide_vacuum(minimize_steps: int = 200) -> System:
+    """Alanine dipeptide (ACE-ALA-NME, 22 atoms) in free space, no cutoff."""
+    return molecular_system("alanine_dipeptide_vacuum", "alanine_dipeptide_vacuum",
+                            minimize_steps)
+
+
+@register_system("alanine_dipeptide_water", "Alanine dipeptide in TIP3P water, PME",
+                 kind="forcefield", units="ase", options=())
+def alanine_dipeptide_water(minimize_steps: int = 200) -> System:
+    """Alanine dipeptide in a 2.7 nm box of flexible TIP3P water (about 1,850 atoms), PME."""
+    return molecular_system("alanine_dipeptide_water", "alanine_dipeptide_water",
+                            minimize_steps)

@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a simulation headless and register it")
     run.add_argument("--system", default="lj_fluid", choices=sorted(SYSTEMS))
     run.add_argument("--n-atoms", type=int, default=500)
+    run.add_argument("--n-molecules", type=int, default=64, help="water molecules (water)")
     run.add_argument("--density", type=float, default=None,
                      help="number density (atoms per length^3); the system's default if unset")
     run.add_argument("--potential", default=None, choices=sorted(FAMILIES),
@@ -73,16 +74,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from workbench.builders import build_system
+    from workbench.builders import SYSTEMS, build_system
     from workbench.potential import PairPotential
     from workbench.simulation import Simulation
 
-    kwargs = {"n_atoms": args.n_atoms, "r_cutoff": args.cutoff, "seed": args.seed}
-    if args.density is not None:
+    entry = SYSTEMS[args.system]
+    if entry.molecular:  # force field: only the builder's own options apply
+        given = {"n_molecules": args.n_molecules, "seed": args.seed}
+        kwargs = {k: v for k, v in given.items() if k in entry.options}
+    else:
+        kwargs = {"n_atoms": args.n_atoms, "r_cutoff": args.cutoff, "seed": args.seed}
+    if args.density is not None and not entry.molecular:
         kwargs["density"] = args.density
     system = build_system(args.system, **kwargs)
     pot = system.potential
-    if args.potential or args.param or args.cutoff_mode != "truncated":
+    if not entry.molecular and (args.potential or args.param
+                                or args.cutoff_mode != "truncated"):
         family = args.potential or pot.family
         params = dict(pot.params) if family == pot.family else {}
         params.update(dict(args.param))
@@ -103,7 +110,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{sim.status}: {sim.message}")
     print(f"  <T> = {m['mean_temperature']:.4g} {system.unit_system.temperature}, "
           f"<U>/N = {m['potential_per_atom']:.5g} {system.unit_system.energy}, "
-          f"<P> = {m['mean_pressure']:.4g}, {m['atom_steps_per_s'] / 1e6:.3f} M atom-steps/s")
+          f"<P> = {m['mean_pressure'] if m['mean_pressure'] is not None else float('nan'):.4g}, "
+          f"{m['atom_steps_per_s'] / 1e6:.3f} M atom-steps/s")
     if not args.no_register:
         run = sim.save(name=args.name)
         print(f"  saved run {run.id} in {run.path}")

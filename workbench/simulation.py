@@ -7,6 +7,12 @@ steps; between chunks the loop honours pause and stop, so stopping leaves a cons
 After every chunk the thermo is checked: a NaN or a temperature above
 ``max_temperature_factor`` times the target ends the run with a message naming the step and the
 cause, keeping every frame recorded before it. ``save`` writes the run to the registry.
+
+A molecular system (``System.forcefield``) runs the same way: its ``ForceField`` gives the
+kernel's energy, neighbour list and space (built once per system description and floating type,
+and the chunked runner over them once per integrator and friction, kept for the process, so a
+new ``Simulation`` of the same system does not trace or compile again). In free space (no box)
+the pressure is not defined and is recorded as NaN.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ from kernels.runner import THERMO_KEYS, simulator
 from workbench.system import System
 
 STATUSES = ["idle", "running", "paused", "completed", "stopped", "failed"]
+
+#: kernels of molecular systems, by (force field, dtype, integrator, friction): (init, run)
+_MOLECULAR_KERNELS: dict[tuple, tuple] = {}
+_MOLECULAR_KERNELS_MAX = 6
 
 
 class Chunk:
@@ -102,6 +112,9 @@ class Simulation(param.Parameterized):
 
     def _kernel_key(self) -> tuple:
         s = self.system
+        if s.forcefield is not None:
+            return (id(s), s.n_atoms, None if s.box is None else tuple(s.box),
+                    str(s.forcefield.to_dict()), self.integrator, self.friction, self.precision)
         return (id(s), s.n_atoms, tuple(s.box), str(s.potential.to_dict()), self.integrator,
                 self.friction, self.precision)
 
@@ -110,6 +123,10 @@ class Simulation(param.Parameterized):
             return self._kernel[1:]
         s = self.system
         s.validate()
+        if s.forcefield is not None:
+            init_fn, run_fn = self._molecular_kernel()
+            self._kernel = (self._kernel_key(), init_fn, run_fn, {})
+            return init_fn, run_fn, {}
         disp, shift, neighbor_fn, energy_fn, params = s.potential.build(
             s.box, s.species, s.n_species, self._dtype)
         units = s.unit_system
@@ -118,6 +135,25 @@ class Simulation(param.Parameterized):
             gamma=self.friction / units.time_to_internal(1.0))
         self._kernel = (self._kernel_key(), init_fn, run_fn, params)
         return init_fn, run_fn, params
+
+    def _molecular_kernel(self) -> tuple:
+        """``(init_fn, run_fn)`` of the force-field system, from the process-wide cache."""
+        s = self.system
+        dtype = self._dtype
+        key = (str(s.forcefield.to_dict()), jnp.dtype(dtype).name, self.integrator,
+               float(self.friction))
+        if key in _MOLECULAR_KERNELS:
+            return _MOLECULAR_KERNELS[key]
+        ks = s.forcefield.build(dtype)
+        units = s.unit_system
+        # free space: any volume will do, the pressure is replaced by NaN (_to_numpy)
+        kernel = simulator(ks.energy_fn, ks.shift_fn, ks.displacement_fn, ks.neighbor_fn,
+                           volume=s.volume if s.periodic else 1.0, integrator=self.integrator,
+                           gamma=self.friction / units.time_to_internal(1.0))
+        while len(_MOLECULAR_KERNELS) >= _MOLECULAR_KERNELS_MAX:
+            _MOLECULAR_KERNELS.pop(next(iter(_MOLECULAR_KERNELS)))
+        _MOLECULAR_KERNELS[key] = kernel
+        return kernel
 
     def _runtime(self) -> dict:
         units = self.system.unit_system
@@ -280,6 +316,8 @@ class Simulation(param.Parameterized):
         units = self.system.unit_system
         thermo = {k: np.asarray(v, dtype=float) for k, v in traj.thermo.items()}
         thermo["temperature"] = thermo["temperature"] / units.kT(1.0)
+        if not self.system.periodic:
+            thermo["pressure"] = np.full_like(thermo["pressure"], np.nan)
         return Chunk(np.asarray(traj.positions), np.asarray(traj.unwrapped),
                      np.asarray(traj.velocities), thermo, np.asarray(traj.step, dtype=np.int64))
 
@@ -287,6 +325,8 @@ class Simulation(param.Parameterized):
         """``(index of the first bad frame, message)`` or None when all frames are sound."""
         finite = np.all(np.isfinite(chunk.positions), axis=(1, 2))
         for key in THERMO_KEYS:
+            if key == "pressure" and not self.system.periodic:
+                continue  # NaN by definition in free space
             finite &= np.isfinite(chunk.thermo[key])
         limit = self.max_temperature_factor * max(self.temperature, 1e-12)
         hot = chunk.thermo["temperature"] > limit
@@ -320,8 +360,10 @@ class Simulation(param.Parameterized):
     def metrics(self) -> dict:
         traj = self.trajectory
         half = slice(len(traj) // 2, None)  # second half: past equilibration
-        means = {f"mean_{k}": float(np.mean(v[half])) if len(v) else None
-                 for k, v in traj.thermo.items()}
+        means = {}
+        for k, v in traj.thermo.items():
+            mean = float(np.mean(v[half])) if len(v) else None
+            means[f"mean_{k}"] = mean if mean is not None and np.isfinite(mean) else None
         return {"status": self.status, "message": self.message, "steps": self.step,
                 "frames": len(traj), "wall_time_s": self.wall_time,
                 "atom_steps_per_s": self.throughput,
@@ -338,15 +380,17 @@ class Simulation(param.Parameterized):
         registry = registry or RunRegistry()
         traj, s = self.trajectory, self.system
         run = registry.create("simulation", self.config(), name=name or s.name)
+        extra = {} if s.bonds is None else {"bonds": np.asarray(s.bonds)}
         run.save_arrays("trajectory", positions=traj.positions, unwrapped=traj.unwrapped,
                         velocities=traj.velocities, steps=traj.steps, species=s.species,
-                        masses=s.masses, box=s.box,
+                        masses=s.masses, box=s.box if s.periodic else np.zeros(0), **extra,
                         **{f"thermo_{k}": v for k, v in traj.thermo.items()})
         names = [s.species_names[i] for i in s.species]
-        info = [{"step": int(st), **{k: float(v[i]) for k, v in traj.thermo.items()}}
+        info = [{"step": int(st), **{k: float(v[i]) for k, v in traj.thermo.items()
+                                     if np.isfinite(v[i])}}
                 for i, st in enumerate(traj.steps)]
         io.write_extxyz(run.file("trajectory.extxyz"), traj.positions, names, s.box,
-                        info_per_frame=info)
+                        pbc=s.periodic, info_per_frame=info)
         io.write_thermo_csv(run.file("thermo.csv"), traj.thermo, steps=traj.steps)
         run.save_metrics(self.metrics())
         run.set_status({"completed": "completed", "failed": "failed"}.get(self.status,

@@ -1,5 +1,10 @@
-"""``System``: positions, species, masses, periodic box, units and pair potential of one
-simulation cell, with checks for unphysical input and conversion to and from ASE ``Atoms``.
+"""``System``: positions, species, masses, periodic box, units and interactions of one simulation
+cell, with checks for unphysical input and conversion to and from ASE ``Atoms``.
+
+The interactions are either a ``PairPotential`` (simple fluids, reduced or ASE units) or a
+``ForceField`` (molecular systems: a classical force field built by ``workbench.molecules``, ASE
+units, bonds). A force-field system may be non-periodic (``box`` None: free space, as for a
+molecule in vacuum).
 
 Builders for the systems the dashboards offer live in ``workbench.builders``.
 """
@@ -10,15 +15,21 @@ import numpy as np
 import param
 from ase import Atoms
 
+from workbench.forcefield import ForceField
 from workbench.potential import PairPotential
 from workbench.units import get_units
 
+#: atoms of a force-field system closer than this (Å) and not bonded overlap
+MOLECULAR_CONTACT = 0.5
+
 
 class System(param.Parameterized):
-    """One periodic, orthorhombic simulation cell.
+    """One periodic, orthorhombic simulation cell (or free space for a molecular system).
 
-    positions ``[n_atoms, 3]`` and box ``[3]`` in length units, masses ``[n_atoms]`` in mass
-    units, species ``[n_atoms]`` ints indexing ``species_names``.
+    positions ``[n_atoms, 3]`` and box ``[3]`` in length units (box None: no periodic
+    boundaries, force-field systems only), masses ``[n_atoms]`` in mass units, species
+    ``[n_atoms]`` ints indexing ``species_names``. Exactly one of ``potential`` (pair potential)
+    and ``forcefield`` (molecular force field) says how the atoms interact.
     """
 
     name = param.String(default="system")
@@ -26,10 +37,13 @@ class System(param.Parameterized):
     species = param.Array(doc="[n_atoms] species index (int)")
     species_names = param.List(default=["A"], item_type=str)
     masses = param.Array(doc="[n_atoms] masses (mass units)")
-    box = param.Array(doc="[3] orthorhombic box side lengths (length units)")
+    box = param.Array(allow_None=True, doc="[3] orthorhombic box side lengths (length "
+                      "units); None: free space (force-field systems only)")
     units = param.Selector(default="lj", objects=["lj", "ase"])
     potential = param.ClassSelector(class_=PairPotential, default=None)
     bonds = param.Array(default=None, allow_None=True, doc="[n_bonds, 2] atom indices, if any")
+    forcefield = param.ClassSelector(class_=ForceField, default=None, allow_None=True,
+                                     doc="Molecular force field (instead of a pair potential).")
 
     @property
     def n_atoms(self) -> int:
@@ -40,12 +54,30 @@ class System(param.Parameterized):
         return len(self.species_names)
 
     @property
-    def volume(self) -> float:
-        return float(np.prod(self.box))
+    def periodic(self) -> bool:
+        return self.box is not None
 
     @property
-    def density(self) -> float:
-        return self.n_atoms / self.volume
+    def molecular(self) -> bool:
+        """True for a force-field system."""
+        return self.forcefield is not None
+
+    @property
+    def volume(self) -> float | None:
+        """Box volume (length units cubed); None in free space."""
+        return float(np.prod(self.box)) if self.periodic else None
+
+    @property
+    def density(self) -> float | None:
+        """Atoms per length unit cubed; None in free space."""
+        return self.n_atoms / self.volume if self.periodic else None
+
+    @property
+    def r_cutoff(self) -> float | None:
+        """The interaction cutoff (length units); None for a force field without one."""
+        if self.forcefield is not None:
+            return self.forcefield.r_cutoff
+        return self.potential.r_cutoff if self.potential is not None else None
 
     @property
     def unit_system(self):
@@ -53,7 +85,9 @@ class System(param.Parameterized):
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a clear message for unphysical input: shapes, masses,
-        potential parameters, a box smaller than twice the cutoff, overlapping atoms."""
+        potential parameters, a box smaller than twice the cutoff, overlapping atoms (for a
+        force field: non-bonded atoms closer than 0.5 Å; bonded ones are the force field's
+        business)."""
         n = self.n_atoms
         if self.positions.ndim != 2 or self.positions.shape[1] != 3:
             raise ValueError(f"positions must have shape [n_atoms, 3], got {self.positions.shape}")
@@ -66,43 +100,78 @@ class System(param.Parameterized):
             raise ValueError("every mass must be > 0")
         if self.species.min() < 0 or self.species.max() >= self.n_species:
             raise ValueError(f"species indices must lie in [0, {self.n_species - 1}]")
-        if self.box.shape != (3,) or np.any(self.box <= 0):
+        if self.forcefield is not None:
+            self._validate_forcefield()
+            return
+        if self.box is None or self.box.shape != (3,) or np.any(self.box <= 0):
             raise ValueError(f"box must be three positive side lengths, got {self.box}")
         if self.potential is None:
             raise ValueError("the system has no potential")
         self.potential.full_params(self.n_species)
-        rc = self.potential.r_cutoff
+        self._check_box(self.potential.r_cutoff)
+        self._check_overlaps(self.potential.contact_distance(self.n_species))
+
+    def _validate_forcefield(self) -> None:
+        ff = self.forcefield
+        if self.potential is not None:
+            raise ValueError("a system has either a pair potential or a force field, not both")
+        if self.units != "ase":
+            raise ValueError("force-field systems use ASE units (Å, eV, amu, fs)")
+        if self.n_atoms != ff.molecule().n_atoms:
+            raise ValueError(f"the force field describes {ff.molecule().n_atoms} atoms, the "
+                             f"system has {self.n_atoms}")
+        if ff.periodic != self.periodic:
+            raise ValueError("the force field is " + ("periodic but the system has no box"
+                                                      if ff.periodic else
+                                                      "for free space but the system has a box"))
+        if self.periodic:
+            if self.box.shape != (3,) or np.any(self.box <= 0):
+                raise ValueError(f"box must be three positive side lengths, got {self.box}")
+            if ff.r_cutoff is not None:
+                self._check_box(ff.r_cutoff)
+        self._check_overlaps(MOLECULAR_CONTACT, exclude=self.bonds)
+
+    def _check_box(self, rc: float) -> None:
         if np.min(self.box) <= 2 * rc:
             raise ValueError(
                 f"the box side {np.min(self.box):.4g} is not larger than twice the cutoff "
                 f"({2 * rc:.4g}): the minimum-image convention would count pairs twice; use more "
                 "atoms, a lower density or a shorter cutoff")
-        self._check_overlaps(self.potential.contact_distance(self.n_species))
 
-    def _check_overlaps(self, r_min: float) -> None:
+    def _check_overlaps(self, r_min: float, exclude: np.ndarray | None = None) -> None:
+        """``ValueError`` if two atoms (not a pair in ``exclude`` ``[m, 2]``) are closer than
+        ``r_min`` (minimum image when periodic)."""
         if r_min <= 0:
             return
-        R, box = self.positions, self.box
-        for start in range(0, self.n_atoms, 256):  # bounded memory for large systems
+        R, box, n = self.positions, self.box, self.n_atoms
+        excluded = set()
+        if exclude is not None and len(exclude):
+            e = np.asarray(exclude, dtype=np.int64).reshape(-1, 2)
+            excluded = set((e[:, 0] * n + e[:, 1]).tolist()) | set((e[:, 1] * n + e[:, 0])
+                                                                     .tolist())
+        for start in range(0, n, 256):  # bounded memory for large systems
             d = R[start:start + 256, None, :] - R[None, :, :]
-            d = np.linalg.norm(d - box * np.round(d / box), axis=-1)  # minimum image
+            if box is not None:
+                d = d - box * np.round(d / box)  # minimum image
+            d = np.linalg.norm(d, axis=-1)
             rows = np.arange(d.shape[0])
             d[rows, start + rows] = np.inf
-            i, j = np.unravel_index(np.argmin(d), d.shape)
-            if d[i, j] < r_min:
+            for i, j in zip(*np.nonzero(d < r_min), strict=True):
+                if (start + i) * n + j in excluded:
+                    continue
                 raise ValueError(
                     f"atoms {start + i} and {j} overlap: distance {d[i, j]:.4g} < {r_min:.4g} "
                     f"{self.unit_system.length}; the forces would be enormous")
 
     def to_ase(self) -> Atoms:
-        """ASE ``Atoms`` (positions wrapped into the box; non-element species become ``X``
-        with the names kept in the ``species_name`` array)."""
+        """ASE ``Atoms`` (non-element species become ``X`` with the names kept in the
+        ``species_name`` array; no cell and no periodicity in free space)."""
         from ase.data import chemical_symbols
 
         names = [self.species_names[s] for s in self.species]
         symbols = [s if s in chemical_symbols[1:] else "X" for s in names]
-        atoms = Atoms(symbols=symbols, positions=self.positions, cell=self.box, pbc=True,
-                      masses=self.masses)
+        atoms = Atoms(symbols=symbols, positions=self.positions, cell=self.box,
+                      pbc=self.periodic, masses=self.masses)
         atoms.set_array("species_name", np.array(names))
         atoms.info["units"] = self.units
         return atoms
@@ -124,7 +193,12 @@ class System(param.Parameterized):
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no coordinates) for run configs."""
-        return {"name": self.name, "n_atoms": self.n_atoms, "species_names": self.species_names,
-                "species_counts": np.bincount(self.species, minlength=self.n_species).tolist(),
-                "box": self.box.tolist(), "density": self.density, "units": self.units,
-                "potential": self.potential.to_dict() if self.potential else None}
+        out = {"name": self.name, "n_atoms": self.n_atoms, "species_names": self.species_names,
+               "species_counts": np.bincount(self.species, minlength=self.n_species).tolist(),
+               "box": self.box.tolist() if self.periodic else None, "density": self.density,
+               "units": self.units,
+               "potential": self.potential.to_dict() if self.potential else None}
+        if self.forcefield is not None:
+            out["forcefield"] = self.forcefield.to_dict()
+            out["n_bonds"] = 0 if self.bonds is None else int(len(self.bonds))
+        return out

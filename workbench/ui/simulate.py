@@ -2,9 +2,17 @@
 
 ``SimulateDashboard`` renders a ``SimulationSetup`` (the choices) and the ``Simulation`` it
 builds. The simulation runs in its own thread; everything the page shows is refreshed by one
-periodic callback on the session's event loop (newest frame to the viewer, thermo and RDF to the
-plots, status and progress), so no Bokeh model is touched from the worker thread. Closing the
-tab stops the simulation and its thread.
+periodic callback on the session's event loop (newest frame to the viewer, thermo and the
+structural observable to the plots, status and progress), so no Bokeh model is touched from the
+worker thread. Closing the tab stops the simulation and its thread.
+
+What the controls and plots show follows the system (``SimulationSetup.applicable``,
+``workbench.analysis.observable_kind``): a pair fluid gets its potential's family, parameters
+and cutoff, or a saved fit ("Potential source"), and a running g(r); a molecular system (water,
+alanine dipeptide) hides the pair-potential widgets, labels every quantity in its units (K, fs,
+eV, bar), draws its bonds with each molecule made whole across the periodic boundary, and plots
+the intermolecular O-O, O-H and H-H RDFs (water) or a Ramachandran plot, F(phi, psi) / kT with
+the newest frames as points (alanine dipeptide). In free space the pressure plot is left out.
 """
 
 from __future__ import annotations
@@ -16,10 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource
+from ase import units as ase_units
+from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper
+from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
-from workbench import io
+from workbench import analysis, io
 from workbench.setup import SimulationSetup
 from workbench.simulation import Simulation
 from workbench.ui.viewer import MoleculeViewer, TrajectoryPlayer, system_style
@@ -28,6 +38,19 @@ REFRESH_MS = 40  # viewer refresh period: up to 25 updates per second
 PLOT_EVERY = 5  # plots every 5th refresh (200 ms)
 MAX_LAG_FRAMES = 12  # frames queued for the viewer beyond this are skipped (bounded latency)
 RDF_BINS = 80
+RAMA_BINS = 36  # 10 degree bins
+RAMA_POINTS = 400  # newest (phi, psi) points drawn over the free-energy map
+RAMA_SAMPLES = 50_000  # (phi, psi) samples kept for the map
+EV_PER_A3_IN_BAR = ase_units._e * 1e30 / 1e5  # 1 eV/Å^3 = 1.602e6 bar
+FAMILY_LABEL = "family parameters"
+#: widget classes for the setup parameters (the rest: Panel's default for the parameter)
+WIDGETS = {"n_atoms": pn.widgets.IntInput, "density": pn.widgets.FloatInput,
+           "n_molecules": pn.widgets.IntInput, "r_cutoff": pn.widgets.FloatInput,
+           "timestep": pn.widgets.FloatInput, "friction": pn.widgets.FloatInput,
+           "n_steps": pn.widgets.IntInput, "stride": pn.widgets.IntInput,
+           "seed": pn.widgets.IntInput, "temperature": pn.widgets.FloatInput}
+CONTROLS = ["system", "n_atoms", "density", "n_molecules", "family", "r_cutoff", "cutoff_mode",
+            "integrator", "temperature", "timestep", "friction", "n_steps", "stride", "seed"]
 
 
 def rdf_numpy(R: np.ndarray, box: np.ndarray, r_max: float, n_bins: int,
@@ -63,6 +86,10 @@ class SimulateDashboard(pn.viewable.Viewer):
         self._frames: deque = deque(maxlen=MAX_LAG_FRAMES)
         self._rdf_sum = np.zeros(RDF_BINS)
         self._rdf_count = 0
+        self._water_sum: dict[str, np.ndarray] = {}
+        self._angles = np.zeros((0, 2))
+        self._kind = "rdf"
+        self._display_plan = None
         self._callback = None
         self._build_widgets()
         self._build_plots()
@@ -74,16 +101,22 @@ class SimulateDashboard(pn.viewable.Viewer):
     # --- widgets ------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         s = self.setup
-        self.controls = pn.Param(
-            s, parameters=["system", "n_atoms", "density", "family", "r_cutoff", "cutoff_mode",
-                           "integrator", "temperature", "timestep", "friction", "n_steps",
-                           "stride", "seed"],
-            widgets={"n_atoms": pn.widgets.IntInput, "density": pn.widgets.FloatInput,
-                     "r_cutoff": pn.widgets.FloatInput, "timestep": pn.widgets.FloatInput,
-                     "friction": pn.widgets.FloatInput, "n_steps": pn.widgets.IntInput,
-                     "stride": pn.widgets.IntInput, "seed": pn.widgets.IntInput,
-                     "temperature": pn.widgets.FloatInput},
-            show_name=False, sizing_mode="stretch_width")
+        self.widgets = {}
+        for name in CONTROLS:
+            kind = WIDGETS.get(name) or pn.Param.widget_type(s.param[name])
+            self.widgets[name] = kind.from_param(s.param[name], sizing_mode="stretch_width")
+        self.source = pn.widgets.Select(name="Potential source", sizing_mode="stretch_width")
+        self.source.param.watch(self._on_source, "value")
+        self.fit_note = pn.pane.Markdown("", visible=False, margin=(0, 10),
+                                         styles={"font-size": "0.85em", "color": "#555"})
+        self.system_note = pn.pane.Markdown("", margin=(0, 10),
+                                            styles={"font-size": "0.85em", "color": "#555"})
+        w = self.widgets
+        self.controls = pn.Column(
+            w["system"], self.system_note, w["n_atoms"], w["density"], w["n_molecules"],
+            self.source, self.fit_note, w["family"], w["r_cutoff"], w["cutoff_mode"],
+            w["integrator"], w["temperature"], w["timestep"], w["friction"], w["n_steps"],
+            w["stride"], w["seed"], sizing_mode="stretch_width")
         self.param_box = pn.Column(sizing_mode="stretch_width")
         self.problem = pn.pane.Alert("", alert_type="danger", visible=False,
                                      sizing_mode="stretch_width")
@@ -108,11 +141,60 @@ class SimulateDashboard(pn.viewable.Viewer):
         self.reset_btn.on_click(lambda e: self.reset())
         self.save_btn.on_click(lambda e: self.save())
         s.param.watch(self._on_setup, [p for p in s.param if p != "name"])
+        self.refresh_fits()
         self._potential_widgets()
+        self._layout_controls()
+
+    def refresh_fits(self) -> None:
+        """List the saved fit runs in "Potential source" (done when the dashboard loads)."""
+        try:
+            fits = self.setup.fitted_runs()
+        except Exception:  # an unreadable registry must not break the page
+            fits = {}
+        options = {FAMILY_LABEL: "", **fits}
+        if self.setup.fitted_run and self.setup.fitted_run not in options.values():
+            options[f"fit: {self.setup.fitted_run}"] = self.setup.fitted_run
+        self.source.param.update(options=options, value=self.setup.fitted_run)
+
+    def _on_source(self, event) -> None:
+        self.setup.fitted_run = event.new or ""
+
+    def _layout_controls(self) -> None:
+        """Show the widgets that apply to the choice, labelled in its units."""
+        s = self.setup
+        applicable = s.applicable()
+        for name, widget in self.widgets.items():
+            widget.visible = name in applicable
+        self.source.visible = "fitted_run" in applicable
+        self.param_box.visible = "potential_params" in applicable
+        u = s.units()
+        length = {"sigma": "σ"}.get(u.length, u.length)
+        temp = {"T*": "ε/k_B"}.get(u.temperature, u.temperature)
+        time = {"tau": "τ"}.get(u.time, u.time)
+        labels = {"temperature": f"Temperature ({temp})", "timestep": f"Time step ({time})",
+                  "friction": f"Friction (1/{time})", "r_cutoff": f"Cutoff ({length})",
+                  "density": f"Density (atoms/{length}³)"}
+        for name, label in labels.items():
+            self.widgets[name].name = label
+        entry = s.entry()
+        note = entry.description
+        if entry.molecular:
+            note += ". Flexible bonds: keep the time step at 0.5 fs."
+        self.system_note.object = note
+        state = s.fit_state_point()
+        self.fit_note.visible = bool(s.fitted_run) and not entry.molecular
+        if state:
+            self.fit_note.object = (f"Fitted to g(r) at T = {state.get('temperature')}, density "
+                                    f"{state.get('density')} ({state.get('units', 'lj')} units).")
+        else:
+            self.fit_note.object = ""
 
     def _potential_widgets(self) -> None:
         """One number input per potential parameter (per species pair for mixtures)."""
         s = self.setup
+        if s.molecular or s.fitted_run:
+            self.param_box.objects = []
+            return
         names = s.species_names()
         try:
             current = s.potential().full_params(len(names))
@@ -143,9 +225,14 @@ class SimulateDashboard(pn.viewable.Viewer):
 
     def _on_setup(self, *events) -> None:
         names = {e.name for e in events}
-        if names & {"system", "family"}:
-            self.setup.potential_params = {}
+        if names & {"system", "family", "fitted_run"}:
+            if names & {"system", "family"}:
+                self.setup.potential_params = {}
             self._potential_widgets()
+        if names & {"system", "fitted_run", "integrator"}:
+            self._layout_controls()
+        if "fitted_run" in names and self.source.value != self.setup.fitted_run:
+            self.refresh_fits()
         if self.sim is not None and self.sim.status in ("running", "paused"):
             live = {"temperature", "timestep"}  # runtime knobs: applied without restarting
             for name in names & live:
@@ -178,46 +265,124 @@ class SimulateDashboard(pn.viewable.Viewer):
                                             ("step", "kinetic", "potential", "total",
                                              "temperature", "pressure")})
         self.rdf_src = ColumnDataSource({"r": [], "g": []})
-        energy = _figure("Energy per atom", "energy")
+        self.water_src = ColumnDataSource({"r": [], "OO": [], "OH": [], "HH": []})
+        self.rama_src = ColumnDataSource({"phi": [], "psi": []})
+        self.fes_src = ColumnDataSource({"image": [np.full((RAMA_BINS, RAMA_BINS), np.nan)]})
+        self.energy_fig = energy = _figure("Energy per atom", "energy")
         for key, color in (("kinetic", "#D55E00"), ("potential", "#0072B2"),
                            ("total", "#009E73")):
             energy.line("step", key, source=self.thermo_src, color=color, legend_label=key,
                         line_width=2)
         energy.legend.location = "top_right"
         energy.legend.label_text_font_size = "8pt"
-        temp = _figure("Temperature", "T")
+        self.temp_fig = temp = _figure("Temperature", "T")
         temp.line("step", "temperature", source=self.thermo_src, color="#CC79A7", line_width=2)
-        pres = _figure("Pressure", "P")
+        self.pres_fig = pres = _figure("Pressure", "P")
         pres.line("step", "pressure", source=self.thermo_src, color="#E69F00", line_width=2)
         rdf = _figure("Radial distribution function (running average)", "g(r)", "r")
         rdf.line("r", "g", source=self.rdf_src, color="#0072B2", line_width=2)
-        self.plots = pn.GridBox(*(pn.pane.Bokeh(f, sizing_mode="stretch_width")
-                                  for f in (energy, temp, pres, rdf)),
-                                ncols=2, sizing_mode="stretch_width")
+        water = _figure("Intermolecular RDFs (running average)", "g(r)", "r (Å)")
+        for key, color in (("OO", "#D55E00"), ("OH", "#0072B2"), ("HH", "#009E73")):
+            water.line("r", key, source=self.water_src, color=color, line_width=2,
+                       legend_label=f"{key[0]}-{key[1]}")
+        water.legend.location = "top_right"
+        water.legend.label_text_font_size = "8pt"
+        rama = _figure("Ramachandran plot: F(φ, ψ) / kT and the newest frames", "ψ (degrees)",
+                       "φ (degrees)")
+        rama.x_range.start = rama.y_range.start = -180
+        rama.x_range.end = rama.y_range.end = 180
+        mapper = LinearColorMapper(palette=Viridis256, low=0, high=6, nan_color="white")
+        rama.image("image", source=self.fes_src, x=-180, y=-180, dw=360, dh=360,
+                   color_mapper=mapper)
+        rama.scatter("phi", "psi", source=self.rama_src, size=4, color="#D55E00", alpha=0.7,
+                     line_color=None)
+        rama.add_layout(ColorBar(color_mapper=mapper, title="F / kT", width=8), "right")
+        rama.height = 300
+        self.observable_figs = {"rdf": rdf, "water_rdfs": water, "ramachandran": rama}
+        self.plots = pn.GridBox(ncols=2, sizing_mode="stretch_width")
+        self._panes = {name: pn.pane.Bokeh(f, sizing_mode="stretch_width") for name, f in
+                       {"energy": energy, "temperature": temp, "pressure": pres,
+                        **self.observable_figs}.items()}
+
+    def _layout_plots(self, sim: Simulation) -> None:
+        """The plots that fit the system, their axes labelled in its units."""
+        s = sim.system
+        self._kind = analysis.observable_kind(s)
+        u = s.unit_system
+        ase = u.name == "ase"
+        self.energy_fig.yaxis.axis_label = f"energy per atom ({'eV' if ase else 'ε'})"
+        self.temp_fig.yaxis.axis_label = f"T ({'K' if ase else 'ε/k_B'})"
+        self.pres_fig.yaxis.axis_label = "P (bar)" if ase else "P (ε/σ³)"
+        for fig in (self.energy_fig, self.temp_fig, self.pres_fig):
+            fig.xaxis.axis_label = "step" + (f" ({sim.timestep:g} fs each)" if ase else "")
+        self.observable_figs["rdf"].xaxis.axis_label = "r (Å)" if ase else "r (σ)"
+        names = ["energy", "temperature"] + (["pressure"] if s.periodic else [])
+        if self._kind in self.observable_figs:
+            names.append(self._kind)
+        objects = [self._panes[n] for n in names]
+        if [id(o) for o in self.plots.objects] != [id(o) for o in objects]:
+            self.plots.objects = objects
+
+    def _display(self, R: np.ndarray) -> np.ndarray:
+        """Positions as the viewer shows them: molecules whole across the box (bonds), a
+        molecule in free space kept centred where it started."""
+        s = self.sim.system
+        if s.bonds is None or not len(s.bonds):
+            return R
+        if not s.periodic:
+            return R - R.mean(axis=0) + self._centre
+        return analysis.make_whole(R, s.box, self._display_plan)
 
     # --- control ------------------------------------------------------------------------
     def _attach(self, sim: Simulation) -> None:
         self.close()
         self.sim = sim
         s = sim.system
-        self.player.viewer.set_structure(s.positions, s.species, s.species_names, s.box,
+        self._display_plan = (analysis.whole_plan(s.n_atoms, s.bonds)
+                              if s.bonds is not None and s.periodic else None)
+        self._centre = s.positions.mean(axis=0)
+        start = self._display(s.positions)
+        self.player.viewer.set_structure(start, s.species, s.species_names, s.box,
                                          bonds=s.bonds, **system_style(s))
-        self.player.set_frames(s.positions[None])
+        self.player.set_frames(start[None])
         self._seen = self._plotted = 0
         self._frames.clear()
         self._rdf_sum[:] = 0
         self._rdf_count = 0
+        self._water_sum = {}
+        self._angles = np.zeros((0, 2))
+        self._layout_plots(sim)
+        if self._kind == "ramachandran":
+            self._phi_psi = s.forcefield.phi_psi_indices()[:1]  # the first residue
+        if self._kind == "water_rdfs":
+            self._is_oxygen = np.array([s.species_names[i] == "O" for i in s.species])
+            self._molecule = analysis.molecule_ids(s.n_atoms, s.bonds)
         self.thermo_src.data = {k: [] for k in self.thermo_src.data}
         self.rdf_src.data = {"r": [], "g": []}
+        self.water_src.data = {"r": [], "OO": [], "OH": [], "HH": []}
+        self.rama_src.data = {"phi": [], "psi": []}
+        self.fes_src.data = {"image": [np.full((RAMA_BINS, RAMA_BINS), np.nan)]}
         self._buttons()
-        self.status.object = (f"**{s.name}**: {s.n_atoms} atoms, box {s.box[0]:.3g} "
-                              f"{s.unit_system.length}, density {s.density:.4g}. Press Start.")
+        unit = s.unit_system.length
+        if s.forcefield is not None:
+            where = (f"box {s.box[0]:.4g} {unit}, cutoff {s.r_cutoff:.3g} {unit}" if s.periodic
+                     else "free space")
+            text = f"**{s.forcefield.description()}**: {s.n_atoms} atoms, {where}."
+        else:
+            text = (f"**{s.name}**: {s.n_atoms} atoms, box {s.box[0]:.3g} {unit}, density "
+                    f"{s.density:.4g}")
+            if self.setup.fitted_run:
+                text += f", fitted {s.potential.family} potential ({self.setup.fitted_run})"
+            text += "."
+        self.status.object = text + " Press Start."
 
     def start(self) -> None:
         if self.sim is None or self.sim.status in ("completed", "failed", "stopped"):
             self._preview()
             if self.sim is None:
                 return
+        if self.sim.status == "idle" and self.sim.step == 0:
+            self.status.object = "Compiling the simulation kernel..."
         self.sim.start()
         if self._callback is None:
             self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
@@ -261,7 +426,8 @@ class SimulateDashboard(pn.viewable.Viewer):
         has_data = self.sim is not None and self.sim.step > 0
         self.save_btn.disabled = active or not has_data
         self.dl_traj.disabled = self.dl_thermo.disabled = not has_data
-        self.controls.disabled = active
+        for widget in (*self.widgets.values(), self.source):
+            widget.disabled = active
 
     # --- refresh (event loop) -----------------------------------------------------------
     def _refresh(self) -> None:
@@ -274,7 +440,7 @@ class SimulateDashboard(pn.viewable.Viewer):
             self._frames.extend(chunk.positions)
             self._seen += 1
         if self._frames:  # one Bokeh change per tick: the positions
-            self.player.viewer.update_positions(self._frames.popleft())
+            self.player.viewer.update_positions(self._display(self._frames.popleft()))
         done = sim.status not in ("running", "paused")
         if self._ticks % PLOT_EVERY == 0 or (done and not self._frames):
             chunks = sim.chunks(self._plotted)
@@ -286,25 +452,48 @@ class SimulateDashboard(pn.viewable.Viewer):
                 self._callback = None
 
     def _plot(self, chunks) -> None:
-        """Stream the new thermo points (energies per atom) and add the newest frame to the
-        running-average RDF."""
+        """Stream the new thermo points (energies per atom) and update the structural
+        observable: the running-average RDF(s) with the newest frame, or the (phi, psi) of
+        every new frame."""
         if not chunks:
             return
         sim = self.sim
-        n = sim.system.n_atoms
+        s = sim.system
+        n = s.n_atoms
         data = {"step": np.concatenate([c.steps for c in chunks])}
         for key in ("kinetic", "potential", "total"):
             data[key] = np.concatenate([c.thermo[key] for c in chunks]) / n
         for key in ("temperature", "pressure"):
             data[key] = np.concatenate([c.thermo[key] for c in chunks])
+        if s.unit_system.name == "ase":
+            data["pressure"] = data["pressure"] * EV_PER_A3_IN_BAR
         self.thermo_src.stream(data, rollover=5000)
-        self.player.extend_frames([f for c in chunks for f in c.positions], show=False)
-        r_max = min(0.5 * float(np.min(sim.system.box)), 3.0 * sim.system.potential.r_cutoff)
-        self._rdf_sum += rdf_numpy(chunks[-1].positions[-1], sim.system.box, r_max, RDF_BINS)
-        self._rdf_count += 1
-        edges = np.linspace(0, r_max, RDF_BINS + 1)
-        self.rdf_src.data = {"r": 0.5 * (edges[1:] + edges[:-1]),
-                             "g": self._rdf_sum / self._rdf_count}
+        frames = [f for c in chunks for f in c.positions]
+        self.player.extend_frames([self._display(f) for f in frames], show=False)
+        newest = chunks[-1].positions[-1]
+        if self._kind == "rdf":
+            r_max = min(0.5 * float(np.min(s.box)), 3.0 * s.potential.r_cutoff)
+            self._rdf_sum += rdf_numpy(newest, s.box, r_max, RDF_BINS)
+            self._rdf_count += 1
+            edges = np.linspace(0, r_max, RDF_BINS + 1)
+            self.rdf_src.data = {"r": 0.5 * (edges[1:] + edges[:-1]),
+                                 "g": self._rdf_sum / self._rdf_count}
+        elif self._kind == "water_rdfs":
+            r_max = min(0.5 * float(np.min(s.box)), 8.0)
+            g = analysis.water_partial_rdfs(newest, s.box, self._is_oxygen, self._molecule,
+                                            r_max, RDF_BINS)
+            for key in ("OO", "OH", "HH"):
+                self._water_sum[key] = self._water_sum.get(key, 0) + g[key]
+            self._rdf_count += 1
+            self.water_src.data = {"r": g["r"], **{k: v / self._rdf_count
+                                                   for k, v in self._water_sum.items()}}
+        elif self._kind == "ramachandran":
+            angles = analysis.phi_psi_degrees(np.stack(frames), self._phi_psi, s.box)[:, 0]
+            self._angles = np.concatenate([self._angles, angles])[-RAMA_SAMPLES:]
+            self.rama_src.stream({"phi": angles[:, 0], "psi": angles[:, 1]},
+                                 rollover=RAMA_POINTS)
+            f = analysis.free_energy_surface(self._angles[:, 0], self._angles[:, 1], RAMA_BINS)
+            self.fes_src.data = {"image": [f.T]}  # rows: psi, columns: phi
 
     def _status(self, sim: Simulation) -> None:
         self.progress.value = int(1000 * sim.progress)
@@ -316,7 +505,11 @@ class SimulateDashboard(pn.viewable.Viewer):
             text += f" | {sim.throughput / 1e6:.3f} M atom-steps/s"
         last = sim.chunks(-1)
         if last:
-            text += f" | T = {last[-1].thermo['temperature'][-1]:.3f} {units.temperature}"
+            digits = 1 if units.name == "ase" else 3
+            text += (f" | T = {last[-1].thermo['temperature'][-1]:.{digits}f} "
+                     f"{units.temperature}")
+        if units.name == "ase":
+            text += f" | t = {sim.step * sim.timestep / 1000:.3f} ps"
         if sim.message:
             text += f"<br>{sim.message}"
         self.status.object = text
@@ -336,7 +529,7 @@ class SimulateDashboard(pn.viewable.Viewer):
         names = [s.species_names[i] for i in s.species]
         info = [{"step": int(st)} for st in traj.steps]
         return self._written(lambda p: io.write_extxyz(p, traj.positions, names, s.box,
-                                                       info_per_frame=info))
+                                                       pbc=s.periodic, info_per_frame=info))
 
     def _csv(self) -> _io.BytesIO:
         traj = self.sim.trajectory
