@@ -4,6 +4,7 @@ Importing the package turns on JAX's persistent compilation cache (``workbench.j
 """
 
 from workbench.builders import SYSTEMS, build_system, register_system
+from workbench.calculator import PairCalculator
 from workbench.jax_setup import enable_compilation_cache
 from workbench.potential import PairPotential
 from workbench.simulation import Simulation
@@ -11,5 +12,5 @@ from workbench.system import System
 
 enable_compilation_cache()
 
-__all__ = ["SYSTEMS", "PairPotential", "Simulation", "System", "build_system",
+__all__ = ["SYSTEMS", "PairCalculator", "PairPotential", "Simulation", "System", "build_system",
            "enable_compilation_cache", "register_system"]

@@ -48,9 +48,8 @@ class TuneDashboard(pn.viewable.Viewer):
         self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width",
                                                bar_color="info", active=False)
-        self._callback = None
+        self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
         if pn.state.curdoc is not None and pn.state.curdoc.session_context:
-            self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
             pn.state.on_session_destroyed(lambda ctx: self.close())
         if auto_target:
             self.make_target()
@@ -192,7 +191,7 @@ class TuneDashboard(pn.viewable.Viewer):
 
     # --- plots -------------------------------------------------------------------------------
     def _build_plots(self) -> None:
-        self.g_src = {k: ColumnDataSource({"r": [], "g": []}) for k in
+        self.g_src = {k: ColumnDataSource({"r": [], "g": []}, name=f"g_{k}") for k in
                       ("target", "diffsim", "ibi")}
         self.u_src = {k: ColumnDataSource({"r": [], "u": []}) for k in
                       ("reference", "diffsim", "ibi")}
