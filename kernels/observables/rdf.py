@@ -53,6 +53,14 @@ def _shell_volumes(r_max: float | Array, n_bins: int, dim: int) -> Array:
     return unit_ball * (edges[1:] ** dim - edges[:-1] ** dim)
 
 
+def _support(r_max: float | Array, n_bins: int, width: float | Array) -> int | None:
+    """Bins a Gaussian of ``width`` reaches (``support_bins``) when the numbers are known at
+    trace time; None (every bin) when they are traced."""
+    if isinstance(width, jax.core.Tracer) or isinstance(r_max, jax.core.Tracer):
+        return None
+    return support_bins(0.0, float(r_max), n_bins, float(width))
+
+
 def _default_row_batch(n: int, per_pair: int) -> int:
     return int(max(1, min(n, _ROW_BLOCK_ELEMENTS // max(1, n * per_pair))))
 
@@ -191,9 +199,7 @@ def rdf_smooth(
     """
     n = jnp.shape(R)[-2]
     width = r_max / n_bins if sigma is None else sigma
-    support = None  # a Gaussian reaches only nearby bins: when the numbers are known, say which
-    if not isinstance(width, jax.core.Tracer) and not isinstance(r_max, jax.core.Tracer):
-        support = support_bins(0.0, float(r_max), n_bins, float(width))
+    support = _support(r_max, n_bins, width)
     batch = row_batch or _default_row_batch(n, n_bins + 1 if support is None else 2 * support + 2)
 
     def hist(d: Array, w: Array) -> Array:
@@ -243,7 +249,8 @@ def rdf_smooth_pairs(
         si, sj = species[i], species[j]
         w = w & (((si == a) & (sj == b)) | ((si == b) & (sj == a)))
     width = r_max / n_bins if sigma is None else sigma
-    counts = smeared_histogram(space.distance(dR), w, 0.0, r_max, n_bins, width)
+    counts = smeared_histogram(space.distance(dR), w, 0.0, r_max, n_bins, width,
+                               _support(r_max, n_bins, width))
     ideal = _n_pairs(n, species, species_pair) / box_volume * _shell_volumes(r_max, n_bins, dim)
     return bin_centers(0.0, r_max, n_bins), counts / ideal
 
