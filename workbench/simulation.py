@@ -17,8 +17,11 @@ the pressure is not defined and is recorded as NaN.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 import jax
@@ -35,6 +38,25 @@ STATUSES = ["idle", "running", "paused", "completed", "stopped", "failed"]
 #: kernels of molecular systems, by (force field, dtype, integrator, friction): (init, run)
 _MOLECULAR_KERNELS: dict[tuple, tuple] = {}
 _MOLECULAR_KERNELS_MAX = 6
+#: one lock per molecular kernel, held while it compiles (a warm-up and a start that come
+#: together compile once, one after the other, instead of twice side by side)
+_COMPILE_LOCKS: dict[tuple, threading.Lock] = {}
+_COMPILE_LOCKS_LOCK = threading.Lock()
+#: background threads (runs and warm-ups) to end before the interpreter exits: a thread still
+#: inside XLA while the runtime is torn down aborts the process
+_THREADS: weakref.WeakSet = weakref.WeakSet()
+_SIMULATIONS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _end_background_work(timeout: float = 60.0) -> None:
+    """Stop every running simulation after its chunk and wait for the background threads."""
+    for sim in list(_SIMULATIONS):
+        sim._stop.set()
+        sim._running.set()
+    deadline = time.monotonic() + timeout
+    for thread in list(_THREADS):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class Chunk:
@@ -136,12 +158,22 @@ class Simulation(param.Parameterized):
         self._kernel = (self._kernel_key(), init_fn, run_fn, params)
         return init_fn, run_fn, params
 
+    def _molecular_key(self) -> tuple:
+        return (str(self.system.forcefield.to_dict()), jnp.dtype(self._dtype).name,
+                self.integrator, float(self.friction))
+
+    def _compile_lock(self):
+        """The molecular kernel's compile lock (module docstring), or a no-op context."""
+        if self.system.forcefield is None:
+            return contextlib.nullcontext()
+        with _COMPILE_LOCKS_LOCK:
+            return _COMPILE_LOCKS.setdefault(self._molecular_key(), threading.Lock())
+
     def _molecular_kernel(self) -> tuple:
         """``(init_fn, run_fn)`` of the force-field system, from the process-wide cache."""
         s = self.system
         dtype = self._dtype
-        key = (str(s.forcefield.to_dict()), jnp.dtype(dtype).name, self.integrator,
-               float(self.friction))
+        key = self._molecular_key()
         if key in _MOLECULAR_KERNELS:
             return _MOLECULAR_KERNELS[key]
         ks = s.forcefield.build(dtype)
@@ -149,7 +181,7 @@ class Simulation(param.Parameterized):
         # free space: any volume will do, the pressure is replaced by NaN (_to_numpy)
         kernel = simulator(ks.energy_fn, ks.shift_fn, ks.displacement_fn, ks.neighbor_fn,
                            volume=s.volume if s.periodic else 1.0, integrator=self.integrator,
-                           gamma=self.friction / units.time_to_internal(1.0))
+                           gamma=self.friction / units.time_to_internal(1.0), jit_init=True)
         while len(_MOLECULAR_KERNELS) >= _MOLECULAR_KERNELS_MAX:
             _MOLECULAR_KERNELS.pop(next(iter(_MOLECULAR_KERNELS)))
         _MOLECULAR_KERNELS[key] = kernel
@@ -168,6 +200,28 @@ class Simulation(param.Parameterized):
                 self._state = init_fn(
                     jax.random.PRNGKey(self.seed), jnp.asarray(self.system.positions, dtype),
                     jnp.asarray(self.system.masses, dtype), params, **self._runtime())
+
+    def warm_up(self, background: bool = False) -> threading.Thread | None:
+        """Prepare and compile the chunk this simulation will run first, without advancing it
+        (one chunk is computed and thrown away), so that ``start`` shows a frame at once.
+        ``background=True``: do it in a daemon thread (returned), while the user is still
+        choosing. Errors are left to ``start``, which does the same work again."""
+        if background:
+            thread = threading.Thread(target=self.warm_up, name="md-warm-up", daemon=True)
+            _THREADS.add(thread)
+            thread.start()
+            return thread
+        try:
+            with self._compile_lock():
+                self.prepare()
+                _, run_fn, params = self._build()
+                with self._lock:
+                    state = self._state
+                n_frames = min(self.frames_per_chunk, -(-self.n_steps // self.stride))
+                run_fn(state, params, n_frames=n_frames, stride=self.stride, **self._runtime())
+        except Exception:  # reported by start(), which does the same work again
+            pass
+        return None
 
     # --- control ------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Simulation, Chunk], None]) -> None:
@@ -189,6 +243,8 @@ class Simulation(param.Parameterized):
         self._running.set()
         self._set(status="running")
         self._thread = threading.Thread(target=self._loop, name="md-simulation", daemon=True)
+        _SIMULATIONS.add(self)
+        _THREADS.add(self._thread)
         self._thread.start()
 
     def pause(self) -> None:
@@ -269,8 +325,11 @@ class Simulation(param.Parameterized):
     def _loop(self) -> None:
         try:
             self._set(status="running", message="compiling..." if self.step == 0 else "")
-            self.prepare()
+            compile_lock = self._compile_lock()
+            with compile_lock:
+                self.prepare()
             _, run_fn, params = self._build()
+            first = True
             while self.step < self.n_steps and not self._stop.is_set():
                 if not self._running.is_set():
                     self._running.wait()
@@ -281,8 +340,10 @@ class Simulation(param.Parameterized):
                 n_frames = min(self.frames_per_chunk, remaining)
                 compiled = run_fn.compilations()
                 t0 = time.perf_counter()
-                state, traj = run_fn(self._state, params, n_frames=n_frames, stride=self.stride,
-                                     **self._runtime())
+                with compile_lock if first else contextlib.nullcontext():
+                    state, traj = run_fn(self._state, params, n_frames=n_frames,
+                                         stride=self.stride, **self._runtime())
+                first = False
                 chunk = self._to_numpy(traj)
                 if run_fn.compilations() == compiled:  # chunks that compiled are not timed
                     self.wall_time += time.perf_counter() - t0

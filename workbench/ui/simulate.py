@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import panel as pn
 from ase import units as ase_units
-from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper
+from bokeh.models import ColorBar, ColumnDataSource, FixedTicker, LinearColorMapper
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
@@ -287,17 +287,18 @@ class SimulateDashboard(pn.viewable.Viewer):
                        legend_label=f"{key[0]}-{key[1]}")
         water.legend.location = "top_right"
         water.legend.label_text_font_size = "8pt"
-        rama = _figure("Ramachandran plot: F(φ, ψ) / kT and the newest frames", "ψ (degrees)",
+        rama = _figure("Ramachandran: F(φ, ψ) / kT", "ψ (degrees)",
                        "φ (degrees)")
         rama.x_range.start = rama.y_range.start = -180
         rama.x_range.end = rama.y_range.end = 180
+        rama.xaxis.ticker = rama.yaxis.ticker = FixedTicker(ticks=[-180, -90, 0, 90, 180])
         mapper = LinearColorMapper(palette=Viridis256, low=0, high=6, nan_color="white")
         rama.image("image", source=self.fes_src, x=-180, y=-180, dw=360, dh=360,
                    color_mapper=mapper)
         rama.scatter("phi", "psi", source=self.rama_src, size=4, color="#D55E00", alpha=0.7,
                      line_color=None)
         rama.add_layout(ColorBar(color_mapper=mapper, title="F / kT", width=8), "right")
-        rama.height = 300
+        rama.height = 280
         self.observable_figs = {"rdf": rdf, "water_rdfs": water, "ramachandran": rama}
         self.plots = pn.GridBox(ncols=2, sizing_mode="stretch_width")
         self._panes = {name: pn.pane.Bokeh(f, sizing_mode="stretch_width") for name, f in
@@ -375,6 +376,8 @@ class SimulateDashboard(pn.viewable.Viewer):
                 text += f", fitted {s.potential.family} potential ({self.setup.fitted_run})"
             text += "."
         self.status.object = text + " Press Start."
+        if s.forcefield is not None:  # compile while the user looks (PME: ~15 s on 2 cores)
+            sim.warm_up(background=True)
 
     def start(self) -> None:
         if self.sim is None or self.sim.status in ("completed", "failed", "stopped"):

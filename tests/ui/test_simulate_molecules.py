@@ -1,0 +1,115 @@
+"""Molecular systems in the Simulate dashboard, in a real headless Chromium: choosing alanine
+dipeptide or water in the System menu redraws the viewer with atoms and bonds, hides the
+pair-potential widgets, and Start fills the plots that fit the system (the Ramachandran plot;
+the O-O, O-H, H-H RDFs). Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tests.ui.browser import READY_JS, STATS_JS, png_pixels, wait_js, wait_until
+from workbench.setup import SimulationSetup
+from workbench.ui.simulate import SimulateDashboard
+
+pytestmark = pytest.mark.ui
+
+
+def _serve(serve_app, **setup):
+    boards = []
+
+    def make():
+        board = SimulateDashboard(SimulationSetup(**{"n_atoms": 256, **setup}))
+        boards.append(board)
+        return board
+
+    return serve_app(make), boards
+
+
+def _choose_system(page, label: str) -> None:
+    page.locator(".bk-input-group", has_text="System").locator("select").first.select_option(
+        label=label)
+
+
+def _structure(page) -> dict:
+    return page.evaluate(f"() => ({STATS_JS})()[0]")
+
+
+def test_alanine_dipeptide_draws_bonds_and_a_ramachandran_plot(serve_app, page, artifacts_dir):
+    t0 = time.monotonic()
+    app, boards = _serve(serve_app)
+    page.goto(app.url)
+    wait_js(page, READY_JS, "the viewer to draw the LJ fluid", timeout_ms=60_000)
+    board = boards[0]
+    _choose_system(page, "Alanine dipeptide (vacuum)")
+    wait_js(page, f"() => {{ const v = ({STATS_JS})()[0]; return v && v.nAtoms === 22; }}",
+            "the viewer to draw alanine dipeptide", timeout_ms=30_000)
+    assert _structure(page)["nBonds"] == 21  # ACE-ALA-NME: 22 atoms, 21 bonds
+    assert page.get_by_text("Temperature (K)").is_visible()
+    assert page.get_by_text("Time step (fs)").is_visible()
+    assert not page.get_by_text("Potential parameters").is_visible()
+    assert not page.get_by_text("Cutoff (σ)").is_visible()
+    assert board.setup.temperature == 300.0 and board.setup.timestep == 0.5
+
+    canvas = page.locator("canvas").first
+    before = png_pixels(canvas.screenshot())
+    assert np.mean(np.all(before > 245, axis=-1)) < 0.995, "the canvas is blank"
+    print(f"alanine dipeptide drawn {time.monotonic() - t0:.1f} s after serving")
+    page.get_by_role("button", name="Start").click()
+    t1 = time.monotonic()
+    wait_until(lambda: len(board.rama_src.data["phi"]) >= 20, timeout=60,
+               message="the Ramachandran plot to get points")
+    print(f"Ramachandran points {time.monotonic() - t1:.1f} s after Start")
+    received = board.player.viewer.frames_received
+    wait_until(lambda: board.player.viewer.frames_received > received + 3, timeout=30,
+               message="the browser to receive new frames")
+    phi, psi = np.asarray(board.rama_src.data["phi"]), np.asarray(board.rama_src.data["psi"])
+    assert np.all(np.abs(phi) <= 180) and np.all(np.abs(psi) <= 180)
+    assert -150 < phi.mean() < -30  # the C7eq / beta region it starts in
+    image = np.asarray(board.fes_src.data["image"][0])
+    assert np.nanmin(image) == 0 and np.isfinite(image).sum() >= 1
+    page.wait_for_selector("text=Running")
+    shown = [pane.object for pane in board.plots.objects]
+    assert board.observable_figs["ramachandran"] in shown
+    assert board.pres_fig not in shown  # no pressure in free space
+    time.sleep(1.0)  # let the plots draw the newest data
+    page.screenshot(path=str(artifacts_dir / "simulate_alanine_dipeptide.png"), full_page=True)
+    assert page.log.external_requests() == []
+    assert page.log.errors() == []
+    print(f"screenshot {time.monotonic() - t0:.1f} s after serving")
+    sim = board.sim
+    page.close()  # 22 atoms run fast: the run may have completed by now
+    wait_until(lambda: sim.status in ("stopped", "completed") and not sim._thread.is_alive(),
+               timeout=30, message="the simulation to stop after the page closed")
+
+
+def test_water_first_frame_and_partial_rdfs(serve_app, page, artifacts_dir):
+    app, boards = _serve(serve_app, system="water")
+    page.goto(app.url)
+    wait_js(page, f"() => {{ const v = ({STATS_JS})()[0]; return v && v.nAtoms === 192; }}",
+            "the viewer to draw 64 waters", timeout_ms=60_000)
+    assert _structure(page)["nBonds"] == 128
+    board = boards[0]
+    received = board.player.viewer.frames_received
+    t0 = time.monotonic()
+    page.get_by_role("button", name="Start").click()
+    wait_until(lambda: board.player.viewer.frames_received > received, timeout=60,
+               message="the first water frame in the browser")
+    first_frame_s = time.monotonic() - t0
+    wait_until(lambda: len(board.water_src.data["OO"]) == 80, timeout=30,
+               message="the water RDFs")
+    print(f"water (192 atoms): first frame in the browser {first_frame_s:.1f} s after Start")
+    g = board.water_src.data
+    assert np.all(np.isfinite(g["OO"])) and np.max(g["OO"]) > 1.0
+    assert np.asarray(g["OO"])[np.asarray(g["r"]) < 2.2].max() == 0  # no O-O closer than 2.2 Å
+    assert board.observable_figs["water_rdfs"] in [pane.object for pane in board.plots.objects]
+    time.sleep(1.0)
+    page.screenshot(path=str(artifacts_dir / "simulate_water.png"), full_page=True)
+    assert page.log.external_requests() == []
+    assert page.log.errors() == []
+    sim = board.sim
+    page.close()
+    wait_until(lambda: sim.status == "stopped" and not sim._thread.is_alive(), timeout=30,
+               message="the simulation to stop after the page closed")
