@@ -113,3 +113,36 @@ def test_water_first_frame_and_partial_rdfs(serve_app, page, artifacts_dir):
     page.close()
     wait_until(lambda: sim.status == "stopped" and not sim._thread.is_alive(), timeout=30,
                message="the simulation to stop after the page closed")
+
+
+def test_potential_source_lists_saved_fits_and_runs_one():
+    from workbench.potential import PairPotential
+    from workbench.registry import RunRegistry
+    from workbench.targets import TargetRDF
+    from workbench.tuning import PotentialFit
+
+    target = TargetRDF.from_reference_system(
+        "lj_fluid", temperature=1.2, n_steps=600, equilibration=200, stride=50,
+        system_kwargs={"n_atoms": 108, "density": 0.7}, r_max=2.5, n_bins=50)
+    fit = PotentialFit(target, family="lj", initial_params={"sigma": 0.95}, n_atoms=108,
+                       equilibration=100, steps_per_iteration=60, window=60, stride=20,
+                       n_bins=50, eval_iterations=1)
+    fit.step()
+    run = fit.save(RunRegistry(), name="ui fit")
+    board = SimulateDashboard(SimulationSetup(n_atoms=108, density=0.7, n_steps=100, stride=50))
+    label = f"fit: ui fit ({run.id})"
+    assert board.source.options == {"family parameters": "", label: run.id}
+    assert board.widgets["family"].visible and board.param_box.visible
+    board.source.value = run.id
+    assert board.setup.fitted_run == run.id
+    assert not board.widgets["family"].visible and not board.widgets["r_cutoff"].visible
+    assert not board.param_box.visible and board.fit_note.visible
+    assert "T = 1.2" in board.fit_note.object
+    expected = PairPotential.from_run(RunRegistry().get(run.id))
+    assert board.sim.system.potential.to_dict() == expected.to_dict()
+    assert run.id in board.status.object
+    board.sim.run(progress=False)
+    assert board.sim.status == "completed"
+    board.source.value = ""  # back to the family and its parameters
+    assert board.widgets["family"].visible and board.sim.system.potential.family == "lj"
+    assert board.sim.system.potential.params.get("sigma", 1.0) == 1.0
