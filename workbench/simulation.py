@@ -42,6 +42,7 @@ _MOLECULAR_KERNELS_MAX = 6
 #: together compile once, one after the other, instead of twice side by side)
 _COMPILE_LOCKS: dict[tuple, threading.Lock] = {}
 _COMPILE_LOCKS_LOCK = threading.Lock()
+_WARMED: set[tuple] = set()  # (kernel key, n_frames, stride) compiled by a warm-up
 #: background threads (runs and warm-ups) to end before the interpreter exits: a thread still
 #: inside XLA while the runtime is torn down aborts the process
 _THREADS: weakref.WeakSet = weakref.WeakSet()
@@ -212,13 +213,20 @@ class Simulation(param.Parameterized):
             thread.start()
             return thread
         try:
+            n_frames = min(self.frames_per_chunk, -(-self.n_steps // self.stride))
+            key = None
+            if self.system.forcefield is not None:
+                key = (self._molecular_key(), n_frames, self.stride)
             with self._compile_lock():
+                if key is not None and key in _WARMED:
+                    return None  # compiled already (another preview of the same choice)
                 self.prepare()
                 _, run_fn, params = self._build()
                 with self._lock:
                     state = self._state
-                n_frames = min(self.frames_per_chunk, -(-self.n_steps // self.stride))
                 run_fn(state, params, n_frames=n_frames, stride=self.stride, **self._runtime())
+                if key is not None:
+                    _WARMED.add(key)
         except Exception:  # reported by start(), which does the same work again
             pass
         return None
