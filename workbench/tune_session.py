@@ -7,7 +7,8 @@ Everything slow (the reference simulation that makes a target, compiling, slider
 iterations) runs on one worker thread, one job after another, so a dashboard stays responsive
 and jobs never race. Slider moves coalesce: while a preview runs, only the newest parameters
 wait. ``stop()`` ends a fit between iterations. ``version`` increases whenever there is
-something new to draw; ``status``/``message``/``progress`` say what the worker is doing.
+something new to draw, and ``snapshot`` then holds it (``curves()``, taken on the worker);
+``status``/``message``/``progress`` say what the worker is doing.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ class TuneSession(param.Parameterized):
                                 "off the target's sigma = epsilon = 1).")
     n_atoms = param.Integer(default=500, bounds=(32, 20_000), doc="Atoms per simulation box.")
     replicas = param.Integer(default=2, bounds=(1, 16), doc="Replicas averaged per g(r).")
-    steps_per_iteration = param.Integer(default=140, bounds=(20, 10_000),
+    steps_per_iteration = param.Integer(default=100, bounds=(20, 10_000),
                                         doc="MD steps per preview or iteration.")
-    relax_steps = param.Integer(default=40, bounds=(0, 10_000),
+    relax_steps = param.Integer(default=30, bounds=(0, 10_000),
                                 doc="Of those, steps run before sampling g(r) (relaxation "
                                 "to new parameters).")
     stride = param.Integer(default=10, bounds=(1, 1000), doc="Steps between g(r) frames.")
@@ -60,9 +61,11 @@ class TuneSession(param.Parameterized):
         self.reference: PairPotential | None = None  # the target's potential, when known
         self.fits: dict[str, PotentialFit] = {}
         self.preview_result: dict | None = None
+        self.snapshot: dict = {}  # ``curves()`` as of ``version``
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tune")
         self._stop = threading.Event()
         self._pending: dict | None = None
+        self._previewed: dict | None = None  # parameters of the last preview, if still current
         self._pending_lock = threading.Lock()
 
     # --- jobs on the worker thread ---------------------------------------------------------
@@ -71,6 +74,12 @@ class TuneSession(param.Parameterized):
             self.param.update(**values)
 
     def _changed(self) -> None:
+        """New results: take the plot data now, on the worker (the fits are not busy), so a
+        view never waits for a fit's lock; then bump ``version``."""
+        try:
+            self.snapshot = self.curves()
+        except Exception as exc:  # a failed job's half-made fits: keep the last snapshot
+            self._set(message=f"{self.message} (plots not updated: {exc})")
         self._set(version=self.version + 1)
 
     def submit(self, fn: Callable[[], str | None], label: str) -> Future:
@@ -148,7 +157,7 @@ class TuneSession(param.Parameterized):
         self._set(message="compiling and equilibrating (the first time takes a while)")
         for fit in self.fits.values():
             fit.prepare()
-        self.preview_result = None
+        self.preview_result = self._previewed = None
         self._pending = {}
         self._run_preview()  # g(r) of the starting parameters (and every kernel compiled)
         self._changed()
@@ -164,8 +173,9 @@ class TuneSession(param.Parameterized):
     def preview(self, params: dict) -> None:
         """A slider move: DiffSim's parameters become ``params`` and a short warm-started,
         replica-averaged run redraws g(r). Coalesced: only the newest waiting move runs."""
-        if "diffsim" not in self.fits:
-            return  # no target yet
+        if "diffsim" not in self.fits or _same(params, self._previewed):
+            return  # no target yet, or a repeated event for the parameters just simulated
+        self._previewed = dict(params)
         with self._pending_lock:
             queued = self._pending is not None
             self._pending = dict(params)
@@ -203,7 +213,7 @@ class TuneSession(param.Parameterized):
                     fit = self.fits[m]
                     if fit.step() is None:
                         raise RuntimeError(f"{m}: {fit.message}")
-                self.preview_result = None
+                self.preview_result = self._previewed = None
                 self._set(progress=(i + 1, n_iter))
                 self._changed()
             return self.summary()
@@ -258,6 +268,11 @@ class TuneSession(param.Parameterized):
                                    "error": np.asarray(f.history["rdf_error"]),
                                    "time": np.cumsum(f.history["wall_time"])}
         return out
+
+
+def _same(a: dict, b: dict | None) -> bool:
+    return b is not None and a.keys() == b.keys() and all(
+        np.array_equal(a[k], b[k]) for k in a)
 
 
 _TARGETS: dict[tuple, TargetRDF] = {}  # reference targets made in this process

@@ -23,7 +23,7 @@ from workbench.targets import TargetRDF
 from workbench.tune_session import TuneSession
 from workbench.ui.simulate import _figure
 
-REFRESH_MS = 150
+REFRESH_MS = 100
 COLORS = {"target": "black", "diffsim": "#0072B2", "ibi": "#D55E00", "reference": "black"}
 
 
@@ -47,7 +47,7 @@ class TuneDashboard(pn.viewable.Viewer):
         self._build_plots()
         self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width",
-                                               bar_color="info", active=False)
+                                               bar_color="info")
         self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
         if pn.state.curdoc is not None and pn.state.curdoc.session_context:
             pn.state.on_session_destroyed(lambda ctx: self.close())
@@ -229,7 +229,6 @@ class TuneDashboard(pn.viewable.Viewer):
     def _refresh(self) -> None:
         s = self.session
         done, total = s.progress
-        self.progress.active = s.busy and total == 0
         self.progress.value = int(100 * done / total) if total else (0 if s.busy else 100)
         self.progress.bar_color = "danger" if s.status == "failed" else "info"
         text = {"busy": "**Working:** ", "failed": "**Failed:** ", "idle": ""}[s.status]
@@ -241,7 +240,7 @@ class TuneDashboard(pn.viewable.Viewer):
         self._drawn = s.version
         if s.target is not None and len(self.sliders.objects) != self._n_sliders():
             self._make_sliders()
-        self.draw(s.curves())
+        self.draw(s.snapshot)
 
     def _n_sliders(self) -> int:
         n = self.session.target.n_species
