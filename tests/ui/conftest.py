@@ -109,3 +109,20 @@ def serve_app():
     for server in servers:
         server.stop()
         server.join(timeout=10)
+
+
+@pytest.fixture
+def serve_boards(serve_app):
+    """``serve_boards(factory)`` serves a fresh ``factory()`` dashboard per browser session and
+    returns ``(app, boards)``; ``boards`` lists the dashboards made, in order."""
+
+    def serve(factory: Callable):
+        boards = []
+
+        def make():
+            boards.append(factory())
+            return boards[-1]
+
+        return serve_app(make), boards
+
+    return serve

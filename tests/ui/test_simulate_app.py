@@ -14,19 +14,12 @@ from workbench.ui.simulate import SimulateDashboard
 pytestmark = pytest.mark.ui
 
 
-def _serve(serve_app, **setup):
-    boards = []
-
-    def make():
-        board = SimulateDashboard(SimulationSetup(**{"n_atoms": 256, **setup}))
-        boards.append(board)
-        return board
-
-    return serve_app(make), boards
+def _serve(serve_boards, **setup):
+    return serve_boards(lambda: SimulateDashboard(SimulationSetup(**{"n_atoms": 256, **setup})))
 
 
-def test_start_draws_moving_atoms_and_live_plots(serve_app, page, artifacts_dir):
-    app, boards = _serve(serve_app)
+def test_start_draws_moving_atoms_and_live_plots(serve_boards, page, artifacts_dir):
+    app, boards = _serve(serve_boards)
     page.goto(app.url)
     wait_js(page, READY_JS, "the viewer to draw the starting structure", timeout_ms=60_000)
     board = boards[0]
@@ -55,8 +48,8 @@ def test_start_draws_moving_atoms_and_live_plots(serve_app, page, artifacts_dir)
                message="the simulation to stop after the page closed")
 
 
-def test_bad_input_shows_a_message_not_a_traceback(serve_app, page, artifacts_dir):
-    app, _ = _serve(serve_app)
+def test_bad_input_shows_a_message_not_a_traceback(serve_boards, page, artifacts_dir):
+    app, _ = _serve(serve_boards)
     page.goto(app.url)
     wait_js(page, READY_JS, "the viewer", timeout_ms=60_000)
     n_atoms = page.locator(".bk-input-group", has_text="N atoms").locator("input")

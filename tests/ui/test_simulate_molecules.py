@@ -17,15 +17,8 @@ from workbench.ui.simulate import SimulateDashboard
 pytestmark = pytest.mark.ui
 
 
-def _serve(serve_app, **setup):
-    boards = []
-
-    def make():
-        board = SimulateDashboard(SimulationSetup(**{"n_atoms": 256, **setup}))
-        boards.append(board)
-        return board
-
-    return serve_app(make), boards
+def _serve(serve_boards, **setup):
+    return serve_boards(lambda: SimulateDashboard(SimulationSetup(**{"n_atoms": 256, **setup})))
 
 
 def _choose_system(page, label: str) -> None:
@@ -37,9 +30,9 @@ def _structure(page) -> dict:
     return page.evaluate(f"() => ({STATS_JS})()[0]")
 
 
-def test_alanine_dipeptide_draws_bonds_and_a_ramachandran_plot(serve_app, page, artifacts_dir):
+def test_alanine_dipeptide_draws_bonds_and_a_ramachandran_plot(serve_boards, page, artifacts_dir):
     t0 = time.monotonic()
-    app, boards = _serve(serve_app)
+    app, boards = _serve(serve_boards)
     page.goto(app.url)
     wait_js(page, READY_JS, "the viewer to draw the LJ fluid", timeout_ms=60_000)
     board = boards[0]
@@ -85,8 +78,8 @@ def test_alanine_dipeptide_draws_bonds_and_a_ramachandran_plot(serve_app, page, 
                timeout=30, message="the simulation to stop after the page closed")
 
 
-def test_water_first_frame_and_partial_rdfs(serve_app, page, artifacts_dir):
-    app, boards = _serve(serve_app, system="water")
+def test_water_first_frame_and_partial_rdfs(serve_boards, page, artifacts_dir):
+    app, boards = _serve(serve_boards, system="water")
     page.goto(app.url)
     wait_js(page, f"() => {{ const v = ({STATS_JS})()[0]; return v && v.nAtoms === 192; }}",
             "the viewer to draw 64 waters", timeout_ms=60_000)

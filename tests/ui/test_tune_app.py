@@ -14,22 +14,16 @@ from workbench.ui.tune import TuneDashboard
 pytestmark = pytest.mark.ui
 
 
-def _serve(serve_app):
-    boards = []
-
-    def make():
-        session = TuneSession(n_atoms=108, replicas=1, steps_per_iteration=80, relax_steps=20)
-        board = TuneDashboard(session, auto_target=False)
-        board.t_steps.value = 1500
-        board.make_target()
-        boards.append(board)
-        return board
-
-    return serve_app(make), boards
+def _board():
+    session = TuneSession(n_atoms=108, replicas=1, steps_per_iteration=80, relax_steps=20)
+    board = TuneDashboard(session, auto_target=False)
+    board.t_steps.value = 1500
+    board.make_target()
+    return board
 
 
-def test_slider_step_and_side_by_side_curves(serve_app, page, artifacts_dir):
-    app, boards = _serve(serve_app)
+def test_slider_step_and_side_by_side_curves(serve_boards, page, artifacts_dir):
+    app, boards = serve_boards(_board)
     page.goto(app.url)
     wait_until(lambda: boards and boards[0].session.preview_result is not None, timeout=240,
                message="the target and the first simulated g(r)")
@@ -61,8 +55,8 @@ def test_slider_step_and_side_by_side_curves(serve_app, page, artifacts_dir):
     assert page.log.errors() == []
 
 
-def test_bad_target_file_gets_a_message(serve_app, page):
-    app, boards = _serve(serve_app)
+def test_bad_target_file_gets_a_message(serve_boards, page):
+    app, boards = serve_boards(_board)
     page.goto(app.url)
     wait_until(lambda: boards, timeout=30, message="the page")
     board = boards[0]
