@@ -218,8 +218,7 @@ class TuneDashboard(pn.viewable.Viewer):
                 fig.scatter(x, "error", source=src, color=COLORS[k], size=4)
         for fig in (self.fig_g, self.fig_u, self.fig_it, self.fig_t):
             fig.height = 260
-            fig.legend.location = "bottom_right" if fig in (self.fig_g, self.fig_u) else \
-                "top_right"
+            fig.legend.location = "top_right"  # g -> 1 and u -> 0 leave the top right empty
             fig.legend.label_text_font_size = "8pt"
             fig.legend.background_fill_alpha = 0.6
         self.plots = pn.GridBox(*(pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in
