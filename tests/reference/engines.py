@@ -544,8 +544,10 @@ def openmm_lj_state_point(
     ``temperature`` with zero total momentum. The RDF is histogrammed with numpy (minimum image)
     from frames saved every ``sample_every`` production steps; ``rdf_rmax`` must be at most half
     the box. ``platform="CPU"`` runs OpenMM's CPU platform (single-precision forces with mixed
-    accumulation: fine for statistics); pass "Reference" for double precision (slow).
-    Returns the same keys as the LAMMPS version (``engine`` = "openmm").
+    accumulation: fine for statistics) on one thread with deterministic forces, so a seed gives
+    the same trajectory on every run (threads would sum forces in a varying order); pass
+    "Reference" for double precision (slow). Returns the same keys as the LAMMPS version
+    (``engine`` = "openmm").
     """
     import openmm as mm
 
@@ -561,7 +563,9 @@ def openmm_lj_state_point(
     t_kelvin = reduced_temperature_to_kelvin(temperature)
     integrator = mm.LangevinMiddleIntegrator(t_kelvin, 1.0 / damp, dt)
     integrator.setRandomNumberSeed(int(seed) + 1)
-    context = mm.Context(system, integrator, mm.Platform.getPlatformByName(platform))
+    properties = {"Threads": "1", "DeterministicForces": "true"} if platform == "CPU" else {}
+    context = mm.Context(system, integrator, mm.Platform.getPlatformByName(platform),
+                         properties)
     context.setPositions(pos)
     rng = np.random.default_rng(seed)
     v = rng.normal(size=(n, 3)) * np.sqrt(temperature)
