@@ -35,7 +35,7 @@ from workbench.simulation import Simulation
 from workbench.ui.viewer import MoleculeViewer, TrajectoryPlayer, system_style
 
 REFRESH_MS = 40  # viewer refresh period: up to 25 updates per second
-PLOT_EVERY = 5  # plots every 5th refresh (200 ms)
+PLOT_EVERY = 25  # plots every 25th refresh (1 s)
 MAX_LAG_FRAMES = 12  # frames queued for the viewer beyond this are skipped (bounded latency)
 RDF_BINS = 80
 RAMA_BINS = 36  # 10 degree bins
