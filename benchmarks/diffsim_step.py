@@ -28,25 +28,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax_md import space
 
+from benchmarks.peers import best_time
 from kernels import diffsim
 from kernels import potentials as pot
 from workbench.builders import fcc_positions
 
 RHO, KT, RC = 0.7, 1.2, 2.5
 LIST_CUTOFF = RC + 6 * RC / 100  # as workbench.tuning: the list also serves g(r)'s tails
-
-
-def _best(fn, repeats: int = 3) -> float:
-    """Best wall time of ``fn()`` (which blocks until its result is ready)."""
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _system(n_atoms: int, dtype):
@@ -79,9 +69,9 @@ def timing(n_atoms: int, window: int, stride: int, dtype) -> None:
     jax.block_until_ready(grad_fn(params, state))
     jax.block_until_ready(fwd_fn(params, state))
     jax.block_until_ready(run(params, state, window, KT))
-    t_grad = _best(lambda: jax.block_until_ready(grad_fn(params, state)))
-    t_loss = _best(lambda: jax.block_until_ready(fwd_fn(params, state)))
-    t_md = _best(lambda: jax.block_until_ready(run(params, state, window, KT)))
+    t_grad = best_time(lambda: jax.block_until_ready(grad_fn(params, state)))
+    t_loss = best_time(lambda: jax.block_until_ready(fwd_fn(params, state)))
+    t_md = best_time(lambda: jax.block_until_ready(run(params, state, window, KT)))
     frames = window // stride
     print(f"\nGradient step: {n_atoms} atoms, {window} steps, g(r) every {stride} steps "
           f"({frames} frames)")
@@ -104,7 +94,7 @@ def memory(n_atoms: int, n_steps: int, stride: int, checkpoint_every: int | None
             params, state).compile()
         stats = compiled.memory_analysis()
         compile_s = time.perf_counter() - t0
-        t_run = _best(lambda c=compiled, p=params, s=state: jax.block_until_ready(c(p, s)),
+        t_run = best_time(lambda c=compiled, p=params, s=state: jax.block_until_ready(c(p, s)),
                       repeats=1)
         rows[mode] = (stats.temp_size_in_bytes, stats.argument_size_in_bytes, compile_s, t_run)
     print(f"\nPeak memory of the gradient: {n_atoms} atoms, {n_steps} steps, g(r) every "

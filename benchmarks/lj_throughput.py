@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,22 +26,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax_md import energy, partition, simulate, smap, space
-from peers import IN_LJ, fcc_lattice, lammps_lj_throughput, openmm_lj_throughput
+from peers import IN_LJ, best_time, fcc_lattice, lammps_lj_throughput, openmm_lj_throughput
 
 from kernels import potentials as pot
 from kernels.runner import simulator
 
 RC, SKIN, DT, KT = IN_LJ["r_cutoff"], IN_LJ["skin"], IN_LJ["dt"], IN_LJ["temperature"]
-
-
-def _timed(fn, n_repeats: int = 2) -> float:
-    """Best wall time of ``fn()`` (which blocks until its result is ready)."""
-    best = np.inf
-    for _ in range(n_repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def plain_jax_md(R: jnp.ndarray, box: float, n_steps: int) -> tuple[float, float]:
@@ -79,7 +68,7 @@ def plain_jax_md(R: jnp.ndarray, box: float, n_steps: int) -> tuple[float, float
     def go():
         out["r"] = jax.block_until_ready(run(state, nbrs))
 
-    t = _timed(go)
+    t = best_time(go, 2)
     s, n = out["r"]
     assert not bool(n.did_buffer_overflow)
     kin = float(simulate.quantity.kinetic_energy(momentum=s.momentum, mass=s.mass))
@@ -100,7 +89,7 @@ def workbench_kernel(R: jnp.ndarray, box: float, n_steps: int, stride: int) -> t
         out["t"] = jax.block_until_ready(
             run(state, params, n_frames=n_frames, stride=stride, dt=DT, kT=KT))[1]
 
-    t = _timed(go)
+    t = best_time(go, 2)
     return R.shape[0] * n_frames * stride / t, float(out["t"].thermo["temperature"][-1])
 
 

@@ -34,6 +34,17 @@ IN_LJ = {
 }
 
 
+def best_time(fn, repeats: int = 3) -> float:
+    """Best wall time of ``fn()`` over ``repeats`` calls (``fn`` blocks until its result is
+    ready)."""
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def fcc_lattice(n_cells: int, density: float) -> tuple[np.ndarray, float]:
     """fcc positions [4 n^3, 3] at number density ``density`` and the cubic box length (the
     lattice of LAMMPS ``lattice fcc density`` + ``create_atoms 1 box``)."""

@@ -170,6 +170,17 @@ def _integrator_fns(energy_fn: Callable, shift_fn: Callable, integrator: str, dt
     return make, force
 
 
+def _md_step(apply: Callable) -> Callable:
+    """A ``lax.scan`` body: one integrator step, then the neighbour list brought up to date."""
+
+    def step(carry, _):
+        md, nbrs = carry
+        md = apply(md, neighbor=nbrs)
+        return (md, nbrs.update(md.position)), None
+
+    return step
+
+
 def md_steps_fn(energy_fn: Callable, shift_fn: Callable, *, integrator: str = "langevin",
                 dt: float = 0.005, gamma: float = 1.0, chain_length: int = 5,
                 tau: float | None = None, replicas: bool = False) -> Callable:
@@ -183,13 +194,7 @@ def md_steps_fn(energy_fn: Callable, shift_fn: Callable, *, integrator: str = "l
         kT = jnp.asarray(kT, state.md.position.dtype)
         _, apply = make(params, kT)
         md = state.md.set(force=force(params, state.md.position, state.neighbor))
-
-        def step(c, _):
-            md, nbrs = c
-            md = apply(md, neighbor=nbrs)
-            return (md, nbrs.update(md.position)), None
-
-        (md, nbrs), _ = lax.scan(step, (md, state.neighbor), None, length=n_steps)
+        (md, nbrs), _ = lax.scan(_md_step(apply), (md, state.neighbor), None, length=n_steps)
         return SimState(md, nbrs)
 
     if replicas:
@@ -314,19 +319,9 @@ def diffsim_loss(
         _, apply = make(params, kT)
         # the stored force was computed with the previous call's parameters: recompute it
         md = state.md.set(force=force(params, state.md.position, state.neighbor))
-
-        def step(c, _):
-            md, nbrs = c
-            md = apply(md, neighbor=nbrs)
-            return (md, nbrs.update(md.position)), None
-
+        step = _md_step(apply)
         # truncated: unsampled steps contribute no gradient, so run them with constant params
-        _, skip_apply = make(_detach(params), kT) if gradient == "truncated" else (None, apply)
-
-        def skip_step(c, _):
-            md, nbrs = c
-            md = skip_apply(md, neighbor=nbrs)
-            return (md, nbrs.update(md.position)), None
+        skip_step = _md_step(make(_detach(params), kT)[1]) if gradient == "truncated" else step
 
         def skip_block(c):
             return lax.scan(skip_step, c, None, length=stride)[0], None

@@ -65,15 +65,15 @@ class PairCalculator(Calculator):
                 u, dR = jax.value_and_grad(energy_fn)(R, neighbor, **params)
                 return u, -dR, neighbor
 
-            self._built = (key, neighbor_fn, evaluate)
+            self._built = (key, neighbor_fn, evaluate, box)
             self._neighbor = None
         return self._built[1:]
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        neighbor_fn, evaluate = self._functions(self.atoms)
-        R = jnp.asarray(self.atoms.get_positions() / self.length, self.dtype)
-        R = jnp.mod(R, jnp.asarray(self._box(self.atoms), self.dtype))
+        neighbor_fn, evaluate, box = self._functions(self.atoms)
+        R = jnp.mod(jnp.asarray(self.atoms.get_positions() / self.length, self.dtype),
+                    jnp.asarray(box, self.dtype))
         if self._neighbor is None:
             self._neighbor = neighbor_fn.allocate(R)
         u, forces, neighbor = evaluate(R, self._neighbor)
