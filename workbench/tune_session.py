@@ -187,7 +187,11 @@ class TuneSession(param.Parameterized):
             params, self._pending = self._pending, None
         fit = self.fits["diffsim"]
         t0 = time.perf_counter()
-        out = fit.preview(params)
+        try:
+            out = fit.preview(params)
+        except Exception:
+            self._previewed = None  # refused parameters may be asked for again
+            raise
         out["seconds"] = time.perf_counter() - t0
         self.preview_result = out
         note = (" The system was still relaxing from the jump: move again, or Step."
