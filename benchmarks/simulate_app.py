@@ -44,13 +44,16 @@ def headless_throughput(setup: SimulationSetup, seconds: float) -> float:
 
 
 def _pin_children(cpus: set[int]) -> None:
-    """Move every child process (Playwright's driver and Chromium) to ``cpus``."""
+    """Move every thread of every child process (Playwright's driver and Chromium) to ``cpus``.
+    Each thread has its own affinity: pinning a process's main thread leaves the threads it has
+    already started (SwiftShader's workers) where they were, which is this process's core."""
     import psutil
 
     for child in psutil.Process().children(recursive=True):
         try:
-            child.cpu_affinity(sorted(cpus))
-        except psutil.Error:
+            for thread in child.threads():
+                os.sched_setaffinity(thread.id, cpus)
+        except (psutil.Error, OSError):
             pass
 
 
@@ -84,6 +87,8 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.goto(f"http://localhost:{port}/")
             page.wait_for_function(READY_JS, timeout=60_000)
+            if args.pin:  # the renderer and GPU processes the page started
+                _pin_children({1})
             board = boards[0]
             applied = "() => globalThis.__mdwb_molecule_viewer__.viewers[0].applied"
             drawn0 = page.evaluate(applied)

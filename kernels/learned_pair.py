@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax_md import partition, smap, space
 
-from kernels.potentials import strained_metric, with_cutoff
+from kernels.potentials import DEFAULT_SKIN, neighbor_list, strained_metric, with_cutoff
 
 Array = jnp.ndarray
 Params = Any
@@ -161,7 +161,7 @@ def model_energy_neighbor_list(
     *,
     species: Array | None = None,
     n_species: int = 1,
-    dr_threshold: float = 0.3,
+    dr_threshold: float = DEFAULT_SKIN,
     mode: str = "truncated",
     capacity_multiplier: float = 1.25,
     format: partition.NeighborListFormat = partition.OrderedSparse,
@@ -175,7 +175,7 @@ def model_energy_neighbor_list(
     """
     metric = strained_metric(displacement_fn)
     pair_id = jnp.asarray(pair_index_matrix(n_species)) if species is not None else 0
-    neighbor_fn = partition.neighbor_list(
+    neighbor_fn = neighbor_list(
         displacement_fn, box, max(r_cutoff, list_cutoff or 0.0), dr_threshold, format=format,
         capacity_multiplier=capacity_multiplier,
     )

@@ -47,7 +47,8 @@ class PairPotential(param.Parameterized):
                           doc="Cutoff treatment.")
     r_onset = param.Number(default=None, allow_None=True,
                            doc="Start of smoothing (length units; 'smoothed' mode only).")
-    skin = param.Number(default=0.3, bounds=(0, None), doc="Neighbour-list skin (length units).")
+    skin = param.Number(default=pot.DEFAULT_SKIN, bounds=(0, None),
+                        doc="Neighbour-list skin (length units).")
 
     def full_params(self, n_species: int = 1) -> dict[str, Any]:
         """Every family parameter as a float or ``[n_species, n_species]`` array, checked

@@ -108,7 +108,8 @@ class PotentialFit(param.Parameterized):
                             doc="Potential cutoff (length units).")
     cutoff_mode = param.Selector(default="truncated", objects=["truncated", "shifted",
                                                                "smoothed"])
-    skin = param.Number(default=0.3, bounds=(0, None), doc="Neighbour-list skin (length units).")
+    skin = param.Number(default=pot.DEFAULT_SKIN, bounds=(0, None),
+                        doc="Neighbour-list skin (length units).")
     n_knots = param.Integer(default=60, bounds=(4, None), doc="Spline knots.")
     spline_r_min = param.Number(default=None, allow_None=True, bounds=(0, None),
                                 doc="First spline knot (length units; default 0.1 inside the "
