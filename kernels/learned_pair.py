@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax_md import partition, smap, space
 
-from kernels.potentials import DEFAULT_SKIN, neighbor_list, strained_metric, with_cutoff
+from kernels.neighbors import DEFAULT_SKIN, neighbor_list
+from kernels.potentials import strained_metric, with_cutoff
 
 Array = jnp.ndarray
 Params = Any

@@ -17,10 +17,7 @@ Cutoff treatments (``mode``):
 Every energy function accepts a ``strain`` keyword: all pair distances are scaled by
 ``(1 + strain)``, so that ``dU/dstrain`` at 0 gives the virial for the pressure.
 
-Neighbour lists are jax_md's (``neighbor_list``), with its cell list switched off where the box
-holds fewer than four cells per side: there the 27 neighbouring cells are the whole box and the
-cell list only adds work (1,000 LJ atoms, one CPU core: a rebuild took 92 ms with it, 38 ms
-without; the whole MD step went from 124 to 190 steps/s).
+Neighbour lists come from ``kernels.neighbors`` (jax_md's, or all pairs in a small box).
 
 Morse is jax_md's. The others are a line each: the n-m (Mie) family, WCA and Yukawa are not in
 jax_md, and its Lennard-Jones loses precision in float64 (see its docstring).
@@ -32,23 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax.numpy as jnp
-import numpy as np
 from jax_md import energy, partition, smap, space
+
+from kernels.neighbors import DEFAULT_SKIN, neighbor_list
 
 Array = jnp.ndarray
 WCA_CUTOFF = 2.0 ** (1.0 / 6.0)  # in units of sigma
-DEFAULT_SKIN = 0.5  # neighbour-list skin (sigma): 1.45x the steps/s of 0.3 for LJ near its
-#                     triple point (fewer rebuilds, which dominate a step on CPU)
-MIN_CELLS_PER_SIDE = 4  # below this a cell list costs more than it saves (module docstring)
-
-
-def neighbor_list(displacement_fn: space.DisplacementFn, box: Array, cutoff: float,
-                  dr_threshold: float = DEFAULT_SKIN, **kwargs) -> partition.NeighborFn:
-    """``jax_md.partition.neighbor_list`` with the cell list only where the box holds at least
-    ``MIN_CELLS_PER_SIDE`` cells of ``cutoff + dr_threshold`` per side."""
-    cells = float(np.min(np.asarray(box))) / (cutoff + dr_threshold)
-    kwargs.setdefault("disable_cell_list", cells < MIN_CELLS_PER_SIDE)
-    return partition.neighbor_list(displacement_fn, box, cutoff, dr_threshold, **kwargs)
 
 
 def lennard_jones(dr: Array, sigma: Array = 1.0, epsilon: Array = 1.0, **_) -> Array:
