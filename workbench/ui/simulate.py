@@ -282,9 +282,9 @@ class SimulateDashboard(pn.viewable.Viewer):
         temp.line("step", "temperature", source=self.thermo_src, color="#CC79A7", line_width=2)
         self.pres_fig = pres = _figure("Pressure", "P")
         pres.line("step", "pressure", source=self.thermo_src, color="#E69F00", line_width=2)
-        rdf = _figure("Radial distribution function (running average)", "g(r)", "r")
+        rdf = _figure("g(r), running average", "g(r)", "r")
         rdf.line("r", "g", source=self.rdf_src, color="#0072B2", line_width=2)
-        water = _figure("Intermolecular RDFs (running average)", "g(r)", "r (Å)")
+        water = _figure("Intermolecular g(r), running average", "g(r)", "r (Å)")
         for key, color in (("OO", "#D55E00"), ("OH", "#0072B2"), ("HH", "#009E73")):
             water.line("r", key, source=self.water_src, color=color, line_width=2,
                        legend_label=f"{key[0]}-{key[1]}")
