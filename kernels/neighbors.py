@@ -73,6 +73,8 @@ def _all_pairs(R: Array, box: Array, cutoff_sq: float, capacity: int) -> tuple[A
 
 
 _all_pairs_jit = jax.jit(_all_pairs, static_argnums=(2, 3))
+_n_pairs = jax.jit(lambda R, box, cutoff_sq: jnp.sum(_pair_mask(R, box, cutoff_sq)),
+                   static_argnums=2)
 
 
 def neighbor_list(displacement_fn: space.DisplacementFn, box: Array, cutoff: float,
@@ -112,8 +114,8 @@ def neighbor_list(displacement_fn: space.DisplacementFn, box: Array, cutoff: flo
         n = R.shape[0]
         if n > MAX_ALL_PAIRS_ATOMS or kw:
             return fallback.allocate(R, extra_capacity, **kw)
-        _, occupancy = _all_pairs_jit(R, box_np, cutoff_sq, 1)
-        capacity = int(int(occupancy) * capacity_multiplier + n * extra_capacity)
+        occupancy = int(_n_pairs(R, box_np, cutoff_sq))
+        capacity = int(occupancy * capacity_multiplier + n * extra_capacity)
         capacity = max(1, min(capacity, n * (n - 1) // 2))
         return build(R, capacity, partition.PartitionError(jnp.zeros((), jnp.uint8)))
 
