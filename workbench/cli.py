@@ -5,6 +5,10 @@
     workbench serve [panel serve options]
     workbench data generate ethanol --frames 1000 --out ethanol.npz --seed 0
     workbench data info ethanol.npz
+
+Exit status of ``workbench run``: 0 when the run completed (or was interrupted and kept), 1
+when the simulation became unstable (the frames before it are kept and the run is registered
+as failed), 2 for bad input (nothing is run).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+import numpy as np
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 
@@ -107,15 +113,25 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted; keeping what was recorded", file=sys.stderr)
     m = sim.metrics()
+    units = system.unit_system
     print(f"{sim.status}: {sim.message}")
-    print(f"  <T> = {m['mean_temperature']:.4g} {system.unit_system.temperature}, "
-          f"<U>/N = {m['potential_per_atom']:.5g} {system.unit_system.energy}, "
-          f"<P> = {m['mean_pressure'] if m['mean_pressure'] is not None else float('nan'):.4g}, "
-          f"{m['atom_steps_per_s'] / 1e6:.3f} M atom-steps/s")
+    print(f"  <T> = {_value(m['mean_temperature'], '.4g', units.temperature)}, "
+          f"<U>/N = {_value(m['potential_per_atom'], '.5g', units.energy)}, "
+          f"<P> = {_value(m['mean_pressure'], '.4g')}, "
+          f"{_value(m['atom_steps_per_s'] / 1e6 if m['atom_steps_per_s'] else None, '.3f')}"
+          " M atom-steps/s")
     if not args.no_register:
         run = sim.save(name=args.name)
         print(f"  saved run {run.id} in {run.path}")
     return 0 if sim.status in ("completed", "stopped") else 1
+
+
+def _value(x: float | None, fmt: str, unit: str = "") -> str:
+    """``x`` formatted with its unit, or "n/a" where the quantity does not exist (a run that
+    failed before its first frame)."""
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"{x:{fmt}} {unit}".rstrip()
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -164,12 +164,11 @@ class Job(param.Parameterized):
         try:
             while True:
                 if not self._running_event.is_set():
-                    self._set(status="paused", eta=None)
+                    self._set(status="paused", eta=None, message=self._paused_message())
                     self._running_event.wait()
                     if not self._stop_event.is_set():
                         self._set(status="running")
                 if self._stop_event.is_set():
-                    work.close()
                     if not self.finished:
                         self._set(status="stopped", eta=None,
                                   message=self._stopped_message())
@@ -189,7 +188,6 @@ class Job(param.Parameterized):
                     break
                 yield self
         except GeneratorExit:  # the caller abandoned irun(): the job stops here
-            work.close()
             if not self.finished:
                 self._set(status="stopped", eta=None, message=self._stopped_message())
             raise
@@ -198,6 +196,7 @@ class Job(param.Parameterized):
             self._set(status="failed", eta=None, message=f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            work.close()
             self._finished()
 
     def run(self, progress: bool = True) -> Job:
@@ -267,6 +266,9 @@ class Job(param.Parameterized):
     # --- messages (subclasses may say more) ----------------------------------------------------
     def _check_startable(self) -> None:
         """Raise if the job cannot start again (e.g. completed and not reset)."""
+
+    def _paused_message(self) -> str:
+        return f"paused after {_count(self.done)} {self.unit}s"
 
     def _stopped_message(self) -> str:
         return f"stopped after {_count(self.done)} {self.unit}s"

@@ -17,12 +17,10 @@ the pressure is not defined and is recorded as NaN.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import threading
 import time
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -31,9 +29,8 @@ import param
 
 from kernels.integrators import INTEGRATORS
 from kernels.runner import THERMO_KEYS, simulator
+from workbench.jobs import Job, track_thread
 from workbench.system import System
-
-STATUSES = ["idle", "running", "paused", "completed", "stopped", "failed"]
 
 #: kernels of molecular systems, by (force field, dtype, integrator, friction): (init, run)
 _MOLECULAR_KERNELS: dict[tuple, tuple] = {}
@@ -43,23 +40,6 @@ _MOLECULAR_KERNELS_MAX = 6
 _COMPILE_LOCKS: dict[tuple, threading.Lock] = {}
 _COMPILE_LOCKS_LOCK = threading.Lock()
 _WARMED: set[tuple] = set()  # (kernel key, n_frames, stride) compiled by a warm-up
-#: background threads (runs and warm-ups) to end before the interpreter exits: a thread still
-#: inside XLA while the runtime is torn down aborts the process
-_THREADS: weakref.WeakSet = weakref.WeakSet()
-_SIMULATIONS: weakref.WeakSet = weakref.WeakSet()
-
-
-@atexit.register
-def _end_background_work(timeout: float = 60.0) -> None:
-    """Stop every running simulation after its chunk and wait for the background threads."""
-    for sim in list(_SIMULATIONS):
-        sim._stop.set()
-        sim._running.set()
-    deadline = time.monotonic() + timeout
-    for thread in list(_THREADS):
-        thread.join(max(0.0, deadline - time.monotonic()))
-
-
 class Chunk:
     """Frames and thermo of one chunk as numpy arrays (``positions: [n_frames, n_atoms, 3]``,
     ``thermo[key]: [n_frames]``, temperatures in the system's unit)."""
@@ -88,8 +68,9 @@ class Chunk:
                      cat([c.steps for c in chunks]))
 
 
-class Simulation(param.Parameterized):
-    """Molecular dynamics of one ``System`` (module docstring)."""
+class Simulation(Job):
+    """Molecular dynamics of one ``System`` (module docstring); a ``workbench.jobs.Job`` whose
+    unit of work is the MD step."""
 
     system = param.ClassSelector(class_=System, doc="The system to simulate.")
     integrator = param.Selector(default="langevin", objects=list(INTEGRATORS),
@@ -109,18 +90,13 @@ class Simulation(param.Parameterized):
     max_temperature_factor = param.Number(default=50.0, bounds=(1, None),
                                           doc="Stop when T exceeds this times the target.")
 
-    status = param.Selector(default="idle", objects=STATUSES, constant=True)
-    message = param.String(default="", constant=True)
-    step = param.Integer(default=0, constant=True)
-    progress = param.Number(default=0.0, bounds=(0, 1), constant=True)
+    step = param.Integer(default=0, constant=True, doc="Steps taken so far.")
 
     def __init__(self, system: System, **params):
-        super().__init__(system=system, **params)
+        super().__init__(system=system, unit="step", **params)
+        self._set(total=self.n_steps)
         self._chunks: list[Chunk] = []
         self._subscribers: list[Callable[[Simulation, Chunk], None]] = []
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._running = threading.Event()
         self._lock = threading.RLock()
         self._state = None
         self._kernel = None
@@ -208,8 +184,8 @@ class Simulation(param.Parameterized):
         ``background=True``: do it in a daemon thread (returned), while the user is still
         choosing. Errors are left to ``start``, which does the same work again."""
         if background:
-            thread = threading.Thread(target=self.warm_up, name="md-warm-up", daemon=True)
-            _THREADS.add(thread)
+            thread = track_thread(threading.Thread(target=self.warm_up, name="md-warm-up",
+                                                   daemon=True))
             thread.start()
             return thread
         try:
@@ -240,40 +216,16 @@ class Simulation(param.Parameterized):
         if callback in self._subscribers:
             self._subscribers.remove(callback)
 
-    def start(self) -> None:
-        """Run in a background thread (resumes if paused)."""
-        if self._thread is not None and self._thread.is_alive():
-            self.resume()
-            return
-        if self.status in ("completed", "failed"):
-            raise RuntimeError(f"the simulation has {self.status}; reset it to run again")
-        self._stop.clear()
-        self._running.set()
-        self._set(status="running")
-        self._thread = threading.Thread(target=self._loop, name="md-simulation", daemon=True)
-        _SIMULATIONS.add(self)
-        _THREADS.add(self._thread)
-        self._thread.start()
+    @param.depends("n_steps", watch=True)
+    def _on_n_steps(self) -> None:
+        self._set(total=self.n_steps)
 
-    def pause(self) -> None:
-        if self.status == "running":
-            self._running.clear()
-            self._set(status="paused", message=f"paused at step {self.step}")
-
-    def resume(self) -> None:
-        if self.status == "paused":
-            self._running.set()
-
-    def stop(self, wait: bool = True) -> None:
-        """Stop after the current chunk; keeps everything recorded so far."""
-        self._stop.set()
-        self._running.set()
-        if wait:
-            self.wait()
-
-    def wait(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def _check_startable(self) -> None:
+        if self.status == "failed":
+            raise RuntimeError("the simulation has failed; reset it to run again")
+        if self.status == "completed" and self.step >= self.n_steps:
+            raise RuntimeError("the simulation has completed; reset it or raise n_steps to "
+                               "run again")
 
     def reset(self) -> None:
         """Stop, forget the recorded frames and start again from the system's positions."""
@@ -281,30 +233,13 @@ class Simulation(param.Parameterized):
         with self._lock:
             self._chunks, self._state = [], None
             self.wall_time, self._timed_steps = 0.0, 0
-            self._set(status="idle", message="", step=0, progress=0.0)
+            self._set(status="idle", message="", step=0, done=0, eta=None)
 
     def run(self, n_steps: int | None = None, progress: bool = True) -> Chunk:
         """Run in the calling thread (with a tqdm bar) and return the whole trajectory."""
         if n_steps is not None:
             self.n_steps = n_steps
-        bar = update = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.n_steps, initial=self.step, unit="step")
-
-            def update(sim: Simulation, chunk: Chunk) -> None:
-                bar.update(sim.step - bar.n)
-
-            self.subscribe(update)
-        self._stop.clear()
-        self._running.set()
-        try:
-            self._loop()
-        finally:
-            if bar is not None:
-                bar.close()
-                self.unsubscribe(update)
+        super().run(progress=progress)
         return self.trajectory
 
     # --- results ------------------------------------------------------------------------
@@ -326,60 +261,54 @@ class Simulation(param.Parameterized):
         return self._timed_steps * self.system.n_atoms / self.wall_time if self.wall_time else 0.0
 
     # --- the loop -----------------------------------------------------------------------
-    def _set(self, **values) -> None:
-        with param.edit_constant(self):
-            self.param.update(**values)
+    def _paused_message(self) -> str:
+        return f"paused at step {self.step}"
 
-    def _loop(self) -> None:
-        try:
-            self._set(status="running", message="compiling..." if self.step == 0 else "")
-            compile_lock = self._compile_lock()
-            with compile_lock:
-                self.prepare()
-            _, run_fn, params = self._build()
-            first = True
-            while self.step < self.n_steps and not self._stop.is_set():
-                if not self._running.is_set():
-                    self._running.wait()
-                    if self._stop.is_set():
-                        break
-                    self._set(status="running", message="")
-                remaining = -(-(self.n_steps - self.step) // self.stride)
-                n_frames = min(self.frames_per_chunk, remaining)
-                compiled = run_fn.compilations()
-                t0 = time.perf_counter()
-                with compile_lock if first else contextlib.nullcontext():
-                    state, traj = run_fn(self._state, params, n_frames=n_frames,
-                                         stride=self.stride, **self._runtime())
-                first = False
-                chunk = self._to_numpy(traj)
-                if run_fn.compilations() == compiled:  # chunks that compiled are not timed
-                    self.wall_time += time.perf_counter() - t0
-                    self._timed_steps += n_frames * self.stride
-                failure = self._check(chunk)
-                with self._lock:
-                    if failure:
-                        chunk = chunk.head(failure[0])
-                    else:
-                        self._state = state
-                    if len(chunk):
-                        self._chunks.append(chunk)
+    def _stopped_message(self) -> str:
+        return f"stopped at step {self.step}"
+
+    def _completed_message(self) -> str:
+        return f"completed {self.step} steps"
+
+    def _work(self) -> Iterator[Chunk]:
+        """One chunk of ``frames_per_chunk`` frames per ``yield`` (the job contract)."""
+        self._set(message="compiling..." if self.step == 0 else "")
+        compile_lock = self._compile_lock()
+        with compile_lock:
+            self.prepare()
+        _, run_fn, params = self._build()
+        first = True
+        while self.step < self.n_steps:
+            remaining = -(-(self.n_steps - self.step) // self.stride)
+            n_frames = min(self.frames_per_chunk, remaining)
+            compiled = run_fn.compilations()
+            t0 = time.perf_counter()
+            with compile_lock if first else contextlib.nullcontext():
+                state, traj = run_fn(self._state, params, n_frames=n_frames,
+                                     stride=self.stride, **self._runtime())
+            first = False
+            chunk = self._to_numpy(traj)
+            if run_fn.compilations() == compiled:  # chunks that compiled are not timed
+                self.wall_time += time.perf_counter() - t0
+                self._timed_steps += n_frames * self.stride
+            failure = self._check(chunk)
+            with self._lock:
                 if failure:
-                    last = int(chunk.steps[-1]) if len(chunk) else self.step
-                    self._set(status="failed", message=failure[1], step=last)
-                    self._notify(chunk)
-                    return
-                self._set(step=int(chunk.steps[-1]),
-                          progress=min(1.0, int(chunk.steps[-1]) / self.n_steps), message="")
+                    chunk = chunk.head(failure[0])
+                else:
+                    self._state = state
+                if len(chunk):
+                    self._chunks.append(chunk)
+            if failure:
+                last = int(chunk.steps[-1]) if len(chunk) else self.step
+                self._advance(last, status="failed", message=failure[1], step=last)
                 self._notify(chunk)
-            if self.step >= self.n_steps:
-                self._set(status="completed", message=f"completed {self.step} steps")
-            else:
-                self._set(status="stopped", message=f"stopped at step {self.step}")
-        except Exception as exc:  # reported in the UI; the recorded frames are kept
-            self._set(status="failed", message=f"{type(exc).__name__}: {exc}")
-            if self._thread is None or threading.current_thread() is not self._thread:
-                raise
+                yield chunk
+                return
+            last = int(chunk.steps[-1])
+            self._advance(last, step=last, message="")
+            self._notify(chunk)
+            yield chunk
 
     def _to_numpy(self, traj) -> Chunk:
         units = self.system.unit_system
@@ -408,9 +337,11 @@ class Simulation(param.Parameterized):
         cause = ("NaN or infinity in positions or energies" if not finite[i] else
                  f"temperature exploded to {chunk.thermo['temperature'][i]:.4g} {unit} "
                  f"(limit {limit:.4g} {unit})")
+        kept = int(chunk.steps[i - 1]) if i > 0 else self.step
+        kept = (f"Frames up to step {kept} were kept." if kept > 0 else
+                "No frame was kept: the first recorded frame was already unstable.")
         return i, (f"simulation unstable at step {step}: {cause}. Try a smaller timestep, "
-                   "check the potential parameters, or look for overlapping atoms. "
-                   f"Frames up to step {self.step + i * self.stride} were kept.")
+                   f"check the potential parameters, or look for overlapping atoms. {kept}")
 
     def _notify(self, chunk: Chunk) -> None:
         for callback in list(self._subscribers):

@@ -102,3 +102,16 @@ def test_cli_run_and_runs(capsys):
     assert "'sigma' must be > 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["run", "--potential", "lenard-jones"])
+
+
+def test_cli_unstable_run_is_registered_failed_with_a_true_message(capsys):
+    # dt = 2.0 tau is ~400x LJ's stable step: the first recorded frame (step 20) already blew up
+    code = cli.main(["run", "--n-atoms", "108", "--dt", "2.0", "--steps", "400", "--stride",
+                     "20", "--name", "unstable"])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    assert "unstable at step 20" in captured.out and "No frame was kept" in captured.out
+    assert "<T> = n/a" in captured.out
+    run = RunRegistry().list(kind="simulation")[0]
+    assert run.name == "unstable" and run.status == "failed"
+    assert "unstable at step 20" in run.metrics["message"] and run.metrics["frames"] == 0

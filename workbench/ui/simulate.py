@@ -502,7 +502,7 @@ class SimulateDashboard(pn.viewable.Viewer):
             self.fes_src.data = {"image": [f.T]}  # rows: psi, columns: phi
 
     def _status(self, sim: Simulation) -> None:
-        self.progress.value = int(1000 * sim.progress)
+        self.progress.value = int(1000 * sim.fraction)
         units = sim.system.unit_system
         state = {"running": "Running", "paused": "Paused", "completed": "Completed",
                  "stopped": "Stopped", "failed": "Failed", "idle": "Ready"}[sim.status]
