@@ -187,7 +187,7 @@ class Job(param.Parameterized):
                 if self.finished:  # the work ended itself (e.g. a failed stability check)
                     break
                 yield self
-        except GeneratorExit:  # the caller abandoned irun(): the job stops here
+        except (GeneratorExit, KeyboardInterrupt):  # irun() abandoned, or Ctrl-C: stopped
             if not self.finished:
                 self._set(status="stopped", eta=None, message=self._stopped_message())
             raise

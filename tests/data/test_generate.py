@@ -195,3 +195,27 @@ def test_cli_generate_and_info(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert main(["data", "list"]) == 0
     assert "salicylic_acid" in capsys.readouterr().out
+
+
+def test_generation_job_cancelled_in_background_keeps_chunks_and_resumes(tmp_path):
+    from workbench.data.engines import OpenMMEngine
+    from workbench.data.generate import GenerationJob
+
+    topology, system, positions = argon()
+    whole = generate_openmm(topology, system, positions, 6, tmp_path / "a.npz", seed=1,
+                            chunk_frames=2, **ARGON)
+    out = tmp_path / "job.npz"
+
+    def job():
+        engine = OpenMMEngine(topology, system, positions, **ARGON)
+        return GenerationJob(engine, 6, out, seed=1, generator="openmm", chunk_frames=2)
+
+    first = job()
+    first.attach(first.cancel)  # cancel after the first chunk, from the worker thread
+    first.start()
+    assert first.wait(120)
+    assert first.status == "stopped" and first.done == 2 and first.dataset is None
+    assert (tmp_path / "job.npz.parts" / "chunk-00000.npz").exists() and not out.exists()
+    second = job().run(progress=False)
+    assert second.status == "completed" and second.done == second.total == 6
+    _same(second.dataset, whole)  # resumed = uninterrupted, as in the module docstring

@@ -74,29 +74,20 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
-    from workbench.data.generate import generate
-
-    bar = tqdm(total=args.frames, unit="frame", desc=args.name)
-
-    def progress(done: int, total: int) -> None:
-        bar.update(done - bar.n)
+    from workbench.data.generate import generation_job
 
     try:
-        ds = generate(args.name, args.frames, args.out, seed=args.seed,
-                      chunk_frames=args.chunk_frames, progress=progress,
-                      overwrite=args.overwrite, **dict(args.options))
+        job = generation_job(args.name, args.frames, args.out, seed=args.seed,
+                             chunk_frames=args.chunk_frames, overwrite=args.overwrite,
+                             **dict(args.options))
+        job.run(progress=True)
     except (ValueError, RuntimeError, TypeError) as exc:
-        bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        bar.close()
         print("interrupted; finished chunks are kept, run the same command to resume",
               file=sys.stderr)
         return 130
-    bar.close()
     print(f"wrote {args.out}")
-    print(ds.summary())
+    print(job.dataset.summary())
     return 0

@@ -35,8 +35,11 @@ interrupted). When all chunks are done the dataset is written to ``out`` and the
 A finished ``out`` with the same settings is returned as is. Settings that differ from the
 saved parts or output raise ``ValueError`` unless ``overwrite=True``.
 
-Progress is reported as ``progress(done_frames, total_frames)`` after every chunk. Stopping
-(Ctrl-C, or a ``progress`` callback that raises) leaves the completed chunks on disk.
+Each run is a ``workbench.jobs.Job`` (``GenerationJob``, unit "frame"): ``generation_job(...)``
+returns one to ``start()`` in the background, watch (``attach``, ``done``/``total``, ``eta``) and
+``cancel()`` between chunks; ``generate(...)`` runs one in the calling thread and reports
+``progress(done_frames, total_frames)`` after every chunk. Stopping (``cancel``, Ctrl-C, or a
+``progress`` callback that raises) leaves the completed chunks on disk.
 """
 
 from __future__ import annotations
@@ -55,8 +58,10 @@ import numpy as np
 from workbench import io
 from workbench.data.dataset import Dataset
 from workbench.data.engines import ASEEngine, LJEngine, OpenMMEngine, derive_seed
+from workbench.jobs import Job
 
-__all__ = ["GENERATORS", "MOLECULES", "generate", "generate_openmm", "run_engine"]
+__all__ = ["GENERATORS", "MOLECULES", "GenerationJob", "generate", "generate_openmm",
+           "generation_job", "run_engine"]
 
 Progress = Callable[[int, int], Any]
 
@@ -95,18 +100,27 @@ def _register(name: str, description: str, chunk_frames: int):
     return deco
 
 
-def generate(name: str, n_frames: int, out: str | os.PathLike[str], *, seed: int = 0,
-             chunk_frames: int | None = None, progress: Progress | None = None,
-             overwrite: bool = False, **options: Any) -> Dataset:
-    """Make ``n_frames`` frames with the recipe ``name`` into ``out`` (module docstring);
-    ``options`` go to the recipe (e.g. ``stride=``, ``equilibration_steps=``)."""
+def generation_job(name: str, n_frames: int, out: str | os.PathLike[str], *, seed: int = 0,
+                   chunk_frames: int | None = None, overwrite: bool = False,
+                   **options: Any) -> GenerationJob:
+    """The job that makes ``n_frames`` frames with the recipe ``name`` into ``out`` (module
+    docstring), not yet started; ``options`` go to the recipe (e.g. ``stride=``)."""
     if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; known: {sorted(GENERATORS)}")
     gen = GENERATORS[name]
     engine = gen.make_engine(seed=seed, **options)
-    return run_engine(engine, n_frames, out, seed=seed, generator=name,
-                      chunk_frames=chunk_frames or gen.chunk_frames, progress=progress,
-                      overwrite=overwrite)
+    return GenerationJob(engine, n_frames, out, seed=seed, generator=name,
+                         chunk_frames=chunk_frames or gen.chunk_frames, overwrite=overwrite)
+
+
+def generate(name: str, n_frames: int, out: str | os.PathLike[str], *, seed: int = 0,
+             chunk_frames: int | None = None, progress: Progress | None = None,
+             overwrite: bool = False, **options: Any) -> Dataset:
+    """Make ``n_frames`` frames with the recipe ``name`` into ``out`` in the calling thread
+    (module docstring) and return the dataset."""
+    job = generation_job(name, n_frames, out, seed=seed, chunk_frames=chunk_frames,
+                         overwrite=overwrite, **options)
+    return _run(job, progress)
 
 
 def generate_openmm(topology, system, positions, n_frames: int, out: str | os.PathLike[str], *,
@@ -121,62 +135,95 @@ def generate_openmm(topology, system, positions, n_frames: int, out: str | os.Pa
                       chunk_frames=chunk_frames, progress=progress, overwrite=overwrite)
 
 
-# --- the chunked runner ----------------------------------------------------------------------
 def run_engine(engine, n_frames: int, out: str | os.PathLike[str], *, seed: int,
                generator: str, chunk_frames: int, progress: Progress | None = None,
                overwrite: bool = False) -> Dataset:
     """Run ``engine`` (see ``workbench.data.engines``) for ``n_frames`` frames in chunks of
-    ``chunk_frames``, resumably, and write the dataset to ``out``."""
-    if n_frames < 1 or chunk_frames < 1:
-        raise ValueError("n_frames and chunk_frames must be >= 1")
-    out = Path(out)
-    parts = out.parent / f"{out.name}.parts"
-    info = engine.describe()
-    key = json.loads(io.json_dumps({"generator": generator, "seed": int(seed),
-                                    "chunk_frames": int(chunk_frames), "n_frames": int(n_frames),
-                                    "settings": info["settings"], "engine": info["engine"]}))
-    if out.exists():
-        if overwrite:
-            out.unlink()
-        else:
-            done = _finished(out, key)
-            if progress is not None:
-                progress(n_frames, n_frames)
-            return done
-    if overwrite and parts.exists():
-        shutil.rmtree(parts)
-    _claim_parts(parts, key)
+    ``chunk_frames``, resumably, write the dataset to ``out`` and return it."""
+    job = GenerationJob(engine, n_frames, out, seed=seed, generator=generator,
+                        chunk_frames=chunk_frames, overwrite=overwrite)
+    return _run(job, progress)
 
-    n_chunks = -(-n_frames // chunk_frames)
-    chunks: list[dict[str, np.ndarray]] = []
-    state = None
-    for i in range(n_chunks):
-        size = min(chunk_frames, n_frames - i * chunk_frames)
-        saved = _read_chunk(parts / f"chunk-{i:05d}.npz", size)
-        if saved is None:
-            if state is None:
-                state = engine.initial_state(seed)
-            frames, state = engine.run_chunk(state, size, derive_seed(seed, 1000 + i))
-            io.atomic_save_npz(parts / f"chunk-{i:05d}.npz", **frames,
-                               **{f"state_{k}": v for k, v in state.items()})
-        else:
-            frames = {k: v for k, v in saved.items() if not k.startswith("state_")}
-            state = {k[6:]: v for k, v in saved.items() if k.startswith("state_")}
-        chunks.append(frames)
-        if progress is not None:
-            progress(min(n_frames, (i + 1) * chunk_frames), n_frames)
 
-    cat = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-    provenance = {**key, "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                  "units_note": "ASE units: Å, eV, eV/Å, amu" if info["units"] == "ase"
-                  else "reduced LJ units: σ, ε, ε/σ, m"}
-    ds = Dataset(positions=cat["positions"], forces=cat.get("forces"),
-                 energies=cat.get("energies"), species=info["species"], masses=info["masses"],
-                 box=info["box"], units=info["units"], species_names=info.get("species_names"),
-                 provenance=provenance)
-    ds.save(out)
-    shutil.rmtree(parts, ignore_errors=True)
-    return ds
+def _run(job: GenerationJob, progress: Progress | None) -> Dataset:
+    if progress is not None:
+        job.attach(lambda: progress(int(job.done), int(job.total)))
+    job.run(progress=False)
+    if job.dataset is None:  # stopped between chunks
+        raise RuntimeError(f"{job.message}; finished chunks are kept in {job.parts}")
+    return job.dataset
+
+
+# --- the chunked runner ----------------------------------------------------------------------
+class GenerationJob(Job):
+    """Runs an engine (``workbench.data.engines``) for ``n_frames`` frames in chunks of
+    ``chunk_frames``, resumably, and writes the dataset to ``out``; ``dataset`` holds it when
+    the job has completed. ``ValueError`` (when run) if ``out`` or its parts were made with
+    other settings and ``overwrite`` is False."""
+
+    def __init__(self, engine, n_frames: int, out: str | os.PathLike[str], *, seed: int,
+                 generator: str, chunk_frames: int, overwrite: bool = False):
+        if n_frames < 1 or chunk_frames < 1:
+            raise ValueError("n_frames and chunk_frames must be >= 1")
+        super().__init__(unit="frame", total=n_frames)
+        self.engine, self.n_frames, self.out = engine, int(n_frames), Path(out)
+        self.seed, self.generator, self.chunk_frames = seed, generator, int(chunk_frames)
+        self.overwrite = overwrite
+        self.parts = self.out.parent / f"{self.out.name}.parts"
+        self.dataset: Dataset | None = None
+
+    def _work(self):
+        engine, n_frames, chunk_frames = self.engine, self.n_frames, self.chunk_frames
+        out, parts, seed = self.out, self.parts, self.seed
+        info = engine.describe()
+        key = json.loads(io.json_dumps({
+            "generator": self.generator, "seed": int(seed), "chunk_frames": chunk_frames,
+            "n_frames": n_frames, "settings": info["settings"], "engine": info["engine"]}))
+        if out.exists():
+            if self.overwrite:
+                out.unlink()
+            else:
+                self.dataset = _finished(out, key)
+                self._advance(n_frames)
+                yield
+                return
+        if self.overwrite and parts.exists():
+            shutil.rmtree(parts)
+        _claim_parts(parts, key)
+
+        n_chunks = -(-n_frames // chunk_frames)
+        chunks: list[dict[str, np.ndarray]] = []
+        state = None
+        for i in range(n_chunks):
+            size = min(chunk_frames, n_frames - i * chunk_frames)
+            saved = _read_chunk(parts / f"chunk-{i:05d}.npz", size)
+            if saved is None:
+                if state is None:
+                    state = engine.initial_state(seed)
+                frames, state = engine.run_chunk(state, size, derive_seed(seed, 1000 + i))
+                io.atomic_save_npz(parts / f"chunk-{i:05d}.npz", **frames,
+                                   **{f"state_{k}": v for k, v in state.items()})
+            else:
+                frames = {k: v for k, v in saved.items() if not k.startswith("state_")}
+                state = {k[6:]: v for k, v in saved.items() if k.startswith("state_")}
+            chunks.append(frames)
+            self._advance(min(n_frames, (i + 1) * chunk_frames))
+            if i < n_chunks - 1:
+                yield
+
+        cat = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        provenance = {**key,
+                      "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                      "units_note": "ASE units: Å, eV, eV/Å, amu" if info["units"] == "ase"
+                      else "reduced LJ units: σ, ε, ε/σ, m"}
+        ds = Dataset(positions=cat["positions"], forces=cat.get("forces"),
+                     energies=cat.get("energies"), species=info["species"],
+                     masses=info["masses"], box=info["box"], units=info["units"],
+                     species_names=info.get("species_names"), provenance=provenance)
+        ds.save(out)
+        shutil.rmtree(parts, ignore_errors=True)
+        self.dataset = ds
+        yield
 
 
 def _finished(out: Path, key: dict) -> Dataset:
