@@ -30,8 +30,8 @@ from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
 from workbench import analysis, io
-from workbench.setup import SimulationSetup
 from workbench.simulation import Simulation
+from workbench.simulation_setup import SimulationSetup
 from workbench.ui.viewer import MoleculeViewer, TrajectoryPlayer, system_style
 
 REFRESH_MS = 40  # viewer refresh period: up to 25 updates per second
@@ -237,9 +237,7 @@ class SimulateDashboard(pn.viewable.Viewer):
         if "fitted_run" in names and self.source.value != self.setup.fitted_run:
             self.refresh_fits()
         if self.sim is not None and self.sim.status in ("running", "paused"):
-            live = {"temperature", "timestep"}  # runtime knobs: applied without restarting
-            for name in names & live:
-                setattr(self.sim, name, getattr(self.setup, name))
+            self.setup.apply_live(self.sim, names)  # the rest waits for the next run
             return
         self._preview()
 
