@@ -1,9 +1,9 @@
 """The Simulate dashboard: choose a system and its potential, press Start, watch it live.
 
 ``SimulateDashboard`` renders a ``SimulationSetup`` (the choices) and the ``Simulation`` it
-builds. The simulation runs in its own thread, and so does its ``LiveAnalysis``
-(``workbench.live``), which keeps the numbers the plots show: thermo in display units, the
-running g(r), F(phi, psi). Everything the page shows is refreshed by one periodic callback on
+builds. The simulation runs in its own thread, where its ``LiveAnalysis`` (``workbench.live``)
+takes in every chunk and keeps the numbers the plots show: thermo in display units, the running
+g(r), F(phi, psi). Everything the page shows is refreshed by one periodic callback on
 the session's event loop (newest frame to the viewer, what the analysis has to the plots, status
 and progress), so no Bokeh model is touched from the worker thread. Closing the tab stops the
 simulation and its thread.
