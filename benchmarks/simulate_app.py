@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import panel as pn  # noqa: E402
 
 from tests.ui.browser import CHROMIUM_ARGS, READY_JS, chromium_path, free_port  # noqa: E402
-from workbench.setup import SimulationSetup  # noqa: E402
+from workbench.simulation_setup import SimulationSetup  # noqa: E402
 from workbench.ui.simulate import SimulateDashboard  # noqa: E402
 
 

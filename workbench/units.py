@@ -3,14 +3,19 @@
 - ``"lj"``: reduced Lennard-Jones units (length sigma, energy epsilon, mass m, time tau =
   sigma sqrt(m / epsilon)); temperature is T* = kT / epsilon.
 - ``"ase"``: ASE units (Angstrom, eV, amu); time steps in fs and temperatures in K at the
-  interface, converted with ``ase.units`` (internal time unit Angstrom sqrt(amu / eV) ~ 10.18 fs).
+  interface, converted with ``ase.units`` (internal time unit Angstrom sqrt(amu / eV) ~ 10.18 fs);
+  pressures are shown in bar (the kernel's eV/Angstrom^3 times ``EV_PER_A3_IN_BAR``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from ase import units as ase_units
+
+#: 1 eV/Å^3 in bar (about 1.602e6), from ase.units (its CODATA version: 2014 by default)
+EV_PER_A3_IN_BAR = 1.0 / ase_units.bar
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,7 @@ class Units:
     mass: str
     time: str
     temperature: str
+    pressure: str = ""  # the unit pressures are shown in
 
     def kT(self, temperature: float) -> float:
         """Thermal energy (energy units) for a temperature in this system's temperature unit."""
@@ -36,9 +42,14 @@ class Units:
     def time_from_internal(self, t: float) -> float:
         return float(t) / (ase_units.fs if self.name == "ase" else 1.0)
 
+    def pressure_from_internal(self, p: float | np.ndarray) -> float | np.ndarray:
+        """A pressure (float or array) in energy / length^3 (the kernel's: eV/Å^3 or
+        epsilon/sigma^3) in this system's pressure unit (bar or epsilon/sigma^3)."""
+        return p * (EV_PER_A3_IN_BAR if self.name == "ase" else 1.0)
 
-LJ = Units("lj", "sigma", "epsilon", "m", "tau", "T*")
-ASE = Units("ase", "Å", "eV", "amu", "fs", "K")
+
+LJ = Units("lj", "sigma", "epsilon", "m", "tau", "T*", "epsilon/sigma^3")
+ASE = Units("ase", "Å", "eV", "amu", "fs", "K", "bar")
 UNITS = {"lj": LJ, "ase": ASE}
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.ui.browser import free_port, wait_for_port
 from workbench.registry import RunRegistry
-from workbench.setup import SimulationSetup
+from workbench.simulation_setup import SimulationSetup
 from workbench.ui.simulate import SimulateDashboard
 
 ROOT = Path(__file__).resolve().parents[2]

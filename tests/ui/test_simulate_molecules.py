@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.ui.browser import READY_JS, STATS_JS, png_pixels, wait_js, wait_until
-from workbench.setup import SimulationSetup
+from workbench.simulation_setup import SimulationSetup
 from workbench.ui.simulate import SimulateDashboard
 
 pytestmark = pytest.mark.ui

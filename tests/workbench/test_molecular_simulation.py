@@ -24,7 +24,7 @@ from workbench import analysis
 from workbench.builders import SYSTEMS, build_system
 from workbench.potential import PairPotential
 from workbench.registry import RunRegistry
-from workbench.setup import SimulationSetup
+from workbench.simulation_setup import SimulationSetup
 from workbench.system import System
 
 

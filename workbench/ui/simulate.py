@@ -1,10 +1,12 @@
 """The Simulate dashboard: choose a system and its potential, press Start, watch it live.
 
 ``SimulateDashboard`` renders a ``SimulationSetup`` (the choices) and the ``Simulation`` it
-builds. The simulation runs in its own thread; everything the page shows is refreshed by one
-periodic callback on the session's event loop (newest frame to the viewer, thermo and the
-structural observable to the plots, status and progress), so no Bokeh model is touched from the
-worker thread. Closing the tab stops the simulation and its thread.
+builds. The simulation runs in its own thread, where its ``LiveAnalysis`` (``workbench.live``)
+takes in every chunk and keeps the numbers the plots show: thermo in display units, the running
+g(r), F(phi, psi). Everything the page shows is refreshed by one periodic callback on
+the session's event loop (newest frame to the viewer, what the analysis has to the plots, status
+and progress), so no Bokeh model is touched from the worker thread. Closing the tab stops the
+simulation and its thread.
 
 What the controls and plots show follows the system (``SimulationSetup.applicable``,
 ``workbench.analysis.observable_kind``): a pair fluid gets its potential's family, parameters
@@ -13,6 +15,8 @@ alanine dipeptide) hides the pair-potential widgets, labels every quantity in it
 eV, bar), draws its bonds with each molecule made whole across the periodic boundary, and plots
 the intermolecular O-O, O-H and H-H RDFs (water) or a Ramachandran plot, F(phi, psi) / kT with
 the newest frames as points (alanine dipeptide). In free space the pressure plot is left out.
+While a simulation runs, the setup's live settings (``SimulationSetup.live_settings``) reach it;
+the others wait for the next run.
 """
 
 from __future__ import annotations
@@ -24,14 +28,14 @@ from pathlib import Path
 
 import numpy as np
 import panel as pn
-from ase import units as ase_units
 from bokeh.models import ColorBar, ColumnDataSource, FixedTicker, LinearColorMapper
 from bokeh.palettes import Viridis256
-from bokeh.plotting import figure
 
 from workbench import analysis, io
-from workbench.setup import SimulationSetup
+from workbench.live import LiveAnalysis
 from workbench.simulation import Simulation
+from workbench.simulation_setup import SimulationSetup
+from workbench.ui.plots import compact_legend, line_figure
 from workbench.ui.viewer import MoleculeViewer, TrajectoryPlayer, system_style
 
 REFRESH_MS = 40  # viewer refresh period: up to 25 updates per second
@@ -41,7 +45,6 @@ RDF_BINS = 80
 RAMA_BINS = 36  # 10 degree bins
 RAMA_POINTS = 400  # newest (phi, psi) points drawn over the free-energy map
 RAMA_SAMPLES = 50_000  # (phi, psi) samples kept for the map
-EV_PER_A3_IN_BAR = ase_units._e * 1e30 / 1e5  # 1 eV/Å^3 = 1.602e6 bar
 FAMILY_LABEL = "family parameters"
 #: widget classes for the setup parameters (the rest: Panel's default for the parameter)
 WIDGETS = {"n_atoms": pn.widgets.IntInput, "density": pn.widgets.FloatInput,
@@ -53,31 +56,6 @@ CONTROLS = ["system", "n_atoms", "density", "n_molecules", "family", "r_cutoff",
             "integrator", "temperature", "timestep", "friction", "n_steps", "stride", "seed"]
 
 
-def rdf_numpy(R: np.ndarray, box: np.ndarray, r_max: float, n_bins: int,
-              max_atoms: int = 128) -> np.ndarray:
-    """Pair-distance histogram of one frame normalised to g(r) (minimum image; about
-    ``max_atoms`` reference atoms, so the cost stays a few ms on the UI thread: all 1,000
-    atoms of a frame took 45 ms every 200 ms and halved the throughput of the simulation
-    sharing the 2 cores; the running average makes up for the smaller sample)."""
-    n = len(R)
-    R = np.asarray(R, np.float32)
-    ref = R[:: max(1, -(-n // max_atoms))]
-    d = ref[:, None, :] - R[None, :, :]
-    d -= box * np.round(d / box)
-    r = np.linalg.norm(d, axis=-1).ravel()
-    counts, edges = np.histogram(r[(r > 1e-9) & (r < r_max)], bins=n_bins, range=(0, r_max))
-    shell = 4 / 3 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
-    return counts / (len(ref) * shell * n / np.prod(box))
-
-
-def _figure(title: str, y_label: str, x_label: str = "step") -> figure:
-    fig = figure(title=title, height=210, sizing_mode="stretch_width", x_axis_label=x_label,
-                 y_axis_label=y_label, tools="pan,wheel_zoom,box_zoom,reset,save",
-                 toolbar_location="right")
-    fig.title.text_font_size = "11pt"
-    return fig
-
-
 class SimulateDashboard(pn.viewable.Viewer):
     """Controls, live 3D view, live plots, status, downloads and saving for one session."""
 
@@ -85,12 +63,10 @@ class SimulateDashboard(pn.viewable.Viewer):
         super().__init__(**params)
         self.setup = setup or SimulationSetup()
         self.sim: Simulation | None = None
-        self._seen = self._plotted = self._ticks = 0
+        self.live: LiveAnalysis | None = None
+        self._seen = self._plotted = self._ticks = self._thermo_seen = 0
+        self._drawn = -1  # the analysis version drawn
         self._frames: deque = deque(maxlen=MAX_LAG_FRAMES)
-        self._rdf_sum = np.zeros(RDF_BINS)
-        self._rdf_count = 0
-        self._water_sum: dict[str, np.ndarray] = {}
-        self._angles = np.zeros((0, 2))
         self._kind = "rdf"
         self._display_plan = None
         self._callback = None
@@ -108,7 +84,7 @@ class SimulateDashboard(pn.viewable.Viewer):
         for name in CONTROLS:
             kind = WIDGETS.get(name) or pn.Param.widget_type(s.param[name])
             self.widgets[name] = kind.from_param(s.param[name], sizing_mode="stretch_width")
-        self.source = pn.widgets.Select(name="Potential source", sizing_mode="stretch_width")
+        self.source = pn.widgets.Select(label="Potential source", sizing_mode="stretch_width")
         self.source.param.watch(self._on_source, "value")
         self.fit_note = pn.pane.Markdown("", visible=False, margin=(0, 10),
                                          styles={"font-size": "0.85em", "color": "#555"})
@@ -123,21 +99,21 @@ class SimulateDashboard(pn.viewable.Viewer):
         self.param_box = pn.Column(sizing_mode="stretch_width")
         self.problem = pn.pane.Alert("", alert_type="danger", visible=False,
                                      sizing_mode="stretch_width")
-        self.start_btn = pn.widgets.Button(name="Start", button_type="success")
-        self.pause_btn = pn.widgets.Button(name="Pause", button_type="warning", disabled=True)
-        self.stop_btn = pn.widgets.Button(name="Stop", button_type="danger", disabled=True)
-        self.reset_btn = pn.widgets.Button(name="Reset", button_type="default")
-        self.save_btn = pn.widgets.Button(name="Save run", button_type="primary", disabled=True)
+        self.start_btn = pn.widgets.Button(label="Start", color="success")
+        self.pause_btn = pn.widgets.Button(label="Pause", color="warning", disabled=True)
+        self.stop_btn = pn.widgets.Button(label="Stop", color="danger", disabled=True)
+        self.reset_btn = pn.widgets.Button(label="Reset", color="default")
+        self.save_btn = pn.widgets.Button(label="Save run", color="primary", disabled=True)
         self.progress = pn.indicators.Progress(value=0, max=1000, sizing_mode="stretch_width",
                                                bar_color="info")
         self.status = pn.pane.Markdown("Choose a system and press **Start**.",
                                        sizing_mode="stretch_width")
         self.dl_traj = pn.widgets.FileDownload(callback=self._extxyz, filename="trajectory.extxyz",
                                                label="Trajectory (extxyz)", disabled=True,
-                                               button_type="light")
+                                               color="light")
         self.dl_thermo = pn.widgets.FileDownload(callback=self._csv, filename="thermo.csv",
                                                  label="Thermo (CSV)", disabled=True,
-                                                 button_type="light")
+                                                 color="light")
         self.start_btn.on_click(lambda e: self.start())
         self.pause_btn.on_click(lambda e: self.pause())
         self.stop_btn.on_click(lambda e: self.stop())
@@ -178,7 +154,7 @@ class SimulateDashboard(pn.viewable.Viewer):
                   "friction": f"Friction (1/{time})", "r_cutoff": f"Cutoff ({length})",
                   "density": f"Density (atoms/{length}³)"}
         for name, label in labels.items():
-            self.widgets[name].name = label
+            self.widgets[name].label = label
         entry = s.entry()
         note = entry.description
         if entry.molecular:
@@ -212,7 +188,7 @@ class SimulateDashboard(pn.viewable.Viewer):
                 label = key if pair is None else f"{key} {pair[0]}{pair[1]}"
                 v = float(value) if pair is None else float(
                     value[names.index(pair[0]), names.index(pair[1])])
-                w = pn.widgets.FloatInput(name=label, value=v, step=0.05, width=110)
+                w = pn.widgets.FloatInput(label=label, value=v, step=0.05, width=110)
                 w.param.watch(lambda e, k=key, p=pair: self._set_param(k, p, e.new), "value")
                 widgets.append(w)
         self.param_box.objects = [pn.pane.Markdown("**Potential parameters**", margin=(0, 5)),
@@ -237,9 +213,7 @@ class SimulateDashboard(pn.viewable.Viewer):
         if "fitted_run" in names and self.source.value != self.setup.fitted_run:
             self.refresh_fits()
         if self.sim is not None and self.sim.status in ("running", "paused"):
-            live = {"temperature", "timestep"}  # runtime knobs: applied without restarting
-            for name in names & live:
-                setattr(self.sim, name, getattr(self.setup, name))
+            self.setup.apply_live(self.sim, names)  # the rest waits for the next run
             return
         self._preview()
 
@@ -271,26 +245,24 @@ class SimulateDashboard(pn.viewable.Viewer):
         self.water_src = ColumnDataSource({"r": [], "OO": [], "OH": [], "HH": []})
         self.rama_src = ColumnDataSource({"phi": [], "psi": []})
         self.fes_src = ColumnDataSource({"image": [np.full((RAMA_BINS, RAMA_BINS), np.nan)]})
-        self.energy_fig = energy = _figure("Energy per atom", "energy")
+        self.energy_fig = energy = line_figure("Energy per atom", "energy")
         for key, color in (("kinetic", "#D55E00"), ("potential", "#0072B2"),
                            ("total", "#009E73")):
             energy.line("step", key, source=self.thermo_src, color=color, legend_label=key,
                         line_width=2)
-        energy.legend.location = "top_right"
-        energy.legend.label_text_font_size = "8pt"
-        self.temp_fig = temp = _figure("Temperature", "T")
+        compact_legend(energy)
+        self.temp_fig = temp = line_figure("Temperature", "T")
         temp.line("step", "temperature", source=self.thermo_src, color="#CC79A7", line_width=2)
-        self.pres_fig = pres = _figure("Pressure", "P")
+        self.pres_fig = pres = line_figure("Pressure", "P")
         pres.line("step", "pressure", source=self.thermo_src, color="#E69F00", line_width=2)
-        rdf = _figure("g(r), running average", "g(r)", "r")
+        rdf = line_figure("g(r), running average", "g(r)", "r")
         rdf.line("r", "g", source=self.rdf_src, color="#0072B2", line_width=2)
-        water = _figure("Intermolecular g(r), running average", "g(r)", "r (Å)")
+        water = line_figure("Intermolecular g(r), running average", "g(r)", "r (Å)")
         for key, color in (("OO", "#D55E00"), ("OH", "#0072B2"), ("HH", "#009E73")):
             water.line("r", key, source=self.water_src, color=color, line_width=2,
                        legend_label=f"{key[0]}-{key[1]}")
-        water.legend.location = "top_right"
-        water.legend.label_text_font_size = "8pt"
-        rama = _figure("Ramachandran: F(φ, ψ) / kT", "ψ (degrees)",
+        compact_legend(water)
+        rama = line_figure("Ramachandran: F(φ, ψ) / kT", "ψ (degrees)",
                        "φ (degrees)")
         rama.x_range.start = rama.y_range.start = -180
         rama.x_range.end = rama.y_range.end = 180
@@ -311,12 +283,12 @@ class SimulateDashboard(pn.viewable.Viewer):
     def _layout_plots(self, sim: Simulation) -> None:
         """The plots that fit the system, their axes labelled in its units."""
         s = sim.system
-        self._kind = analysis.observable_kind(s)
+        self._kind = self.live.kind
         u = s.unit_system
         ase = u.name == "ase"
         self.energy_fig.yaxis.axis_label = f"energy per atom ({'eV' if ase else 'ε'})"
         self.temp_fig.yaxis.axis_label = f"T ({'K' if ase else 'ε/k_B'})"
-        self.pres_fig.yaxis.axis_label = "P (bar)" if ase else "P (ε/σ³)"
+        self.pres_fig.yaxis.axis_label = f"P ({u.pressure})" if ase else "P (ε/σ³)"
         for fig in (self.energy_fig, self.temp_fig, self.pres_fig):
             fig.xaxis.axis_label = "step" + (f" ({sim.timestep:g} fs each)" if ase else "")
         self.observable_figs["rdf"].xaxis.axis_label = "r (Å)" if ase else "r (σ)"
@@ -349,18 +321,14 @@ class SimulateDashboard(pn.viewable.Viewer):
         self.player.viewer.set_structure(start, s.species, s.species_names, s.box,
                                          bonds=s.bonds, **system_style(s))
         self.player.set_frames(start[None])
-        self._seen = self._plotted = 0
+        self._seen = self._plotted = self._thermo_seen = 0
+        self._drawn = -1
         self._frames.clear()
-        self._rdf_sum[:] = 0
-        self._rdf_count = 0
-        self._water_sum = {}
-        self._angles = np.zeros((0, 2))
+        self.live = LiveAnalysis(sim, rdf_bins=RDF_BINS, ramachandran_bins=RAMA_BINS,
+                                 ramachandran_points=RAMA_POINTS,
+                                 ramachandran_samples=RAMA_SAMPLES,
+                                 structure_interval=PLOT_EVERY * REFRESH_MS / 1000)
         self._layout_plots(sim)
-        if self._kind == "ramachandran":
-            self._phi_psi = s.forcefield.phi_psi_indices()[:1]  # the first residue
-        if self._kind == "water_rdfs":
-            self._is_oxygen = np.array([s.species_names[i] == "O" for i in s.species])
-            self._molecule = analysis.molecule_ids(s.n_atoms, s.bonds)
         self.thermo_src.data = {k: [] for k in self.thermo_src.data}
         self.rdf_src.data = {"r": [], "g": []}
         self.water_src.data = {"r": [], "OO": [], "OH": [], "HH": []}
@@ -415,6 +383,8 @@ class SimulateDashboard(pn.viewable.Viewer):
             self._callback = None
         if self.sim is not None:
             self.sim.stop(wait=False)
+        if self.live is not None:
+            self.live.close()
 
     def save(self) -> None:
         if self.sim is None or not len(self.sim.trajectory):
@@ -427,7 +397,7 @@ class SimulateDashboard(pn.viewable.Viewer):
         active = status in ("running", "paused")
         self.start_btn.disabled = active or self.problem.visible
         self.pause_btn.disabled = not active
-        self.pause_btn.name = "Resume" if status == "paused" else "Pause"
+        self.pause_btn.label = "Resume" if status == "paused" else "Pause"
         self.stop_btn.disabled = not active
         has_data = self.sim is not None and self.sim.step > 0
         self.save_btn.disabled = active or not has_data
@@ -449,57 +419,38 @@ class SimulateDashboard(pn.viewable.Viewer):
             self.player.viewer.update_positions(self._display(self._frames.popleft()))
         done = sim.status not in ("running", "paused")
         if self._ticks % PLOT_EVERY == 0 or (done and not self._frames):
-            chunks = sim.chunks(self._plotted)
-            self._plotted += len(chunks)
+            # the chunks the analysis has taken in, so the plots agree with each other
+            chunks = sim.chunks(self._plotted)[:max(0, self.live.n_chunks - self._plotted)]
             self._plot(chunks)
+            self._plotted += len(chunks)
             self._status(sim)
-            if done and not self._frames and self._callback is not None:
+            caught_up = self._plotted >= len(sim.chunks())
+            if done and not self._frames and caught_up and self._callback is not None:
                 self._callback.stop()
                 self._callback = None
 
     def _plot(self, chunks) -> None:
-        """Stream the new thermo points (energies per atom) and update the structural
-        observable: the running-average RDF(s) with the newest frame, or the (phi, psi) of
-        every new frame."""
-        if not chunks:
+        """Add the new frames to the player, and draw what the analysis has that is new: the
+        thermo points (energies per atom, pressure in bar for ASE units) and the structural
+        observable (running-average RDF(s), or the newest (phi, psi) over F(phi, psi))."""
+        if chunks:
+            frames = [f for c in chunks for f in c.positions]
+            self.player.extend_frames([self._display(f) for f in frames], show=False)
+        live = self.live
+        if live.version == self._drawn:
             return
-        sim = self.sim
-        s = sim.system
-        n = s.n_atoms
-        data = {"step": np.concatenate([c.steps for c in chunks])}
-        for key in ("kinetic", "potential", "total"):
-            data[key] = np.concatenate([c.thermo[key] for c in chunks]) / n
-        for key in ("temperature", "pressure"):
-            data[key] = np.concatenate([c.thermo[key] for c in chunks])
-        if s.unit_system.name == "ase":
-            data["pressure"] = data["pressure"] * EV_PER_A3_IN_BAR
-        self.thermo_src.stream(data, rollover=5000)
-        frames = [f for c in chunks for f in c.positions]
-        self.player.extend_frames([self._display(f) for f in frames], show=False)
-        newest = chunks[-1].positions[-1]
-        if self._kind == "rdf":
-            r_max = min(0.5 * float(np.min(s.box)), 3.0 * s.potential.r_cutoff)
-            self._rdf_sum += rdf_numpy(newest, s.box, r_max, RDF_BINS)
-            self._rdf_count += 1
-            edges = np.linspace(0, r_max, RDF_BINS + 1)
-            self.rdf_src.data = {"r": 0.5 * (edges[1:] + edges[:-1]),
-                                 "g": self._rdf_sum / self._rdf_count}
-        elif self._kind == "water_rdfs":
-            r_max = min(0.5 * float(np.min(s.box)), 8.0)
-            g = analysis.water_partial_rdfs(newest, s.box, self._is_oxygen, self._molecule,
-                                            r_max, RDF_BINS)
-            for key in ("OO", "OH", "HH"):
-                self._water_sum[key] = self._water_sum.get(key, 0) + g[key]
-            self._rdf_count += 1
-            self.water_src.data = {"r": g["r"], **{k: v / self._rdf_count
-                                                   for k, v in self._water_sum.items()}}
-        elif self._kind == "ramachandran":
-            angles = analysis.phi_psi_degrees(np.stack(frames), self._phi_psi, s.box)[:, 0]
-            self._angles = np.concatenate([self._angles, angles])[-RAMA_SAMPLES:]
-            self.rama_src.stream({"phi": angles[:, 0], "psi": angles[:, 1]},
-                                 rollover=RAMA_POINTS)
-            f = analysis.free_energy_surface(self._angles[:, 0], self._angles[:, 1], RAMA_BINS)
-            self.fes_src.data = {"image": [f.T]}  # rows: psi, columns: phi
+        self._drawn = live.version
+        new = live.thermo(self._thermo_seen)
+        if len(new["step"]):
+            self._thermo_seen += len(new["step"])
+            self.thermo_src.stream(new, rollover=5000)
+        if self._kind == "rdf" and (rdf := live.rdf()) is not None:
+            self.rdf_src.data = {"r": rdf["r"], "g": rdf["g"]}
+        elif self._kind == "water_rdfs" and (g := live.water_rdfs()) is not None:
+            self.water_src.data = {k: g[k] for k in ("r", "OO", "OH", "HH")}
+        elif self._kind == "ramachandran" and (rama := live.ramachandran()) is not None:
+            self.rama_src.data = {"phi": rama["phi"], "psi": rama["psi"]}
+            self.fes_src.data = {"image": [rama["F"].T]}  # rows: psi, columns: phi
 
     def _status(self, sim: Simulation) -> None:
         self.progress.value = int(1000 * sim.fraction)
@@ -518,6 +469,8 @@ class SimulateDashboard(pn.viewable.Viewer):
             text += f" | t = {sim.step * sim.timestep / 1000:.3f} ps"
         if sim.message:
             text += f"<br>{sim.message}"
+        if self.live is not None and self.live.error:
+            text += f"<br>Live analysis stopped: {self.live.error}"
         self.status.object = text
         self.progress.bar_color = {"failed": "danger", "completed": "success"}.get(sim.status,
                                                                                     "info")

@@ -16,12 +16,12 @@ import numpy as np
 import panel as pn
 from bokeh.models import ColumnDataSource, Range1d
 
-from kernels.potentials import get_family
 from workbench.builders import SYSTEMS
+from workbench.pair_families import family_info
 from workbench.registry import RunRegistry
 from workbench.targets import TargetRDF
 from workbench.tune_session import TuneSession
-from workbench.ui.simulate import _figure
+from workbench.ui.plots import compact_legend, line_figure
 
 REFRESH_MS = 100
 COLORS = {"target": "black", "diffsim": "#0072B2", "ibi": "#D55E00", "reference": "black"}
@@ -57,7 +57,7 @@ class TuneDashboard(pn.viewable.Viewer):
     # --- widgets -----------------------------------------------------------------------------
     def _build_target_widgets(self) -> None:
         self.source = pn.widgets.RadioButtonGroup(options=["Simulation", "File", "Stored run"],
-                                                  value="Simulation", button_type="light")
+                                                  value="Simulation", color="light")
         self.t_system = pn.widgets.Select(label="System", options=[
             n for n in SYSTEMS if n in ("lj_fluid", "binary_lj")], value="lj_fluid")
         self.t_density = pn.widgets.FloatInput(label="Density", value=0.7, step=0.05,
@@ -68,7 +68,7 @@ class TuneDashboard(pn.viewable.Viewer):
                                            start=500)
         self.t_file = pn.widgets.FileInput(accept=".csv,.npz,.txt,.dat")
         self.t_runs = pn.widgets.Select(label="Simulation run", options={})
-        self.t_button = pn.widgets.Button(label="Make target", button_type="primary")
+        self.t_button = pn.widgets.Button(label="Make target", color="primary")
         self.t_button.on_click(lambda e: self.make_target())
         self.source.param.watch(self._on_source, "value")
 
@@ -93,16 +93,16 @@ class TuneDashboard(pn.viewable.Viewer):
         self.family.param.watch(self._on_family, "value")
         self.sliders = pn.Column(sizing_mode="stretch_width")
         self.methods = pn.widgets.CheckButtonGroup(options={"DiffSim": "diffsim", "IBI": "ibi"},
-                                                   value=list(s.methods), button_type="light")
+                                                   value=list(s.methods), color="light")
         self.methods.param.watch(lambda e: setattr(s, "methods", list(e.new)), "value")
         self.gradient = pn.widgets.Select(label="Gradient through the MD",
                                           options=["truncated", "full", "checkpoint"],
                                           value=s.gradient)
         self.iterations = pn.widgets.IntInput(label="Fit iterations", value=20, start=1)
-        self.step_btn = pn.widgets.Button(label="Step", button_type="primary")
-        self.fit_btn = pn.widgets.Button(label="Fit", button_type="success")
-        self.stop_btn = pn.widgets.Button(label="Stop", button_type="danger")
-        self.save_btn = pn.widgets.Button(label="Save fits as runs", button_type="default")
+        self.step_btn = pn.widgets.Button(label="Step", color="primary")
+        self.fit_btn = pn.widgets.Button(label="Fit", color="success")
+        self.stop_btn = pn.widgets.Button(label="Stop", color="danger")
+        self.save_btn = pn.widgets.Button(label="Save fits as runs", color="default")
         self.step_btn.on_click(lambda e: s.step())
         self.fit_btn.on_click(lambda e: s.fit(self.iterations.value))
         self.stop_btn.on_click(lambda e: s.stop())
@@ -111,7 +111,7 @@ class TuneDashboard(pn.viewable.Viewer):
 
     def _make_sliders(self) -> None:
         """One slider per family parameter (per species pair for a mixture)."""
-        fam = get_family(self.family.value)
+        fam = family_info(self.family.value)
         target = self.session.target
         names = target.species_names if target is not None else ["A"]
         pairs = [(a, b) for a in range(len(names)) for b in range(a, len(names))]
@@ -199,18 +199,18 @@ class TuneDashboard(pn.viewable.Viewer):
                       for k in ("diffsim", "ibi")}
         label = {"target": "target", "diffsim": "DiffSim / sliders", "ibi": "IBI",
                  "reference": "reference"}
-        self.fig_g = _figure("g(r): simulated over target", "g(r)", "r")
+        self.fig_g = line_figure("g(r): simulated over target", "g(r)", "r")
         for k, src in self.g_src.items():
             self.fig_g.line("r", "g", source=src, color=COLORS[k], legend_label=label[k],
                             line_width=3 if k == "target" else 2,
                             line_alpha=0.5 if k == "target" else 1.0)
-        self.fig_u = _figure("Pair potential u(r)", "u(r)", "r")
+        self.fig_u = line_figure("Pair potential u(r)", "u(r)", "r")
         for k, src in self.u_src.items():
             self.fig_u.line("r", "u", source=src, color=COLORS[k], legend_label=label[k],
                             line_width=2, line_dash="dashed" if k == "reference" else "solid")
         self.fig_u.y_range = Range1d(-2.0, 3.0)
-        self.fig_it = _figure("Error against iteration", "∫|g - g_target| dr", "iteration")
-        self.fig_t = _figure("Error against wall time", "∫|g - g_target| dr", "seconds")
+        self.fig_it = line_figure("Error against iteration", "∫|g - g_target| dr", "iteration")
+        self.fig_t = line_figure("Error against wall time", "∫|g - g_target| dr", "seconds")
         for k, src in self.h_src.items():
             for fig, x in ((self.fig_it, "iteration"), (self.fig_t, "time")):
                 fig.line(x, "error", source=src, color=COLORS[k], legend_label=label[k],
@@ -218,9 +218,7 @@ class TuneDashboard(pn.viewable.Viewer):
                 fig.scatter(x, "error", source=src, color=COLORS[k], size=4)
         for fig in (self.fig_g, self.fig_u, self.fig_it, self.fig_t):
             fig.height = 260
-            fig.legend.location = "top_right"  # g -> 1 and u -> 0 leave the top right empty
-            fig.legend.label_text_font_size = "8pt"
-            fig.legend.background_fill_alpha = 0.6
+            compact_legend(fig, background_alpha=0.6)  # g -> 1, u -> 0: top right is empty
         self.plots = pn.GridBox(*(pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in
                                   (self.fig_g, self.fig_u, self.fig_it, self.fig_t)),
                                 ncols=2, sizing_mode="stretch_width")
@@ -243,7 +241,7 @@ class TuneDashboard(pn.viewable.Viewer):
 
     def _n_sliders(self) -> int:
         n = self.session.target.n_species
-        return len(get_family(self.family.value).defaults) * n * (n + 1) // 2
+        return len(family_info(self.family.value).defaults) * n * (n + 1) // 2
 
     def draw(self, c: dict) -> None:
         """Put the session's curves into the plots (first species pair for u(r))."""

@@ -17,7 +17,10 @@ Two kinds of system (``workbench.builders``):
 Choosing a system whose units differ from the current one's sets the temperature, time step and
 friction to the system's defaults (300 K, 0.5 fs, 0.01 / fs for the flexible molecular models;
 T* = 0.72, 0.005 tau, 1 / tau for LJ); so does ``SimulationSetup(system="water")`` for the values
-not given. ``applicable()`` names the parameters that matter for the current choice.
+not given. ``applicable()`` names the parameters that matter for the current choice, and
+``live_settings()`` those a running simulation takes without a restart (``apply_live``): the
+runtime keywords of the kernel's step, temperature (kT) and time step (dt), as JAX-MD's
+``apply_fn(state, kT=...)``; everything else rebuilds the system or recompiles the kernel.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ SYSTEM_LABELS = {
 #: largest sensible time step per unit system (tau; fs for flexible bonds to hydrogen)
 MAX_TIMESTEP = {"lj": 0.05, "ase": 2.0}
 RUNTIME = ("integrator", "temperature", "timestep", "friction", "n_steps", "stride", "seed")
+#: settings a running ``Simulation`` takes between chunks, without a restart (kT and dt are
+#: keyword arguments of the kernel's step; the rest rebuild the system or recompile)
+LIVE = frozenset({"temperature", "timestep"})
 
 
 def _system_objects() -> dict[str, str]:
@@ -111,6 +117,18 @@ class SimulationSetup(param.Parameterized):
         if self.integrator != "langevin":
             out.discard("friction")
         return out
+
+    def live_settings(self) -> frozenset[str]:
+        """The settings that may change while a simulation runs (module docstring)."""
+        return LIVE
+
+    def apply_live(self, simulation: Simulation, names: set[str] | None = None) -> set[str]:
+        """Copy the live settings among ``names`` (all of them by default) to ``simulation``,
+        which takes them from its next chunk on; returns the names copied."""
+        names = LIVE if names is None else LIVE & set(names)
+        for name in names:
+            setattr(simulation, name, getattr(self, name))
+        return set(names)
 
     @param.depends("system", watch=True)
     def _on_system(self) -> None:
