@@ -268,13 +268,13 @@ class Job(param.Parameterized):
         """Raise if the job cannot start again (e.g. completed and not reset)."""
 
     def _paused_message(self) -> str:
-        return f"paused after {_count(self.done)} {self.unit}s"
+        return f"paused after {format_count(self.done)} {self.unit}s"
 
     def _stopped_message(self) -> str:
-        return f"stopped after {_count(self.done)} {self.unit}s"
+        return f"stopped after {format_count(self.done)} {self.unit}s"
 
     def _completed_message(self) -> str:
-        return f"completed {_count(self.done)} {self.unit}s"
+        return f"completed {format_count(self.done)} {self.unit}s"
 
 
 class FunctionJob(Job):
@@ -320,5 +320,6 @@ class TqdmProgress:
         self.bar.close()
 
 
-def _count(x: float) -> str:
+def format_count(x: float) -> str:
+    """A count for people: ``1,000`` for whole numbers, three significant digits otherwise."""
     return f"{int(x):,}" if float(x).is_integer() else f"{x:.3g}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from workbench.jobs import Job
+from workbench.jobs import Job, format_count
 
 STATUS_LABELS = {"idle": "Ready", "running": "Running", "paused": "Paused",
                  "completed": "Completed", "stopped": "Stopped", "failed": "Failed"}
@@ -35,19 +35,15 @@ def format_seconds(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def _count(x: float) -> str:
-    return f"{int(x):,}" if float(x).is_integer() else f"{x:.3g}"
-
-
 def status_text(job: Job) -> str:
     """The status line of ``job`` (Markdown): ``**Running** 300 / 1,000 steps | ETA 12 s |
     message``."""
     parts = [f"**{STATUS_LABELS.get(job.status, job.status)}**"]
     unit = f"{job.unit}s" if job.unit else ""
     if job.total:
-        parts[0] += f" {_count(job.done)} / {_count(job.total)} {unit}".rstrip()
+        parts[0] += f" {format_count(job.done)} / {format_count(job.total)} {unit}".rstrip()
     elif job.done:
-        parts[0] += f" {_count(job.done)} {unit}".rstrip()
+        parts[0] += f" {format_count(job.done)} {unit}".rstrip()
     if job.status == "running" and job.eta is not None:
         parts.append(f"ETA {format_seconds(job.eta)}")
     if job.message:

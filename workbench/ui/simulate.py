@@ -35,6 +35,7 @@ from workbench import analysis, io
 from workbench.live import LiveAnalysis
 from workbench.simulation import Simulation
 from workbench.simulation_setup import SimulationSetup
+from workbench.ui.jobs import JobProgress
 from workbench.ui.plots import compact_legend, line_figure
 from workbench.ui.viewer import MoleculeViewer, TrajectoryPlayer, system_style
 
@@ -104,8 +105,7 @@ class SimulateDashboard(pn.viewable.Viewer):
         self.stop_btn = pn.widgets.Button(label="Stop", color="danger", disabled=True)
         self.reset_btn = pn.widgets.Button(label="Reset", color="default")
         self.save_btn = pn.widgets.Button(label="Save run", color="primary", disabled=True)
-        self.progress = pn.indicators.Progress(value=0, max=1000, sizing_mode="stretch_width",
-                                               bar_color="info")
+        self.progress = JobProgress(auto_refresh=False)  # refreshed by _status
         self.status = pn.pane.Markdown("Choose a system and press **Start**.",
                                        sizing_mode="stretch_width")
         self.dl_traj = pn.widgets.FileDownload(callback=self._extxyz, filename="trajectory.extxyz",
@@ -313,6 +313,7 @@ class SimulateDashboard(pn.viewable.Viewer):
     def _attach(self, sim: Simulation) -> None:
         self.close()
         self.sim = sim
+        self.progress.job = sim
         s = sim.system
         self._display_plan = (analysis.whole_plan(s.n_atoms, s.bonds)
                               if s.bonds is not None and s.periodic else None)
@@ -453,27 +454,23 @@ class SimulateDashboard(pn.viewable.Viewer):
             self.fes_src.data = {"image": [rama["F"].T]}  # rows: psi, columns: phi
 
     def _status(self, sim: Simulation) -> None:
-        self.progress.value = int(1000 * sim.fraction)
+        """The job's progress and message (``JobProgress``) and the physics readouts."""
+        self.progress.refresh()
         units = sim.system.unit_system
-        state = {"running": "Running", "paused": "Paused", "completed": "Completed",
-                 "stopped": "Stopped", "failed": "Failed", "idle": "Ready"}[sim.status]
-        text = f"**{state}** step {sim.step:,} / {sim.n_steps:,}"
+        readouts = []
         if sim.throughput:
-            text += f" | {sim.throughput / 1e6:.3f} M atom-steps/s"
+            readouts.append(f"{sim.throughput / 1e6:.3f} M atom-steps/s")
         last = sim.chunks(-1)
         if last:
             digits = 1 if units.name == "ase" else 3
-            text += (f" | T = {last[-1].thermo['temperature'][-1]:.{digits}f} "
-                     f"{units.temperature}")
+            readouts.append(f"T = {last[-1].thermo['temperature'][-1]:.{digits}f} "
+                            f"{units.temperature}")
         if units.name == "ase":
-            text += f" | t = {sim.step * sim.timestep / 1000:.3f} ps"
-        if sim.message:
-            text += f"<br>{sim.message}"
+            readouts.append(f"t = {sim.step * sim.timestep / 1000:.3f} ps")
+        text = " | ".join(readouts)
         if self.live is not None and self.live.error:
             text += f"<br>Live analysis stopped: {self.live.error}"
         self.status.object = text
-        self.progress.bar_color = {"failed": "danger", "completed": "success"}.get(sim.status,
-                                                                                    "info")
         self._buttons()
 
     # --- downloads and layout -----------------------------------------------------------
