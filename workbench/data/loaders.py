@@ -166,7 +166,8 @@ def _guess_format(path: Path) -> str:
 
 # --- units --------------------------------------------------------------------------------------
 def _unit_text(value: Any) -> str:
-    value = np.asarray(value).reshape(-1)[0] if np.ndim(value) else value
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0].item() if value.size else ""
     if isinstance(value, bytes | np.bytes_):
         return value.decode("utf-8", "replace")
     return str(value)
@@ -179,6 +180,7 @@ def _resolve_units(path: Path, declared: dict[str, tuple[str, Any]], options: di
     units came from: an argument (which wins over a declaration, with a warning), the file's
     declaration, or the format's ``convention`` (``assumed``: kind -> unit)."""
     parse = {"energy": file_units.energy_unit, "length": file_units.length_unit}
+    declared = {kind: (key, _unit_text(value)) for kind, (key, value) in declared.items()}
     prov: dict[str, Any] = {}
     factors: dict[str, float] = {}
     guessed = []
@@ -197,16 +199,16 @@ def _resolve_units(path: Path, declared: dict[str, tuple[str, Any]], options: di
                 except ValueError:
                     stated_name = None
                 if stated_name != name:
-                    warnings.warn(f"{path}: the file declares {key}={_unit_text(value)!r}, but "
+                    warnings.warn(f"{path}: the file declares {key}={value!r}, but "
                                   f"{kind}_unit={argument!r} was passed; reading {name} (the "
                                   "argument wins)", LoaderWarning, stacklevel=4)
-                    source += f", overriding {key}={_unit_text(value)!r} in the file"
+                    source += f", overriding {key}={value!r} in the file"
         elif stated is not None:
             key, value = stated
             try:
                 name, factor = parse[kind](value)
             except ValueError as exc:
-                raise ValueError(f"{path}: the file declares {key}={_unit_text(value)!r}: {exc}; "
+                raise ValueError(f"{path}: the file declares {key}={value!r}: {exc}; "
                                  f"pass {kind}_unit= to say what it is") from None
             source = f"declared in the file as {key}"
         else:
@@ -454,8 +456,12 @@ def _pick(path: Path, images: list, field: str, key: str | None) -> tuple[list |
         for x, y in zip(columns[first], columns[c], strict=True))}
     if len(same) < len(found):
         labels = [_label(c, found) for c in found]
+        if field == "energies":
+            labels = [f"{lab} (frame 0: {columns[c][0]})" for lab, c in zip(labels, found,
+                                                                          strict=True)]
         option = "energy_key" if field == "energies" else "forces_key"
-        raise ValueError(f"{path}: several different fields could be the {field}: {labels}; pass "
+        raise ValueError(f"{path}: several different fields could be the {field}: "
+                         f"{', '.join(labels)}; pass "
                          f"{option}= (workbench data info --{option.replace('_', '-')}) to choose "
                          "one")
     chosen = columns[first]
@@ -622,9 +628,11 @@ def _mdanalysis_box(path: Path, dims: np.ndarray) -> tuple[np.ndarray | None, np
     periodic = dims[:, :3] > 0
     if not np.all(periodic == periodic[0]):
         f = int(np.flatnonzero(np.any(periodic != periodic[0], axis=1))[0])
-        raise ValueError(f"{path}: frame {f} has box dimensions {dims[f].tolist()}, frame 0 "
-                         f"{dims[0].tolist()}; a box must be given (or absent) along the same "
-                         "axes in every frame")
+        def shown(d):
+            return "no box" if not np.any(d[:3]) else f"box dimensions {d.tolist()}"
+
+        raise ValueError(f"{path}: frame {f} has {shown(dims[f])}, frame 0 {shown(dims[0])}; a "
+                         "box must be given (or absent) along the same axes in every frame")
     try:
         return cells_to_box(dimensions_to_cells(dims), periodic[0])
     except ValueError as exc:
