@@ -392,6 +392,8 @@ def _npz_not_loaded(headers: dict[str, Any], n_frames: int, n_atoms: int) -> dic
 
 
 def _warn_not_loaded(path: Path, not_loaded: dict[str, list]) -> None:
+    for names in not_loaded.values():
+        names.sort(key=str.lower)
     parts = [f"{kind.replace('_', '-')} {', '.join(names)}"
              for kind, names in not_loaded.items() if names]
     warnings.warn(f"{path}: numeric fields not loaded: {'; '.join(parts)}. A dataset keeps "
