@@ -10,6 +10,7 @@ from ase.build import molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from workbench.data import Dataset, load_dataset
+from workbench.data.loaders import LoaderWarning
 
 KCAL_MOL_IN_EV = 0.0433641  # 1 kcal/mol in eV (CODATA 2018), an independent check of ase.units
 
@@ -31,7 +32,8 @@ def test_md17_npz_converted_to_ev(tmp_path):
     R, F, E, z = _ethanol_md17()
     path = tmp_path / "ethanol_dft.npz"
     np.savez(path, R=R, F=F, E=E, z=z, name=np.array("ethanol"), theory=np.array("PBE+vdW-TS"))
-    ds = load_dataset(path)
+    with pytest.warns(LoaderWarning, match="assumed energies in kcal/mol"):  # MD17 declares none
+        ds = load_dataset(path)
     factor = units.kcal / units.mol
     np.testing.assert_array_equal(ds.positions, R)
     np.testing.assert_allclose(ds.energies, E[:, 0] * factor, rtol=1e-12)
@@ -43,6 +45,7 @@ def test_md17_npz_converted_to_ev(tmp_path):
     assert ds.provenance["energy_factor_to_eV"] == pytest.approx(factor)
 
 
+@pytest.mark.filterwarnings("ignore::workbench.data.loaders.LoaderWarning")
 def test_rmd17_keys_and_energy_unit_override(tmp_path):
     R, F, E, z = _ethanol_md17()
     path = tmp_path / "rmd17_ethanol.npz"
@@ -69,6 +72,7 @@ def test_rmd17_keys_and_energy_unit_override(tmp_path):
      "energies contains NaN or infinity"),
     (lambda R, F, E, z: {"R": R, "F": F, "E": E[:, :, None], "z": z}, "energies must have"),
 ])
+@pytest.mark.filterwarnings("ignore::workbench.data.loaders.LoaderWarning")
 def test_malformed_md17_files(tmp_path, arrays, message):
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays(*_ethanol_md17()))

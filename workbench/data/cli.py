@@ -4,6 +4,11 @@
     workbench data generate ethanol --frames 1000 --out ethanol.npz --seed 0 [--set stride=20]
     workbench data info ethanol.npz
     workbench data info traj.xtc --topology top.pdb
+    workbench data info train.xyz --energy-key REF_energy --forces-key REF_forces
+    workbench data info mdsim_aspirin.npz --energy-unit eV
+
+``info`` prints the units read (declared, given or assumed), the fields used, the fields that
+were not loaded, and every warning the loader gave.
 
 ``generate`` shows a tqdm bar; interrupting it keeps the finished chunks, and the same command
 resumes (``workbench.data.generate``).
@@ -50,6 +55,15 @@ def add_data_parser(sub) -> None:
     info.add_argument("file")
     info.add_argument("--topology", default=None, help="topology for XTC / DCD")
     info.add_argument("--format", default=None, choices=FORMATS)
+    info.add_argument("--energy-unit", default=None,
+                      help="unit of the file's energies (forces: per length unit), e.g. eV, "
+                           "kcal/mol, Hartree; overrides what the file declares")
+    info.add_argument("--length-unit", default=None,
+                      help="unit of the file's positions, e.g. Å, bohr, nm")
+    info.add_argument("--energy-key", default=None,
+                      help="field to read energies from (e.g. REF_energy)")
+    info.add_argument("--forces-key", default=None,
+                      help="field to read forces from (e.g. REF_forces)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -61,16 +75,30 @@ def main(args: argparse.Namespace) -> int:
             print(f"{name:<18} {gen.description}")
         return 0
     if args.data_command == "info":
-        from workbench.data.loaders import load_dataset
+        return _info(args)
+    return _generate(args)
 
+
+def _info(args: argparse.Namespace) -> int:
+    import warnings
+
+    from workbench.data.loaders import load_dataset
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            ds = load_dataset(args.file, topology=args.topology, format=args.format)
+            ds = load_dataset(args.file, topology=args.topology, format=args.format,
+                              energy_unit=args.energy_unit, length_unit=args.length_unit,
+                              energy_key=args.energy_key, forces_key=args.forces_key)
         except ValueError as exc:
+            for w in caught:
+                print(f"warning: {w.message}", file=sys.stderr)
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        print(ds.summary())
-        return 0
-    return _generate(args)
+    print(ds.summary())
+    for w in caught:
+        print(f"warning: {w.message}")
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:

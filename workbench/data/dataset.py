@@ -16,7 +16,10 @@ key            shape, dtype               content
 ``pbc``        [3] bool                   periodic directions
 ``forces``     [n_frames, n_atoms, 3] f8  optional; eV/Å (or ε/σ)
 ``energies``   [n_frames] f8              optional; potential energy, eV (or ε)
-``box``        [3] or [n_frames, 3] f8    optional; orthorhombic box side lengths
+``box``        [3] or [n_frames, 3] f8    optional; orthorhombic box side lengths along
+                                          x, y, z (> 0 along periodic axes; along a
+                                          non-periodic axis any value, e.g. 0, which is
+                                          not a period)
 ``metadata``   0-d unicode string         JSON: ``{"format": "md-workbench-dataset",
                                           "version": 1, "units": "ase" | "lj",
                                           "species_names": [...] | null,
@@ -27,6 +30,13 @@ Units are ``"ase"`` (Å, eV, amu, fs, as ``ase.units``) or ``"lj"`` (reduced Len
 see ``workbench.units``. ``provenance`` is a JSON object saying where the frames come from: for
 generated data the generator, engine and version, settings, seed and date; for loaded data the
 source file and any unit conversion applied.
+
+Boundaries: ``pbc`` is per Cartesian axis. All True is a periodic box, all False an isolated
+system (the box, if any, is only informational), anything else a *slab* (two periodic axes, e.g.
+a surface read from an extxyz with ``pbc="T T F"`` and a zero third cell vector) or a *wire*
+(one periodic axis). Such datasets load, save, convert to ASE and print as they are; code that
+needs a fully periodic box or an isolated system asks :meth:`Dataset.periodic_box`, which
+refuses a slab or wire with a message saying so.
 
 Files are written atomically (``workbench.io.atomic_save_npz``: a temporary file, then a rename),
 so a reader never sees half a file. ``to_ase`` gives ``ase.Atoms`` with a
@@ -171,26 +181,26 @@ class Dataset:
                                  f"(species_names {names}), got {z.min()}..{z.max()}")
 
     def _check_box(self, n_frames: int) -> None:
+        pbc = np.asarray(self.box is not None if self.pbc is None else self.pbc, bool)
+        if pbc.shape in ((), (1,)):
+            pbc = np.repeat(pbc.reshape(()), 3)
+        if pbc.shape != (3,):
+            raise ValueError(f"pbc must be one bool or three (x, y, z), got shape {pbc.shape}")
+        self.pbc = pbc
         if self.box is None:
-            pbc = np.zeros(3, bool) if self.pbc is None else np.asarray(self.pbc, bool)
-            if pbc.shape == () or pbc.shape == (1,):
-                pbc = np.repeat(pbc.reshape(()), 3)
             if pbc.any():
-                raise ValueError("a periodic dataset (pbc) needs a box")
-            self.pbc = pbc
+                raise ValueError(f"a periodic dataset (pbc {pbc.tolist()}) needs a box")
             return
         if self.box.shape not in ((3,), (n_frames, 3)):
             raise ValueError(f"box must have shape [3] or [n_frames, 3] = [{n_frames}, 3], got "
                              f"{self.box.shape} (only orthorhombic boxes are supported)")
         _check_finite("box", self.box)
-        if np.any(self.box <= 0):
-            raise ValueError("box side lengths must be > 0")
-        pbc = np.ones(3, bool) if self.pbc is None else np.asarray(self.pbc, bool)
-        if pbc.shape in ((), (1,)):
-            pbc = np.repeat(pbc.reshape(()), 3)
-        if pbc.shape != (3,):
-            raise ValueError(f"pbc must be one bool or three, got shape {pbc.shape}")
-        self.pbc = pbc
+        bad = self.box[..., pbc] <= 0
+        if np.any(bad):
+            shown = self.box if self.box.ndim == 1 else self.box[np.argwhere(bad)[0][0]]
+            raise ValueError(f"box side lengths must be > 0 along the periodic axes (pbc "
+                             f"{pbc.tolist()}), got {shown.tolist()}; along a non-periodic axis "
+                             "any value is accepted")
 
     def _default_masses(self) -> np.ndarray:
         if self.units == "lj":
@@ -216,6 +226,39 @@ class Dataset:
         from ase.data import chemical_symbols
 
         return [chemical_symbols[z] for z in self.species]
+
+    @property
+    def boundary(self) -> str:
+        """``"periodic"`` (pbc all True), ``"isolated"`` (all False), ``"slab"`` (two periodic
+        axes) or ``"wire"`` (one)."""
+        n = int(np.count_nonzero(self.pbc))
+        return ("isolated", "wire", "slab", "periodic")[n]
+
+    def describe_boundary(self) -> str:
+        """E.g. ``"slab: periodic along x, y; free along z"``."""
+        if self.boundary in ("periodic", "isolated"):
+            return self.boundary
+        on = ", ".join(a for a, p in zip("xyz", self.pbc, strict=True) if p)
+        off = ", ".join(a for a, p in zip("xyz", self.pbc, strict=True) if not p)
+        return f"{self.boundary}: periodic along {on}; free along {off}"
+
+    def periodic_box(self, purpose: str = "this") -> np.ndarray | None:
+        """The box (``[3]`` or ``[n_frames, 3]``) of a fully periodic dataset, ``None`` for an
+        isolated one; for code that supports only those two cases.
+
+        Raises:
+            ValueError: for a slab or wire (partly periodic), saying so and what is supported.
+        """
+        if self.boundary == "periodic":
+            return self.box
+        if self.boundary == "isolated":
+            return None
+        box = self.box if self.box.ndim == 1 else self.box[0]
+        raise ValueError(
+            f"{purpose} supports fully periodic boxes (pbc all True) and isolated systems (pbc "
+            f"all False) only; this dataset is a {self.describe_boundary()} (pbc "
+            f"{self.pbc.tolist()}, box {np.round(box, 6).tolist()}; the box value along a free "
+            "axis is not a period)")
 
     def __len__(self) -> int:
         return self.n_frames
@@ -282,8 +325,9 @@ class Dataset:
         first = parts[0]
         for p in parts[1:]:
             if (p.n_atoms != first.n_atoms or not np.array_equal(p.species, first.species)
-                    or p.units != first.units):
-                raise ValueError("datasets to concatenate must share atoms, species and units")
+                    or p.units != first.units or not np.array_equal(p.pbc, first.pbc)):
+                raise ValueError("datasets to concatenate must share atoms, species, units and "
+                                 "pbc")
 
         def cat(name):
             values = [getattr(p, name) for p in parts]
@@ -393,10 +437,31 @@ class Dataset:
             box = self.box if self.box.ndim == 1 else self.box[0]
             lines.append(f"box: {np.round(box, 4).tolist()} {u.length}"
                          + (" (per frame)" if self.box.ndim == 2 else "")
-                         + f", pbc {self.pbc.tolist()}")
+                         + f", pbc {self.pbc.tolist()} ({self.describe_boundary()})")
         else:
             lines.append("box: none (isolated)")
+        lines += _provenance_lines(self.provenance)
         if self.provenance:
             lines.append("provenance: " + json.dumps(self.provenance, sort_keys=True,
-                                                      default=str))
+                                                      ensure_ascii=False, default=str))
         return "\n".join(lines)
+
+
+def _provenance_lines(prov: dict[str, Any]) -> list[str]:
+    """Readable lines for what a loader recorded: units read, keys used, fields not loaded."""
+    lines = []
+    if "energy_unit_in_file" in prov or "length_unit_in_file" in prov:
+        parts = []
+        for kind in ("energy", "length"):
+            unit = prov.get(f"{kind}_unit_in_file")
+            if unit is not None:
+                source = prov.get(f"{kind}_unit_source")
+                parts.append(f"{kind} {unit}" + (f" ({source})" if source else ""))
+        lines.append("units read: " + ", ".join(parts) + "; converted to eV, Å, eV/Å")
+    keys = prov.get("keys")
+    if keys:
+        lines.append("fields read: " + ", ".join(f"{k} from {v!r}" for k, v in keys.items()))
+    for kind, names in (prov.get("not_loaded") or {}).items():
+        if names:
+            lines.append(f"not loaded ({kind.replace('_', '-')} fields): " + ", ".join(names))
+    return lines
