@@ -4,8 +4,9 @@ treatment, validated and serialisable to JSON. ``build`` turns it into kernel fu
 Analytic families take scalars (every pair alike) or ``[n_species, n_species]`` symmetric
 matrices. The learned families of ``kernels.learned_pair`` take their table or network:
 ``"spline"`` ``{"u": [n_pairs, n_knots]}`` with ``model = {"r_min": ...}``, ``"neural"``
-``{"layers": [[W, b], ...]}`` with ``model = {"hidden": [...]}``. ``from_run`` makes the
-potential of a saved fit (``workbench.tuning``), so a fitted potential runs like any other.
+``{"layers": [[W, b], ...]}`` with ``model = {"hidden": [...]}``. ``to_run`` records a
+potential in a run folder and ``from_run`` reads it back (a fit run records its fitted
+potential, ``workbench.fit``), so a fitted potential runs like any other.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from kernels.learned_pair import (
     n_pairs,
     pair_index_matrix,
 )
+from workbench import io
 
 LEARNED = ("spline", "neural")
+POTENTIAL_FILE = "potential.json"  # where a run records its potential (``to_run``)
 
 
 class PairPotential(param.Parameterized):
@@ -164,13 +167,19 @@ class PairPotential(param.Parameterized):
     def from_dict(cls, d: dict) -> PairPotential:
         return cls(**d)
 
+    def to_run(self, run) -> None:
+        """Record this potential in a run folder (``potential.json``, atomically)."""
+        io.atomic_write_json(run.file(POTENTIAL_FILE), self.to_dict())
+
     @classmethod
     def from_run(cls, run) -> PairPotential:
-        """The fitted potential of a saved fit run (``PotentialFit.save``)."""
-        from workbench.tuning import PotentialFit, load_fitted_params
-
-        params = load_fitted_params(run)  # ValueError for a run that is not a fit
-        return PotentialFit.from_run(run).pair_potential(params)
+        """The potential a run recorded (``to_run``; a fit run records its fitted potential,
+        and ``workbench.fit.fitted_potential`` also reads fit runs older than that).
+        ``ValueError`` when the run recorded none."""
+        path = run.file(POTENTIAL_FILE)
+        if not path.is_file():
+            raise ValueError(f"run {run.id} (a {run.kind!r} run) recorded no potential")
+        return cls.from_dict(io.read_json(path))
 
 
 def _leaves(tree):
