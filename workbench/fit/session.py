@@ -121,11 +121,14 @@ class TuneSession(param.Parameterized):
                 self._queued_fits.discard(job)
                 dropped = job in self._dropped
                 self._dropped.discard(job)
+            chunks = job.irun()
+            if dropped:  # ends "stopped" before its first chunk; the session still shows
+                job.cancel()  # the task that stop() ended
+                for _ in chunks:
+                    pass
+                return
             self.job = job
             self._set(status="running", message=label)
-            chunks = job.irun()
-            if dropped:
-                job.cancel()  # ends before its first chunk, as "stopped"
             try:
                 for _ in chunks:
                     pass
