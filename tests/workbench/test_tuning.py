@@ -118,6 +118,7 @@ def test_fit_history_cancel_save_and_reload(quick_target, tmp_path):
 
     fit.fit(10, progress=progress)
     assert fit.status == "stopped" and fit.iteration == 3 and seen == [1, 2, 3]
+    assert (fit.done, fit.total, fit.unit) == (3, 10, "iteration")  # the job contract
     assert len(fit.history["loss"]) == len(fit.history["params"]) == 3
     assert all(t > 0 for t in fit.history["wall_time"])
     # Adam moves each parameter by about the learning rate (in log units) per iteration
@@ -138,6 +139,10 @@ def test_fit_history_cancel_save_and_reload(quick_target, tmp_path):
     arrays = saved.load_arrays("fit")
     np.testing.assert_allclose(r, arrays["r_0"])
     np.testing.assert_allclose(g, arrays["g_final_0"], rtol=1e-10, atol=1e-12)
+
+    fit.start(2)  # a background fit continues from iteration 3
+    assert fit.wait(120) and fit.status == "completed" and fit.iteration == 5
+    assert fit.message == "completed 5 iterations" and len(fit.history["loss"]) == 5
 
 
 def test_exploding_simulation_stops_and_restores_last_good_parameters(quick_target):
