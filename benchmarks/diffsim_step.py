@@ -11,7 +11,7 @@
 
 LJ fluid at rho* = 0.7, T* = 1.2, cutoff 2.5 sigma, Langevin (BAOAB) dt = 0.005 tau, g(r) on
 100 bins to 2.5 sigma every ``stride`` steps, from the neighbour list's pairs (its cutoff
-reaches the g(r) grid's Gaussian tails, as in ``workbench.tuning``). Compilation is not timed.
+reaches the g(r) grid's Gaussian tails, as in ``workbench.fit.points``). Compilation is not timed.
 
     python benchmarks/diffsim_step.py
     python benchmarks/diffsim_step.py --atoms 256 --window 120 --memory-steps 1000 --float64
@@ -36,7 +36,7 @@ from kernels import potentials as pot
 from workbench.builders import fcc_positions
 
 RHO, KT, RC = 0.7, 1.2, 2.5
-LIST_CUTOFF = RC + 6 * RC / 100  # as workbench.tuning: the list also serves g(r)'s tails
+LIST_CUTOFF = RC + 6 * RC / 100  # as workbench.fit.points: the list also serves g(r)'s tails
 
 
 def _system(n_atoms: int, dtype):

@@ -24,7 +24,7 @@ import panel as pn  # noqa: E402
 
 from benchmarks.peers import lammps_lj_throughput  # noqa: E402
 from tests.ui.browser import CHROMIUM_ARGS, chromium_path, free_port  # noqa: E402
-from workbench.tune_session import TuneSession  # noqa: E402
+from workbench.fit import TuneSession  # noqa: E402
 from workbench.ui.tune import TuneDashboard  # noqa: E402
 
 # In the page: note when the simulated g(r)'s data source changes (no polling while it works)

@@ -1,6 +1,6 @@
 """``PairCalculator``: any ``PairPotential`` (analytic, or a fitted spline or network, e.g.
-``PairPotential.from_run(fit_run)``) as an ASE calculator, so a potential tuned in the workbench
-runs in ASE's dynamics, optimisers and analysis.
+``workbench.fit.fitted_potential(fit_run)``) as an ASE calculator, so a potential tuned in the
+workbench runs in ASE's dynamics, optimisers and analysis.
 
 ASE works in Å and eV. A potential in ASE units is used as is; one in reduced LJ units needs the
 scales that give it meaning: ``length`` (Å per sigma) and ``energy`` (eV per epsilon), e.g.

@@ -54,7 +54,7 @@ def _remember(cache: OrderedDict, key, value):
 
 def molecular_builders() -> dict[str, str]:
     """``{builder name: description}`` of ``workbench.molecules.MOLECULAR_SYSTEMS``."""
-    from workbench.molecules import MOLECULAR_SYSTEMS
+    from workbench.molecules import MOLECULAR_SYSTEMS  # here, not at the top: loads OpenMM
 
     return {name: desc for name, (desc, _) in MOLECULAR_SYSTEMS.items()}
 

@@ -4,8 +4,8 @@ treatment, validated and serialisable to JSON. ``build`` turns it into kernel fu
 Analytic families take scalars (every pair alike) or ``[n_species, n_species]`` symmetric
 matrices. The learned families of ``kernels.learned_pair`` take their table or network:
 ``"spline"`` ``{"u": [n_pairs, n_knots]}`` with ``model = {"r_min": ...}``, ``"neural"``
-``{"layers": [[W, b], ...]}`` with ``model = {"hidden": [...]}``. ``from_run`` makes the
-potential of a saved fit (``workbench.tuning``), so a fitted potential runs like any other.
+``{"layers": [[W, b], ...]}`` with ``model = {"hidden": [...]}``; a fitted potential is read
+from its fit run by ``workbench.fit.fitted_potential`` and runs like any other.
 """
 
 from __future__ import annotations
@@ -163,14 +163,6 @@ class PairPotential(param.Parameterized):
     @classmethod
     def from_dict(cls, d: dict) -> PairPotential:
         return cls(**d)
-
-    @classmethod
-    def from_run(cls, run) -> PairPotential:
-        """The fitted potential of a saved fit run (``PotentialFit.save``)."""
-        from workbench.tuning import PotentialFit, load_fitted_params
-
-        params = load_fitted_params(run)  # ValueError for a run that is not a fit
-        return PotentialFit.from_run(run).pair_potential(params)
 
 
 def _leaves(tree):

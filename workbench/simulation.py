@@ -29,7 +29,9 @@ import param
 
 from kernels.integrators import INTEGRATORS
 from kernels.runner import THERMO_KEYS, simulator
+from workbench import io
 from workbench.jobs import Job, track_thread
+from workbench.registry import RunRegistry
 from workbench.system import System
 
 #: kernels of molecular systems, by (force field, dtype, integrator, friction): (init, run)
@@ -374,9 +376,6 @@ class Simulation(Job):
     def save(self, registry=None, name: str = ""):
         """Write the run (config, metrics, extxyz trajectory, npz arrays, thermo CSV) and index
         it in the run registry; returns the ``Run``."""
-        from workbench import io
-        from workbench.registry import RunRegistry
-
         registry = registry or RunRegistry()
         traj, s = self.trajectory, self.system
         run = registry.create("simulation", self.config(), name=name or s.name)

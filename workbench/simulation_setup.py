@@ -31,7 +31,9 @@ import param
 from kernels.integrators import INTEGRATORS
 from kernels.potentials import FAMILIES, get_family
 from workbench.builders import SYSTEMS, build_system
+from workbench.fit import fitted_potential
 from workbench.potential import PairPotential
+from workbench.registry import RunRegistry
 from workbench.simulation import Simulation
 from workbench.units import Units, get_units
 
@@ -153,8 +155,6 @@ class SimulationSetup(param.Parameterized):
     def fitted_runs(registry=None) -> dict[str, str]:
         """``{label: run id}`` of the saved fit runs, newest first (label ``"fit: <name>
         (<id>)"``)."""
-        from workbench.registry import RunRegistry
-
         registry = registry or RunRegistry()
         return {f"fit: {run.name} ({run.id})": run.id for run in registry.list(kind="fit")}
 
@@ -162,11 +162,9 @@ class SimulationSetup(param.Parameterized):
         """The potential of the fit run ``fitted_run`` (``ValueError`` if it cannot be read)."""
         run_id = self.fitted_run
         if run_id not in self._fitted:
-            from workbench.registry import RunRegistry
-
             try:
                 run = RunRegistry().get(run_id)
-                self._fitted[run_id] = PairPotential.from_run(run)
+                self._fitted[run_id] = fitted_potential(run)
             except KeyError:
                 raise ValueError(f"no saved run {run_id!r}") from None
             except (OSError, ValueError) as exc:
@@ -178,8 +176,6 @@ class SimulationSetup(param.Parameterized):
         ...}``), ``{}`` without one."""
         if not self.fitted_run:
             return {}
-        from workbench.registry import RunRegistry
-
         try:
             targets = RunRegistry().get(self.fitted_run).config.get("targets") or [{}]
         except KeyError:

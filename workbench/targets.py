@@ -1,11 +1,12 @@
 """``TargetRDF``: the structure a potential fit aims at: g(r) (or the partial g_ab of a mixture)
 with the state point it was measured at (density, temperature, composition, units).
 
-Targets come from a reference simulation the workbench runs (``from_simulation``,
-``from_reference_system``), or from a file: a two-column CSV ``r, g`` (comma- or
+A plain value: targets come from a file (``from_file``): a two-column CSV ``r, g`` (comma- or
 whitespace-separated, ``#`` comments and one header line allowed; more g columns for partials) or
-an ``.npz`` with arrays ``r`` and ``g`` (and optionally ``density``, ``temperature``). Malformed
-files raise ``ValueError`` naming the file. Arrays are read with ``allow_pickle=False``.
+an ``.npz`` with arrays ``r`` and ``g`` (and optionally ``density``, ``temperature``), or from
+frames of positions (``from_frames``). Malformed files raise ``ValueError`` naming the file.
+Arrays are read with ``allow_pickle=False``. Targets from the workbench's own simulations and
+stored runs are made by ``workbench.fit.targets``.
 
 The fit compares the target with the *smooth* g(r) of its simulations (Gaussian width
 ``rdf_sigma``, ``kernels.observables.rdf.rdf_smooth``); a target made by the workbench records
@@ -16,12 +17,14 @@ compared with a small width (one bin).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import param
+from jax_md import space
 
+from kernels.observables.rdf import rdf_smooth
 from workbench import io
 from workbench.units import get_units
 
@@ -167,51 +170,6 @@ class TargetRDF(param.Parameterized):
             raise ValueError(f"target file {path}: {exc}") from exc
 
     @classmethod
-    def from_simulation(cls, simulation, *, r_max: float | None = None, n_bins: int = 100,
-                        rdf_sigma: float | None = None, equilibration: int = 0,
-                        species_pairs: list[tuple[int, int]] | None = None,
-                        progress: Callable[[int, int], None] | None = None) -> TargetRDF:
-        """Run (or finish running) a ``workbench.Simulation`` and take the smooth g(r) of its
-        frames after ``equilibration`` steps. ``progress(step, n_steps)`` is called after every
-        chunk. The run is left in the simulation (``simulation.save()`` keeps it)."""
-        def report(sim, chunk):
-            progress(sim.step, sim.n_steps)
-
-        if progress is not None:
-            simulation.subscribe(report)
-        try:
-            traj = simulation.run(progress=False)
-        finally:
-            if progress is not None:
-                simulation.unsubscribe(report)
-        if simulation.status != "completed":
-            raise RuntimeError(f"reference simulation did not complete: {simulation.message}")
-        s = simulation.system
-        return cls.from_frames(
-            traj.positions[traj.steps > equilibration], s.box, s.species, s.species_names,
-            temperature=simulation.temperature, units=s.units,
-            r_max=r_max if r_max is not None else s.potential.r_cutoff, n_bins=n_bins,
-            rdf_sigma=rdf_sigma, species_pairs=species_pairs, source=f"simulation of {s.name}")
-
-    @classmethod
-    def from_run(cls, run, *, equilibration: int = 0, r_max: float | None = None,
-                 n_bins: int = 100, rdf_sigma: float | None = None,
-                 species_pairs: list[tuple[int, int]] | None = None) -> TargetRDF:
-        """g(r) of a stored simulation run (``workbench.RunRegistry().get(id)``) from its frames
-        after ``equilibration`` steps, with the run's state point and units."""
-        if run.kind != "simulation":
-            raise ValueError(f"run {run.id} is a {run.kind!r} run; a target needs a simulation")
-        arrays, cfg = run.load_arrays("trajectory"), run.config
-        system = cfg["system"]
-        cutoff = (system.get("potential") or {}).get("r_cutoff")
-        return cls.from_frames(
-            arrays["positions"][arrays["steps"] > equilibration], arrays["box"],
-            arrays["species"], system["species_names"], temperature=cfg["temperature"],
-            units=system["units"], r_max=r_max if r_max is not None else cutoff, n_bins=n_bins,
-            rdf_sigma=rdf_sigma, species_pairs=species_pairs,
-            source=f"run {run.id} ({run.name})")
-
-    @classmethod
     def from_frames(cls, frames: np.ndarray, box: np.ndarray, species: np.ndarray,
                     species_names: list[str], *, temperature: float, units: str = "lj",
                     r_max: float | None = None, n_bins: int = 100,
@@ -221,11 +179,6 @@ class TargetRDF(param.Parameterized):
         """The smooth g(r) (all partials for a mixture) of ``frames [n_frames, n_atoms, 3]`` in
         an orthorhombic ``box [3]``; ``r_max`` at most half the box, ``rdf_sigma`` one bin by
         default."""
-        import jax.numpy as jnp
-        from jax_md import space
-
-        from kernels.observables.rdf import rdf_smooth
-
         if len(frames) == 0:
             raise ValueError("no frames after the equilibration; run longer")
         box, species = np.asarray(box, float), np.asarray(species, int)
@@ -249,24 +202,6 @@ class TargetRDF(param.Parameterized):
                    composition=(counts / counts.sum()).tolist(),
                    species_names=list(species_names), units=units, rdf_sigma=float(rdf_sigma),
                    source=f"{source}, {len(frames)} frames")
-
-    @classmethod
-    def from_reference_system(cls, system_name: str = "lj_fluid", *, temperature: float,
-                              n_steps: int = 20_000, equilibration: int = 5_000,
-                              stride: int = 50, timestep: float = 0.005, seed: int = 0,
-                              precision: str = "float32", system_kwargs: dict | None = None,
-                              **rdf_kwargs) -> TargetRDF:
-        """Build a registered system (``workbench.build_system(system_name, **system_kwargs)``),
-        run Langevin MD at ``temperature`` for ``n_steps`` and take its g(r) (see
-        ``from_simulation`` for ``rdf_kwargs``)."""
-        from workbench.builders import build_system
-        from workbench.simulation import Simulation
-
-        system = build_system(system_name, **(system_kwargs or {}))
-        sim = Simulation(system, temperature=temperature, n_steps=n_steps, stride=stride,
-                         timestep=timestep, seed=seed, precision=precision,
-                         frames_per_chunk=max(1, min(50, n_steps // stride // 10)))
-        return cls.from_simulation(sim, equilibration=equilibration, **rdf_kwargs)
 
 
 def _scalar(data: dict, key: str, path: Path) -> float | None:

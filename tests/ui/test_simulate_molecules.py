@@ -112,12 +112,10 @@ def test_water_first_frame_and_partial_rdfs(serve_boards, page, artifacts_dir):
 
 
 def test_potential_source_lists_saved_fits_and_runs_one():
-    from workbench.potential import PairPotential
+    from workbench.fit import PotentialFit, fitted_potential, target_from_reference_system
     from workbench.registry import RunRegistry
-    from workbench.targets import TargetRDF
-    from workbench.tuning import PotentialFit
 
-    target = TargetRDF.from_reference_system(
+    target = target_from_reference_system(
         "lj_fluid", temperature=1.2, n_steps=600, equilibration=200, stride=50,
         system_kwargs={"n_atoms": 108, "density": 0.7}, r_max=2.5, n_bins=50)
     fit = PotentialFit(target, family="lj", initial_params={"sigma": 0.95}, n_atoms=108,
@@ -134,7 +132,7 @@ def test_potential_source_lists_saved_fits_and_runs_one():
     assert not board.widgets["family"].visible and not board.widgets["r_cutoff"].visible
     assert not board.param_box.visible and board.fit_note.visible
     assert "T = 1.2" in board.fit_note.object
-    expected = PairPotential.from_run(RunRegistry().get(run.id))
+    expected = fitted_potential(RunRegistry().get(run.id))
     assert board.sim.system.potential.to_dict() == expected.to_dict()
     assert run.id in board.status.object
     board.sim.run(progress=False)

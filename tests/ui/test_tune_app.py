@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.ui.browser import wait_until
-from workbench.tune_session import TuneSession
+from workbench.fit import TuneSession
 from workbench.ui.tune import TuneDashboard
 
 pytestmark = pytest.mark.ui

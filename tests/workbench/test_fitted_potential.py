@@ -11,11 +11,10 @@ from ase.calculators.lj import LennardJones
 from kernels.learned_pair import NeuralPair
 from workbench.builders import build_system
 from workbench.calculator import PairCalculator
+from workbench.fit import PotentialFit, fitted_potential, target_from_reference_system
 from workbench.potential import PairPotential
 from workbench.registry import RunRegistry
 from workbench.simulation import Simulation
-from workbench.targets import TargetRDF
-from workbench.tuning import PotentialFit
 
 
 def _argon(n_rep=3, a=5.8):
@@ -91,7 +90,7 @@ def test_neural_potential_round_trips_through_json_and_simulates():
 @pytest.mark.parametrize("family, start", [("lj", {"sigma": 0.95, "epsilon": 1.05}),
                                            ("spline", {})])
 def test_fit_run_becomes_a_simulation_potential(family, start):
-    target = TargetRDF.from_reference_system(
+    target = target_from_reference_system(
         "lj_fluid", temperature=1.2, n_steps=1000, equilibration=200, stride=50,
         system_kwargs={"n_atoms": 108, "density": 0.7}, r_max=2.5, n_bins=50)
     fit = PotentialFit(target, family=family, method="ibi" if family == "spline" else "diffsim",
@@ -100,7 +99,7 @@ def test_fit_run_becomes_a_simulation_potential(family, start):
                        eval_iterations=1)
     fit.step()
     run = fit.save(RunRegistry())
-    potential = PairPotential.from_run(RunRegistry().get(run.id))
+    potential = fitted_potential(RunRegistry().get(run.id))  # rebuilt from settings + params
     assert potential.family == family
     if family == "lj":
         assert potential.params["sigma"] == pytest.approx(float(fit.params["sigma"]))

@@ -22,7 +22,6 @@ from kernels.observables.molecular import (
 )
 from workbench import analysis
 from workbench.builders import SYSTEMS, build_system
-from workbench.potential import PairPotential
 from workbench.registry import RunRegistry
 from workbench.simulation_setup import SimulationSetup
 from workbench.system import System
@@ -143,10 +142,9 @@ def test_water_partial_rdfs_match_the_kernel():
 
 
 def test_saved_fit_run_runs_in_a_simulation():
-    from workbench.targets import TargetRDF
-    from workbench.tuning import PotentialFit
+    from workbench.fit import PotentialFit, fitted_potential, target_from_reference_system
 
-    target = TargetRDF.from_reference_system(
+    target = target_from_reference_system(
         "lj_fluid", temperature=1.2, n_steps=600, equilibration=200, stride=50,
         system_kwargs={"n_atoms": 108, "density": 0.7}, r_max=2.5, n_bins=50)
     fit = PotentialFit(target, family="lj", initial_params={"sigma": 0.95, "epsilon": 1.05},
@@ -161,7 +159,7 @@ def test_saved_fit_run_runs_in_a_simulation():
     assert not {"family", "r_cutoff"} & setup.applicable()
     assert setup.fit_state_point()["temperature"] == 1.2
     sim = setup.build()
-    expected = PairPotential.from_run(RunRegistry().get(run.id))
+    expected = fitted_potential(RunRegistry().get(run.id))
     assert sim.system.potential.to_dict() == expected.to_dict()
     assert sim.system.potential.params["sigma"] == pytest.approx(float(fit.params["sigma"]))
     sim.run(progress=False)

@@ -6,9 +6,15 @@ import jax
 import numpy as np
 import pytest
 
+from workbench.fit import (
+    PotentialFit,
+    load_fitted_params,
+    target_from_reference_system,
+    target_from_run,
+    target_from_simulation,
+)
 from workbench.registry import RunRegistry
 from workbench.targets import TargetRDF
-from workbench.tuning import PotentialFit, load_fitted_params
 
 STATE = {"n_atoms": 108, "density": 0.7}  # the issue's state point: rho* = 0.7, T* = 1.2
 T_STAR = 1.2
@@ -17,7 +23,7 @@ RDF = {"r_max": 2.5, "n_bins": 100, "rdf_sigma": 0.025}
 
 def _reference_target(n_steps: int, seed: int = 0) -> TargetRDF:
     """g(r) of the workbench's own LJ simulation (sigma = epsilon = 1, cutoff 2.5)."""
-    return TargetRDF.from_reference_system(
+    return target_from_reference_system(
         "lj_fluid", temperature=T_STAR, n_steps=n_steps, equilibration=2000, stride=50,
         seed=seed, system_kwargs=STATE, **RDF)
 
@@ -62,14 +68,14 @@ def test_target_from_a_stored_run_equals_the_simulations_own():
 
     sim = Simulation(build_system("lj_fluid", **STATE), temperature=T_STAR, n_steps=400,
                      stride=50, seed=3)
-    direct = TargetRDF.from_simulation(sim, equilibration=100, **RDF)
+    direct = target_from_simulation(sim, equilibration=100, **RDF)
     run = sim.save(RunRegistry())
-    stored = TargetRDF.from_run(RunRegistry().get(run.id), equilibration=100, **RDF)
+    stored = target_from_run(RunRegistry().get(run.id), equilibration=100, **RDF)
     np.testing.assert_allclose(stored.g, direct.g, rtol=1e-5, atol=1e-6)  # float32 frames
     assert stored.density == pytest.approx(0.7) and stored.temperature == T_STAR
     assert run.id in stored.source
     with pytest.raises(ValueError, match="needs a simulation"):
-        TargetRDF.from_run(RunRegistry().create("fit", {}))
+        target_from_run(RunRegistry().create("fit", {}))
 
 
 @pytest.mark.parametrize("name, content, match", [
@@ -112,6 +118,7 @@ def test_fit_history_cancel_save_and_reload(quick_target, tmp_path):
 
     fit.fit(10, progress=progress)
     assert fit.status == "stopped" and fit.iteration == 3 and seen == [1, 2, 3]
+    assert (fit.done, fit.total, fit.unit) == (3, 10, "iteration")  # the job contract
     assert len(fit.history["loss"]) == len(fit.history["params"]) == 3
     assert all(t > 0 for t in fit.history["wall_time"])
     # Adam moves each parameter by about the learning rate (in log units) per iteration
@@ -132,6 +139,10 @@ def test_fit_history_cancel_save_and_reload(quick_target, tmp_path):
     arrays = saved.load_arrays("fit")
     np.testing.assert_allclose(r, arrays["r_0"])
     np.testing.assert_allclose(g, arrays["g_final_0"], rtol=1e-10, atol=1e-12)
+
+    fit.start(2)  # a background fit continues from iteration 3
+    assert fit.wait(120) and fit.status == "completed" and fit.iteration == 5
+    assert fit.message == "completed 5 iterations" and len(fit.history["loss"]) == 5
 
 
 def test_exploding_simulation_stops_and_restores_last_good_parameters(quick_target):
@@ -165,7 +176,7 @@ def test_learned_families_take_a_step(quick_target, family, kw):
 def test_binary_mixture_two_state_points_and_replicas_take_a_step():
     # partial g_11, g_12, g_22 of a Kob-Andersen-like mixture; the same g is given at two
     # temperatures (a mechanics check: two boxes, summed losses) with two replicas each
-    target = TargetRDF.from_reference_system(
+    target = target_from_reference_system(
         "binary_lj", temperature=1.0, n_steps=1000, equilibration=500, stride=50,
         system_kwargs={"n_atoms": 108, "density": 1.0, "r_cutoff": 2.0}, r_max=2.0, n_bins=40)
     assert target.g.shape == (3, 40) and target.species_pairs == [(0, 0), (0, 1), (1, 1)]

@@ -1,7 +1,7 @@
 """The Tune dashboard: make or load a target g(r), move sliders and watch the simulated g(r)
 follow, or let DiffSim (gradient steps through the simulation) and IBI fit it side by side.
 
-``TuneDashboard`` renders a ``TuneSession`` (workbench.tune_session), which does all the work on
+``TuneDashboard`` renders a ``TuneSession`` (workbench.fit.session), which does all the work on
 its own thread. One periodic callback per browser session redraws the plots when the session's
 ``version`` changes, so no Bokeh model is touched from the worker. Closing the tab stops the
 session's work and its thread.
@@ -17,10 +17,10 @@ import panel as pn
 from bokeh.models import ColumnDataSource, Range1d
 
 from workbench.builders import SYSTEMS
+from workbench.fit import TuneSession, target_from_run
 from workbench.pair_families import family_info
 from workbench.registry import RunRegistry
 from workbench.targets import TargetRDF
-from workbench.tune_session import TuneSession
 from workbench.ui.plots import compact_legend, line_figure
 
 REFRESH_MS = 100
@@ -182,8 +182,8 @@ class TuneDashboard(pn.viewable.Viewer):
                 self.status.object = "No stored simulation runs yet: save one in Simulate."
                 return
             try:
-                target = TargetRDF.from_run(RunRegistry().get(self.t_runs.value),
-                                            r_max=2.5, n_bins=100)
+                target = target_from_run(RunRegistry().get(self.t_runs.value),
+                                         r_max=2.5, n_bins=100)
             except (ValueError, KeyError) as exc:
                 self.status.object = f"**Could not use the run:** {exc}"
                 return
@@ -225,10 +225,11 @@ class TuneDashboard(pn.viewable.Viewer):
 
     def _refresh(self) -> None:
         s = self.session
-        done, total = s.progress
-        self.progress.value = int(100 * done / total) if total else (0 if s.busy else 100)
+        total = s.total
+        self.progress.value = int(100 * s.done / total) if total else (0 if s.busy else 100)
         self.progress.bar_color = "danger" if s.status == "failed" else "info"
-        text = {"busy": "**Working:** ", "failed": "**Failed:** ", "idle": ""}[s.status]
+        text = {"running": "**Working:** ", "paused": "**Paused:** ",
+                "failed": "**Failed:** "}.get(s.status, "")
         self.status.object = text + (s.message or "")
         for w in (self.step_btn, self.fit_btn, self.save_btn, self.t_button, self.family):
             w.disabled = s.busy

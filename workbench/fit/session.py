@@ -4,27 +4,33 @@ IBI fit of a spline table on the same engine and target, so the two methods comp
 side (loss against iteration and against wall time, and the final potentials).
 
 Everything slow (the reference simulation that makes a target, compiling, slider previews,
-iterations) runs on one worker thread, one job after another, so a dashboard stays responsive
-and jobs never race. Slider moves coalesce: while a preview runs, only the newest parameters
-wait. ``stop()`` ends a fit between iterations. ``version`` increases whenever there is
-something new to draw, and ``snapshot`` then holds it (``curves()``, taken on the worker);
-``status``/``message``/``progress`` say what the worker is doing.
+iterations, saving) is a task: a ``workbench.jobs.FunctionJob`` run on one worker thread, one
+after another, so a dashboard stays responsive and tasks never race. The session follows the
+job contract: ``status`` (``workbench.jobs.STATUSES``; idle before the first task),
+``message``, and progress as ``done`` of ``total`` ``unit`` of the current (or last) task;
+``stop()`` ends the running task between its chunks (a fit between iterations, the reference
+simulation between its chunks) and drops queued fits. Slider moves coalesce: while a preview
+runs, only the newest parameters wait. ``version`` increases whenever there is something new
+to draw, and ``snapshot`` then holds it (``curves()``, taken on the worker).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import param
 
 from kernels.potentials import FAMILIES
+from workbench.builders import build_system
+from workbench.fit.potential_fit import PotentialFit
+from workbench.fit.targets import target_from_reference_system
+from workbench.jobs import STATUSES, FunctionJob
 from workbench.potential import PairPotential
 from workbench.targets import TargetRDF
-from workbench.tuning import PotentialFit
 
 METHODS = ("diffsim", "ibi")
 
@@ -50,9 +56,10 @@ class TuneSession(param.Parameterized):
                                  doc="Methods that Step and Fit advance.")
     seed = param.Integer(default=0)
 
-    status = param.Selector(default="idle", objects=["idle", "busy", "failed"], constant=True)
-    message = param.String(default="", constant=True)
-    progress = param.Tuple(default=(0, 0), length=2, constant=True, doc="(done, total)")
+    status = param.Selector(default="idle", objects=list(STATUSES), constant=True,
+                            doc="The current (or last) task's status.")
+    message = param.String(default="", constant=True, doc="What the task is doing, its "
+                           "result, or why it failed.")
     version = param.Integer(default=0, constant=True)
 
     def __init__(self, **params):
@@ -62,13 +69,36 @@ class TuneSession(param.Parameterized):
         self.fits: dict[str, PotentialFit] = {}
         self.preview_result: dict | None = None
         self.snapshot: dict = {}  # ``curves()`` as of ``version``
+        self.job: FunctionJob | None = None  # the running (or last) task
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tune")
-        self._stop = threading.Event()
+        self._queued_fits: set[FunctionJob] = set()  # fits waiting for the worker
+        self._dropped: set[FunctionJob] = set()  # queued fits that stop() dropped
         self._pending: dict | None = None
         self._previewed: dict | None = None  # parameters of the last preview, if still current
         self._pending_lock = threading.Lock()
 
-    # --- jobs on the worker thread ---------------------------------------------------------
+    # --- progress of the current task --------------------------------------------------------
+    @property
+    def done(self) -> float:
+        """Units of the current (or last) task done."""
+        return self.job.done if self.job is not None else 0
+
+    @property
+    def total(self) -> float | None:
+        """Units of the current (or last) task in all (None when not known)."""
+        return self.job.total if self.job is not None else None
+
+    @property
+    def unit(self) -> str:
+        """Name of one unit of the current task (iteration, step, task)."""
+        return self.job.unit if self.job is not None else ""
+
+    @property
+    def busy(self) -> bool:
+        """True while a task runs."""
+        return self.status in ("running", "paused")
+
+    # --- tasks on the worker thread ----------------------------------------------------------
     def _set(self, **values) -> None:
         with param.edit_constant(self):
             self.param.update(**values)
@@ -78,35 +108,61 @@ class TuneSession(param.Parameterized):
         view never waits for a fit's lock; then bump ``version``."""
         try:
             self.snapshot = self.curves()
-        except Exception as exc:  # a failed job's half-made fits: keep the last snapshot
+        except Exception as exc:  # a failed task's half-made fits: keep the last snapshot
             self._set(message=f"{self.message} (plots not updated: {exc})")
         self._set(version=self.version + 1)
 
-    def submit(self, fn: Callable[[], str | None], label: str) -> Future:
-        """Run ``fn`` on the worker; its return value (or error) becomes the message."""
+    def run_task(self, job: FunctionJob, label: str) -> Future:
+        """Queue ``job`` on the worker. While it runs ``message`` is ``label``; then its
+        result (a string), ``"<label> failed: <error>"`` or the job's stop message."""
 
-        def job():
-            self._set(status="busy", message=label, progress=(0, 0))
-            try:
-                done = fn()
-            except Exception as exc:  # shown to the user; the session stays usable
-                self._set(status="failed", message=f"{label} failed: {exc}")
-                self._changed()
+        def run():
+            with self._pending_lock:
+                self._queued_fits.discard(job)
+                dropped = job in self._dropped
+                self._dropped.discard(job)
+            chunks = job.irun()
+            if dropped:  # ends "stopped" before its first chunk; the session still shows
+                job.cancel()  # the task that stop() ended
+                for _ in chunks:
+                    pass
                 return
-            self._set(status="idle", message=done or "")
+            self.job = job
+            self._set(status="running", message=label)
+            try:
+                for _ in chunks:
+                    pass
+            except Exception:  # recorded in the job; the session stays usable
+                pass
+            message = {"completed": job.result or "",
+                       "failed": f"{label} failed: {job.error}"}.get(job.status, job.message)
+            self._set(status=job.status, message=message)
             self._changed()
 
-        return self._executor.submit(job)
+        return self._executor.submit(run)
 
-    @property
-    def busy(self) -> bool:
-        return self.status == "busy"
+    def submit(self, fn: Callable[[], str | None], label: str) -> Future:
+        """Run ``fn`` as a task of one chunk; its return value becomes the message."""
+
+        def one_chunk(job: FunctionJob) -> Iterator[None]:
+            yield from ()  # a generator that finishes in its first chunk
+            result = fn()
+            job.report(1, 1)
+            return result
+
+        return self.run_task(FunctionJob(one_chunk, unit="task", total=1), label)
+
+    def stop(self) -> None:
+        """End the running task after its current chunk and drop queued fits."""
+        with self._pending_lock:
+            self._dropped |= self._queued_fits
+            self._queued_fits.clear()
+        if self.job is not None:
+            self.job.cancel()
 
     def close(self) -> None:
         """Stop what runs and let the worker thread end (session closed)."""
-        self._stop.set()
-        for fit in self.fits.values():
-            fit.stop(wait=False)
+        self.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # --- targets ----------------------------------------------------------------------------
@@ -114,31 +170,31 @@ class TuneSession(param.Parameterized):
                     density: float = 0.7, n_steps: int = 4000, equilibration: int | None = None,
                     potential: PairPotential | None = None) -> Future:
         """Reference simulation of a registered system (its default potential unless
-        ``potential``), then ``set_target`` with it; progress is reported. Frames after
-        ``equilibration`` steps (default a quarter of the run) make g(r)."""
+        ``potential``), then ``set_target`` with it; progress in steps, ``stop()`` ends it.
+        Frames after ``equilibration`` steps (default a quarter of the run) make g(r)."""
         equilibration = n_steps // 4 if equilibration is None else equilibration
 
-        def make():
-            target = _reference_target(system, temperature, density, self.n_atoms, n_steps,
-                                       equilibration, potential, self._report)
-            from workbench.builders import build_system
-
+        def make(job: FunctionJob) -> Iterator[None]:
+            try:
+                target = _reference_target(system, temperature, density, self.n_atoms,
+                                           n_steps, equilibration, potential, job)
+            except RuntimeError:
+                if not job.stop_requested:
+                    raise
+                yield  # stopped between chunks: the job ends "stopped"
+                return None
             ref = potential or build_system(system, n_atoms=4, density=0.1).potential
             self._set_target(target, ref)
             return f"target: {target.source}"
 
-        return self.submit(make, f"reference simulation of {system} ({n_steps:,} steps)")
+        return self.run_task(FunctionJob(make, unit="step", total=n_steps),
+                             f"reference simulation of {system} ({n_steps:,} steps)")
 
     def set_target(self, target: TargetRDF, reference: PairPotential | None = None) -> Future:
         return self.submit(lambda: self._set_target(target, reference) or
                            f"target: {target.source}", "preparing the fits")
 
-    def _report(self, done: int, total: int) -> None:
-        self._set(progress=(done, total))
-
     def _set_target(self, target: TargetRDF, reference: PairPotential | None) -> None:
-        for fit in self.fits.values():
-            fit.stop(wait=False)
         self.target, self.reference = target, reference
         n_species = target.n_species
         common = {"n_atoms": self.n_atoms, "replicas": self.replicas,
@@ -203,29 +259,28 @@ class TuneSession(param.Parameterized):
         return self.fit(1)
 
     def fit(self, n_iter: int) -> Future:
-        """``n_iter`` iterations of each selected method, alternating, on the worker."""
-        self._stop.clear()
+        """``n_iter`` iterations of each selected method, alternating, on the worker; progress
+        in iterations, ``stop()`` ends it between iterations."""
 
-        def run():
+        def work(job: FunctionJob) -> Iterator[None]:
             methods = [m for m in METHODS if m in self.methods]
             if not methods:
                 return "select DiffSim and/or IBI first"
             for i in range(n_iter):
-                if self._stop.is_set():
-                    return f"stopped after {i} iterations"
                 for m in methods:
                     fit = self.fits[m]
                     if fit.step() is None:
                         raise RuntimeError(f"{m}: {fit.message}")
                 self.preview_result = self._previewed = None
-                self._set(progress=(i + 1, n_iter))
+                job.report(i + 1, n_iter)
                 self._changed()
+                yield
             return self.summary()
 
-        return self.submit(run, f"fitting ({n_iter} iterations)")
-
-    def stop(self) -> None:
-        self._stop.set()
+        job = FunctionJob(work, unit="iteration", total=n_iter)
+        with self._pending_lock:
+            self._queued_fits.add(job)
+        return self.run_task(job, f"fitting ({n_iter} iterations)")
 
     def summary(self) -> str:
         parts = []
@@ -252,16 +307,17 @@ class TuneSession(param.Parameterized):
         reference/DiffSim/IBI u(r) of the first species pair, and per-method histories."""
         out: dict = {}
         fit = self.fits.get("diffsim")
-        if fit is None or not fit._prepared:
+        if fit is None or not fit.prepared:
             return out
-        out["r"] = fit._r_grid
-        out["g_target"] = np.atleast_2d(np.asarray(fit._points[0].g_target))
+        r = fit.r_grid
+        out["r"] = r
+        out["g_target"] = np.atleast_2d(fit.g_targets[0])
         if self.preview_result is not None:
             out["g_diffsim"] = np.atleast_2d(self.preview_result["g"][0])
         for m, f in self.fits.items():
             if f.last_rdf and f"g_{m}" not in out:
                 out[f"g_{m}"] = np.atleast_2d(f.last_rdf[0])
-        r_u = np.linspace(0.8 * fit._r_grid[-1] / 2.5, fit.r_cutoff, 200)
+        r_u = np.linspace(0.8 * r[-1] / 2.5, fit.r_cutoff, 200)
         out["r_u"] = r_u
         n_species = fit.n_species
         if self.reference is not None:
@@ -284,15 +340,17 @@ _TARGETS: dict[tuple, TargetRDF] = {}  # reference targets made in this process
 
 def _reference_target(system: str, temperature: float, density: float, n_atoms: int,
                       n_steps: int, equilibration: int, potential: PairPotential | None,
-                      progress: Callable) -> TargetRDF:
-    """A reference target, made once per process and settings (sessions share it)."""
+                      job: FunctionJob) -> TargetRDF:
+    """A reference target, made once per process and settings (sessions share it); ``job``
+    gets the progress in steps and may stop the simulation (``RuntimeError``)."""
     key = (system, temperature, density, n_atoms, n_steps, equilibration,
            str(potential.to_dict()) if potential else None)
     if key not in _TARGETS:
         kwargs = {"n_atoms": n_atoms, "density": density}
         if potential is not None:
             kwargs["potential"] = potential
-        _TARGETS[key] = TargetRDF.from_reference_system(
+        _TARGETS[key] = target_from_reference_system(
             system, temperature=temperature, n_steps=n_steps, equilibration=equilibration,
-            stride=50, system_kwargs=kwargs, r_max=2.5, n_bins=100, progress=progress)
+            stride=50, system_kwargs=kwargs, r_max=2.5, n_bins=100, progress=job.report,
+            stop_requested=lambda: job.stop_requested)
     return _TARGETS[key]
