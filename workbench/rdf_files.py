@@ -117,6 +117,9 @@ def read_table(path: Path) -> RDFTable:
     table, line_numbers = _numeric_block(data, decimal_comma)
     names, header, short = _header(rows[:first], comments, data[0][0], table.shape[1], sep,
                                    xvg, notes)
+    if short:  # one name fewer than columns: R's write.table names no row-name column
+        short = _integers_rising(table[:, 0])
+        names = [None, *names] if short else [*names, None]
     kind = "GROMACS .xvg" if xvg["seen"] else None
     return _build(table, line_numbers, names=names, row_labels=None, header=header, sep=sep,
                   kind=kind, xvg=xvg, notes=notes, index_named_by_header=short)
@@ -235,8 +238,8 @@ def _labelled_rows(rows, nums):
 
 def _header(preamble, comments, first_data_line: int, width: int, sep: str, xvg: dict,
             notes: list[str]) -> tuple[list[str | None] | None, str, bool]:
-    """Column names ``[width]`` (None where unnamed), where they came from, and whether the
-    header names one column fewer than there are (R's row names)."""
+    """Column names (None where unnamed), where they came from, and whether the header names
+    one column fewer than there are (``width - 1`` names then)."""
     candidates = []
     if preamble:  # the last line before the data
         no, cells = preamble[-1]
@@ -251,8 +254,8 @@ def _header(preamble, comments, first_data_line: int, width: int, sep: str, xvg:
             cells = _merge_units(cells)
         if len(cells) == width:
             return list(cells), where, False
-        if len(cells) == width - 1:
-            return [None, *cells], where, True
+        if len(cells) == width - 1:  # R's row names, or a last column left unnamed
+            return list(cells), where, True
         if any(_role_from_name(c) not in (None, "index") for c in cells):
             notes.append(f"the {where} has {len(cells)} names for {width} columns: names "
                          "not used")
@@ -371,8 +374,14 @@ def _roles(series: list[_Series], index_named_by_header: bool, notes: list[str]
                 raise ValueError(f"{first.called()} is named like r but holds 0, 1, 2, ... "
                                  f"(a row index?) while {series[1].called()} looks like "
                                  "distances: rename the columns so that r is the distances")
-            why = ("named as a row index" if named else
-                   f"0, 1, 2, ... beside {series[1].label}, which looks like r")
+            if index_named_by_header:
+                why = "the header names one column fewer, as R's write.table writes row names"
+            elif first.name == "":
+                why = "an empty header cell, as pandas' to_csv writes its index"
+            elif named:
+                why = f"named {first.name!r}"
+            else:
+                why = f"0, 1, 2, ... beside {series[1].label}, which looks like r"
             notes.append(f"{first.called()} is a row index ({why}): not used as r")
             first.role = "index"
         elif first.role == "index":
@@ -591,10 +600,10 @@ def tidy(r: np.ndarray, g: np.ndarray, where: list[str], g_names: list[str] | No
                 if spread[k] > REPEAT_G_TOLERANCE * scale[k]:
                     values = ", ".join(f"{v:.4g}" for v in group[k])
                     raise ValueError(
-                        f"{' and '.join(where[i:j])} all have r = {r[i]:.6g} but g{col(k)} = "
+                        f"{_joined(where[i:j])} have the same r = {r[i]:.6g} but g{col(k)} = "
                         f"{values}: two different points at one r (they differ by more than "
                         f"{REPEAT_G_TOLERANCE:.0%} of the curve's scale); keep one of them")
-                merged.append(f"{' and '.join(where[i:j])} (r = {r[i]:.6g})")
+                merged.append(f"{_joined(where[i:j])} (r = {r[i]:.6g})")
             keep_r.append(r[i])
             keep_g.append(group.mean(axis=1))
             keep_where.append(where[i])
@@ -642,6 +651,15 @@ def _longest_nondecreasing(r: np.ndarray) -> set[int]:
     return keep
 
 
+def _joined(wheres: list[str]) -> str:
+    """``["line 3", "line 4"]`` -> ``lines 3 and 4``."""
+    words = {w.split(" ", 1)[0] for w in wheres}
+    if len(words) == 1 and all(" " in w for w in wheres):
+        numbers = [w.split(" ", 1)[1] for w in wheres]
+        return f"{words.pop()}s {', '.join(numbers[:-1])} and {numbers[-1]}"
+    return " and ".join(wheres)
+
+
 def _list_points(indices: list[int], r: np.ndarray, where: list[str], most: int = 6) -> str:
     shown = [f"{where[i]} (r = {r[i]:.6g})" for i in indices[:most]]
     more = f" and {len(indices) - most} more" if len(indices) > most else ""
@@ -678,7 +696,8 @@ def pair_of(name: str) -> tuple[str, str] | None:
     if not rest:
         return None
     parts = [p for p in re.split(r"\s*[-–—_:/,\s]\s*", rest) if p]
-    if len(parts) == 2:
+    label = r"[A-Za-z][A-Za-z0-9]{0,5}|\d{1,3}" if prefixed else r"[A-Z][A-Za-z0-9]{0,5}|\d{1,3}"
+    if len(parts) == 2 and all(re.fullmatch(label, p) for p in parts):
         return parts[0], parts[1]
     if len(parts) == 1 and prefixed:
         p = parts[0]
