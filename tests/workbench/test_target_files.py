@@ -326,3 +326,27 @@ def test_integer_r_gets_a_note():
     notes = rdf_files.plausibility_notes(np.arange(10.0), "sigma")
     assert notes and "bin numbers" in notes[0]
     assert rdf_files.plausibility_notes(R, "sigma") == []
+
+
+def test_the_tune_dashboard_says_how_it_read_a_file():
+    """The Tune dashboard shows "target: <source>": the file name, its layout and the notes."""
+    from workbench.fit import TuneSession
+    from workbench.ui.tune import TuneDashboard
+
+    session = TuneSession(n_atoms=108, replicas=1)
+    received = []
+    session.set_target = lambda target, reference=None: received.append(target)  # no fits
+    board = TuneDashboard(session, auto_target=False)
+    try:
+        board.source.value = "File"
+        board.t_file.filename = "df.csv"
+        board.t_file.value = (",r,g\n" + "\n".join(
+            f"{i},{a!r},{b!r}" for i, (a, b) in enumerate(RG))).encode()
+        board.make_target()
+    finally:
+        board.close()
+    (target,) = received
+    np.testing.assert_array_equal(target.r, R)
+    assert target.source.startswith("df.csv (read as columns, comma-separated, header on "
+                                    "line 1: row index (not used), r, g); column 1 is a row "
+                                    "index")
