@@ -226,14 +226,16 @@ def _numeric_block(data: list[tuple[int, list[str]]], decimal_comma: bool
 
 
 def _labelled_rows(rows, nums):
-    """Transposed rows that each start with a label (``r, 0.1, 0.2, ...`` / ``g, 0, ...``):
-    ``(table, line numbers, labels)``, or None."""
-    if len(rows) < 2 or any(v[0] is not None or len(v) < 4 or None in v[1:] for v in nums):
+    """Transposed rows that each start with a label (``r, 0.1, 0.2, ...`` / ``g, 0, ...``),
+    after any title lines: ``(table, line numbers, labels)``, or None."""
+    start = len(rows)
+    while start > 0 and (v := nums[start - 1])[0] is None and len(v) >= 4 \
+            and None not in v[1:] and len(v) == len(nums[-1]):
+        start -= 1
+    if len(rows) - start < 2:
         return None
-    if len({len(v) for v in nums}) != 1:
-        return None
-    table = np.asarray([v[1:] for v in nums], float)
-    return table, [no for no, _ in rows], [cells[0] for _, cells in rows]
+    table = np.asarray([v[1:] for v in nums[start:]], float)
+    return table, [no for no, _ in rows[start:]], [cells[0] for _, cells in rows[start:]]
 
 
 def _header(preamble, comments, first_data_line: int, width: int, sep: str, xvg: dict,

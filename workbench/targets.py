@@ -205,8 +205,11 @@ class TargetRDF(param.Parameterized):
             mapped = rdf_files.pairs_from_names(names, species_names)
             if mapped is None:
                 named = f" named {', '.join(repr(n) for n in names)}" if any(names) else ""
-                raise ValueError(f"{n_g} g columns{named} ({table.layout}); their names do not "
-                                 "say which species pairs they are: give species_pairs")
+                why = ("their names do not say which species pairs they are" if not all(
+                    rdf_files.pair_of(n) for n in names) else
+                    f"their names name species not among species_names {species_names}")
+                raise ValueError(f"{n_g} g columns{named} ({table.layout}); {why}: give "
+                                 "species_pairs")
             species_pairs, derived = mapped
             if not species_names:
                 species_names = derived

@@ -350,3 +350,15 @@ def test_the_tune_dashboard_says_how_it_read_a_file():
     assert target.source.startswith("df.csv (read as columns, comma-separated, header on "
                                     "line 1: row index (not used), r, g); column 1 is a row "
                                     "index")
+
+
+def test_labelled_rows_after_a_title_and_pair_names_outside_species_names(tmp_path):
+    text = ("mdgrad-style target\nr," + ",".join(_fmt(R, ".4f")) + "\ng,"
+            + ",".join(_fmt(G, ".5f")) + "\n")
+    target = _load(_write(tmp_path, "titled.csv", text))
+    np.testing.assert_array_equal(target.r, _as_read(_fmt(R, ".4f")))
+    assert target.layout.startswith("2 rows (transposed)")
+    text = "r gOO gOH\n" + "\n".join(f"{a!r} {b!r} {b!r}" for a, b in RG)
+    with pytest.raises(ValueError, match=r"name species not among species_names \['O'\]: "
+                       "give species_pairs"):
+        _load(_write(tmp_path, "oh.txt", text), species_names=["O"])
