@@ -67,7 +67,7 @@ class RDFTable:
     layout: str
     notes: list[str] = field(default_factory=list)
     r_unit: str | None = None  # length unit the file names for r: nm, Å, pm, bohr, sigma
-    r_name: str = ""  # the r column's name in the file, for messages
+    r_name: str = ""  # the r column's name in the file
 
 
 @dataclass
@@ -356,7 +356,7 @@ def _build(table: np.ndarray, line_numbers: list[int], *, names: list[str | None
     return RDFTable(r=r_series.values, g=np.stack([s.values for s in g_series]),
                     g_names=[s.name or "" for s in g_series], where=where,
                     layout=f"{layout}: {', '.join(parts)}", notes=notes, r_unit=r_unit,
-                    r_name=r_series.called())
+                    r_name=r_series.name or "")
 
 
 def _roles(series: list[_Series], index_named_by_header: bool, notes: list[str]

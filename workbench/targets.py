@@ -224,7 +224,7 @@ class TargetRDF(param.Parameterized):
         comp = composition if composition is not None else [1.0 / len(names)] * len(names)
         if density is None or temperature is None:
             raise ValueError("the state point needs a density and a temperature")
-        target = cls(r=r, g=g[0] if one_row and n_g == 1 else g,
+        target = cls(r=r, g=g[0] if n_g == 1 and (one_row or not species_pairs) else g,
                      species_pairs=[tuple(p) for p in species_pairs], density=float(density),
                      temperature=float(temperature), composition=list(comp),
                      species_names=list(names), units=units, rdf_sigma=rdf_sigma,
@@ -286,9 +286,10 @@ def _in_length_unit(table: rdf_files.RDFTable, length: str, notes: list[str]) ->
         return r
     if length == "Å" and unit in rdf_files.LENGTH_IN_ANGSTROM:
         factor = rdf_files.LENGTH_IN_ANGSTROM[unit]
-        notes.append(f"r is in {unit} ({table.r_name}): converted to Å (x {factor:g})")
+        notes.append(f"r is in {unit} (named {table.r_name!r}): converted to Å "
+                     f"(x {factor:g})")
         return r * factor
-    raise ValueError(f"r is in {unit} ({table.r_name}) but the target's units are "
+    raise ValueError(f"r is in {unit} (named {table.r_name!r}) but the target's units are "
                      f"{'reduced LJ (sigma)' if length == 'sigma' else 'ASE (Å)'}: give r in "
                      f"{length}, or load it with units={'ase' if length == 'sigma' else 'lj'!r}")
 
