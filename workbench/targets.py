@@ -78,9 +78,12 @@ class TargetRDF(param.Parameterized):
         if not (np.all(np.isfinite(r)) and np.all(np.isfinite(g))):
             raise ValueError(f"{name}: r and g must be finite numbers")
         if np.any(np.diff(r) <= 0) or r[0] < 0:
-            raise ValueError(f"{name}: r must be non-negative and strictly increasing")
+            i = 0 if r[0] < 0 else int(np.flatnonzero(np.diff(r) <= 0)[0]) + 1
+            raise ValueError(f"{name}: r must be non-negative and strictly increasing (point "
+                             f"{i + 1}: r = {r[i]:.6g}{f' after {r[i - 1]:.6g}' if i else ''})")
         if np.any(g < 0):
-            raise ValueError(f"{name}: g(r) must be >= 0")
+            i = int(np.flatnonzero(np.any(np.atleast_2d(g) < 0, axis=0))[0])
+            raise ValueError(f"{name}: g(r) must be >= 0 (point {i + 1}, r = {r[i]:.6g})")
         n_rows = 1 if g.ndim == 1 else g.shape[0]
         if (g.ndim == 2 or self.species_pairs) and len(self.species_pairs) != n_rows:
             raise ValueError(f"{name}: {n_rows} g rows but {len(self.species_pairs)} "
