@@ -1,12 +1,17 @@
 """``TargetRDF``: the structure a potential fit aims at: g(r) (or the partial g_ab of a mixture)
 with the state point it was measured at (density, temperature, composition, units).
 
-A plain value: targets come from a file (``from_file``): a two-column CSV ``r, g`` (comma- or
-whitespace-separated, ``#`` comments and one header line allowed; more g columns for partials) or
-an ``.npz`` with arrays ``r`` and ``g`` (and optionally ``density``, ``temperature``), or from
-frames of positions (``from_frames``). Malformed files raise ``ValueError`` naming the file.
-Arrays are read with ``allow_pickle=False``. Targets from the workbench's own simulations and
-stored runs are made by ``workbench.fit.targets``.
+A plain value: targets come from a file (``from_file``) or from frames of positions
+(``from_frames``). Files are text tables in the layouts people have (``workbench.rdf_files``
+lists them: columns ``r, g[, g2, ...]`` with any of the usual separators, comments and
+headers; GROMACS ``.xvg``; LAMMPS ``fix ave/time``; pandas and R CSVs with a row-index column;
+VMD's ``r g(r) int`` with its running integral; transposed two-row files as mdgrad ships), or an
+``.npz`` with arrays ``r`` and ``g`` (and optionally ``density``, ``temperature``). The target
+says how its file was read (``layout``) and what reading it left out, assumed or repaired
+(``notes``: a stray out-of-order point sorted in, repeated r averaged, noise-level negative g
+set to 0, r converted from nm to Å), and logs the notes. Malformed files raise ``ValueError``
+naming the file and the line (or column). Arrays are read with ``allow_pickle=False``. Targets
+from the workbench's own simulations and stored runs are made by ``workbench.fit.targets``.
 
 The fit compares the target with the *smooth* g(r) of its simulations (Gaussian width
 ``rdf_sigma``, ``kernels.observables.rdf.rdf_smooth``); a target made by the workbench records
@@ -16,7 +21,7 @@ compared with a small width (one bin).
 
 from __future__ import annotations
 
-import re
+import logging
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -25,8 +30,10 @@ import param
 from jax_md import space
 
 from kernels.observables.rdf import rdf_smooth
-from workbench import io
+from workbench import io, rdf_files
 from workbench.units import get_units
+
+log = logging.getLogger(__name__)
 
 
 class TargetRDF(param.Parameterized):
@@ -49,6 +56,11 @@ class TargetRDF(param.Parameterized):
     rdf_sigma = param.Number(default=None, allow_None=True, bounds=(0, None),
                              doc="Gaussian smearing of g (length units); None for a histogram.")
     source = param.String(default="", doc="Where the target came from (file, run id, ...).")
+    layout = param.String(default="", doc="How a file target was read: the file's layout and "
+                          "what each column (or row) was taken as.")
+    notes = param.List(default=[], item_type=str, doc="What reading the file left out, "
+                       "assumed or repaired (sorted, averaged, clipped, converted points), "
+                       "naming the lines.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -66,9 +78,12 @@ class TargetRDF(param.Parameterized):
         if not (np.all(np.isfinite(r)) and np.all(np.isfinite(g))):
             raise ValueError(f"{name}: r and g must be finite numbers")
         if np.any(np.diff(r) <= 0) or r[0] < 0:
-            raise ValueError(f"{name}: r must be non-negative and strictly increasing")
+            i = 0 if r[0] < 0 else int(np.flatnonzero(np.diff(r) <= 0)[0]) + 1
+            raise ValueError(f"{name}: r must be non-negative and strictly increasing (point "
+                             f"{i + 1}: r = {r[i]:.6g}{f' after {r[i - 1]:.6g}' if i else ''})")
         if np.any(g < 0):
-            raise ValueError(f"{name}: g(r) must be >= 0")
+            i = int(np.flatnonzero(np.any(np.atleast_2d(g) < 0, axis=0))[0])
+            raise ValueError(f"{name}: g(r) must be >= 0 (point {i + 1}, r = {r[i]:.6g})")
         n_rows = 1 if g.ndim == 1 else g.shape[0]
         if (g.ndim == 2 or self.species_pairs) and len(self.species_pairs) != n_rows:
             raise ValueError(f"{name}: {n_rows} g rows but {len(self.species_pairs)} "
@@ -109,7 +124,8 @@ class TargetRDF(param.Parameterized):
         return {"species_pairs": [list(p) for p in self.species_pairs], "density": self.density,
                 "temperature": self.temperature, "composition": list(self.composition),
                 "species_names": list(self.species_names), "units": self.units,
-                "rdf_sigma": self.rdf_sigma, "source": self.source}
+                "rdf_sigma": self.rdf_sigma, "source": self.source, "layout": self.layout,
+                "notes": list(self.notes)}
 
     def save(self, path: str | Path) -> Path:
         """Write ``r``, ``g`` and the state point to an ``.npz`` (atomically)."""
@@ -127,19 +143,38 @@ class TargetRDF(param.Parameterized):
                   species_names: list[str] | None = None,
                   species_pairs: list[tuple[int, int]] | None = None,
                   rdf_sigma: float | None = None) -> TargetRDF:
-        """Read a CSV (``r, g[, g2, ...]``) or ``.npz`` (``r``, ``g``) target; the state point
-        comes from the arguments or, for ``.npz``, from its ``density``/``temperature`` arrays.
-        ``ValueError`` naming the file for anything malformed."""
+        """Read a text table (module docstring; ``workbench.rdf_files``) or an ``.npz``
+        (``r``, ``g``) target; the state point comes from the arguments or, for ``.npz``, from
+        its ``density``/``temperature`` arrays. Several g columns map to species pairs by their
+        names (``r gOO gOH gHH``) unless ``species_pairs`` is given. ``layout`` and ``notes``
+        of the target say how the file was read. ``ValueError`` naming the file (and the line
+        or column) for anything malformed."""
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"target file {path}: no such file")
+        try:
+            return cls._from_file(path, density=density, temperature=temperature, units=units,
+                                  composition=composition, species_names=species_names,
+                                  species_pairs=species_pairs, rdf_sigma=rdf_sigma)
+        except ValueError as exc:
+            if str(path) in str(exc):
+                raise
+            raise ValueError(f"target file {path}: {exc}") from exc
+
+    @classmethod
+    def _from_file(cls, path: Path, *, density, temperature, units, composition,
+                   species_names, species_pairs, rdf_sigma) -> TargetRDF:
+        length = get_units(units).length
         if path.suffix.lower() == ".npz":
             data = io.load_npz(path)  # ValueError naming the file for corrupt archives
             missing = [k for k in ("r", "g") if k not in data]
             if missing:
-                raise ValueError(f"target file {path}: missing array(s) {missing}; "
-                                 f"it has {sorted(data)}")
-            r, g = data["r"], data["g"]
+                raise ValueError(f"missing array(s) {missing}; it has {sorted(data)}")
+            r, g = np.asarray(data["r"], float), np.asarray(data["g"], float)
+            if r.ndim != 1 or g.ndim not in (1, 2) or g.shape[-1] != len(r):
+                raise ValueError(f"arrays r {r.shape} and g {g.shape} must be [n] and [n] "
+                                 "(or [n_pairs, n])")
+            one_row = g.ndim == 1
             density = density if density is not None else _scalar(data, "density", path)
             temperature = (temperature if temperature is not None
                            else _scalar(data, "temperature", path))
@@ -147,27 +182,60 @@ class TargetRDF(param.Parameterized):
                 composition = [float(x) for x in np.ravel(data["composition"])]
             if species_pairs is None and "species_pairs" in data and data["species_pairs"].size:
                 species_pairs = [tuple(int(v) for v in p) for p in data["species_pairs"]]
+            table = rdf_files.RDFTable(r=r, g=np.atleast_2d(g), g_names=[""] * len(
+                np.atleast_2d(g)), where=[f"point {i + 1}" for i in range(len(r))],
+                layout=f"npz arrays r {r.shape}, g {g.shape}")
         else:
-            r, g = _read_columns(path)
-        n_rows = 1 if np.ndim(g) == 1 else np.shape(g)[0]
-        if species_pairs is None:
-            species_pairs = [] if n_rows == 1 else None
-        if species_pairs is None:
-            raise ValueError(f"target file {path}: {n_rows} g columns; give species_pairs")
+            table = rdf_files.read_table(path)
+            one_row = len(table.g) == 1
+        notes = list(table.notes)
+        r = _in_length_unit(table, length, notes)
+        r, g, _, tidied = rdf_files.tidy(r, table.g, table.where, table.g_names)
+        notes += tidied + rdf_files.plausibility_notes(r, length)
+        n_g, names = len(g), list(table.g_names)
+        if species_pairs is not None:
+            if len(species_pairs) != n_g:
+                raise ValueError(f"{n_g} g column(s) ({table.layout}) but "
+                                 f"{len(species_pairs)} species_pairs")
+            _check_pairs_against_names(species_pairs, names, species_names)
+        elif n_g == 1:
+            species_pairs = []
+            pair = rdf_files.pair_of(names[0]) if names[0] else None
+            if pair is not None and pair[0] != pair[1]:
+                notes.append(f"one g column, named {names[0]} ({pair[0]}-{pair[1]}): read as "
+                             "the g(r) of a one-component system")
+        else:
+            mapped = rdf_files.pairs_from_names(names, species_names)
+            if mapped is None:
+                named = f" named {', '.join(repr(n) for n in names)}" if any(names) else ""
+                why = ("their names do not say which species pairs they are" if not all(
+                    rdf_files.pair_of(n) for n in names) else
+                    f"their names name species not among species_names {species_names}")
+                raise ValueError(f"{n_g} g columns{named} ({table.layout}); {why}: give "
+                                 "species_pairs")
+            species_pairs, derived = mapped
+            if not species_names:
+                species_names = derived
+            notes.append("g columns " + ", ".join(
+                f"{n} -> {species_names[a]}-{species_names[b]}"
+                for n, (a, b) in zip(names, species_pairs, strict=True)))
         n_species = 1 + max((max(p) for p in species_pairs), default=0)
         names = species_names or [chr(ord("A") + i) for i in range(n_species)]
+        if composition is None and len(names) > 1:
+            notes.append(f"no composition given: equal mole fractions of {', '.join(names)} "
+                         "assumed")
         comp = composition if composition is not None else [1.0 / len(names)] * len(names)
         if density is None or temperature is None:
-            raise ValueError(f"target file {path}: the state point needs a density and a "
-                             "temperature")
-        try:
-            return cls(r=np.asarray(r, float), g=np.asarray(g, float),
-                       species_pairs=[tuple(p) for p in species_pairs], density=float(density),
-                       temperature=float(temperature), composition=list(comp),
-                       species_names=list(names), units=units, rdf_sigma=rdf_sigma,
-                       source=str(path))
-        except ValueError as exc:
-            raise ValueError(f"target file {path}: {exc}") from exc
+            raise ValueError("the state point needs a density and a temperature")
+        target = cls(r=r, g=g[0] if n_g == 1 and (one_row or not species_pairs) else g,
+                     species_pairs=[tuple(p) for p in species_pairs], density=float(density),
+                     temperature=float(temperature), composition=list(comp),
+                     species_names=list(names), units=units, rdf_sigma=rdf_sigma,
+                     source=str(path), layout=table.layout, notes=notes)
+        log.info("target file %s read as %s", path, table.layout)
+        for note in notes:
+            log.info("target file %s: %s", path, note)
+        return target
 
     @classmethod
     def from_frames(cls, frames: np.ndarray, box: np.ndarray, species: np.ndarray,
@@ -213,31 +281,45 @@ def _scalar(data: dict, key: str, path: Path) -> float | None:
     return float(value.reshape(()))
 
 
-def _read_columns(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``r [n]`` and ``g [n]`` (or ``[n_cols - 1, n]``) from a text table."""
+def _in_length_unit(table: rdf_files.RDFTable, length: str, notes: list[str]) -> np.ndarray:
+    """r in the target's length unit (``length``: ``sigma`` or ``Å``) when the file names
+    its unit (``r (nm)``); ``ValueError`` for a unit that cannot be converted."""
+    unit, r = table.r_unit, np.asarray(table.r, float)
+    if unit is None or unit == length:
+        return r
+    if length == "Å" and unit in rdf_files.LENGTH_IN_ANGSTROM:
+        factor = rdf_files.LENGTH_IN_ANGSTROM[unit]
+        notes.append(f"r is in {unit} (named {table.r_name!r}): converted to Å "
+                     f"(x {factor:g})")
+        return r * factor
+    raise ValueError(f"r is in {unit} (named {table.r_name!r}) but the target's units are "
+                     f"{'reduced LJ (sigma)' if length == 'sigma' else 'ASE (Å)'}: give r in "
+                     f"{length}, or load it with units={'ase' if length == 'sigma' else 'lj'!r}")
+
+
+def _check_pairs_against_names(pairs, names: list[str], species_names) -> None:
+    """``species_pairs`` given with g columns whose names say their pairs among
+    ``species_names``: they must agree."""
+    if not species_names or not all(names):
+        return
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"target file {path}: cannot read it as text ({exc})") from exc
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        cells = [c for c in re.split(r"[,;\s]+", line) if c]
-        try:
-            rows.append([float(c) for c in cells])
-        except ValueError:
-            if rows or any(ch.isdigit() for ch in line) and not re.match(r"^[A-Za-z_]", line):
-                raise ValueError(f"target file {path}, line {number}: {line!r} is not a row "
-                                 "of numbers") from None
-            continue  # a header line before the data
-    if not rows:
-        raise ValueError(f"target file {path}: no rows of numbers (expected columns r, g)")
-    widths = {len(row) for row in rows}
-    if len(widths) != 1 or widths.pop() < 2:
-        raise ValueError(f"target file {path}: every row needs the same number (>= 2) of "
-                         "columns: r, g[, g2, ...]")
-    table = np.asarray(rows, float)
-    g = table[:, 1] if table.shape[1] == 2 else table[:, 1:].T
-    return table[:, 0], g
+        mapped = rdf_files.pairs_from_names(names, species_names)
+    except ValueError:
+        return
+    if mapped is None:
+        return
+    for k, (given, named) in enumerate(zip(pairs, mapped[0], strict=True)):
+        if set(given) != set(named):
+            raise ValueError(f"g column {k + 1} is named {names[k]} "
+                             f"({species_names[named[0]]}-{species_names[named[1]]}) but "
+                             f"species_pairs[{k}] is {tuple(given)}")
+
+
+def _read_columns(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``r [n]`` and ``g [n]`` (or ``[n_g, n]``) from a text table, as ``from_file`` reads
+    it before tidying (``workbench.rdf_files.read_table``)."""
+    try:
+        table = rdf_files.read_table(path)
+    except ValueError as exc:
+        raise ValueError(f"target file {path}: {exc}") from exc
+    return table.r, table.g[0] if len(table.g) == 1 else table.g

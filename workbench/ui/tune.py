@@ -66,7 +66,7 @@ class TuneDashboard(pn.viewable.Viewer):
                                                    step=0.1, start=0.01)
         self.t_steps = pn.widgets.IntInput(label="Reference steps", value=4000, step=1000,
                                            start=500)
-        self.t_file = pn.widgets.FileInput(accept=".csv,.npz,.txt,.dat")
+        self.t_file = pn.widgets.FileInput(accept=".csv,.npz,.txt,.dat,.xvg")
         self.t_runs = pn.widgets.Select(label="Simulation run", options={})
         self.t_button = pn.widgets.Button(label="Make target", color="primary")
         self.t_button.on_click(lambda e: self.make_target())
@@ -172,7 +172,8 @@ class TuneDashboard(pn.viewable.Viewer):
                     path.write_bytes(self.t_file.value)
                     target = TargetRDF.from_file(path, density=self.t_density.value,
                                                  temperature=self.t_temperature.value)
-                target.source = self.t_file.filename
+                target.source = "; ".join([f"{self.t_file.filename} (read as {target.layout})",
+                                           *target.notes])  # shown as "target: ..."
             except ValueError as exc:
                 self.status.object = f"**Could not read the file:** {exc}"
                 return
