@@ -67,7 +67,8 @@ def _pair_mask(R: Array, box: Array, cutoff_sq: float) -> Array:
         dx = x[:, None] - x[None, :]
         d2 = d2 + (dx - box[k] * jnp.round(dx / box[k])) ** 2
     n = R.shape[0]
-    lower = jnp.arange(n)[None, :] < jnp.arange(n)[:, None]
+    i = jnp.arange(n, dtype=jnp.int32)
+    lower = i[None, :] < i[:, None]
     return (d2 < cutoff_sq) & lower
 
 
@@ -111,7 +112,7 @@ def neighbor_list(displacement_fn: space.DisplacementFn, box: Array, cutoff: flo
     displacement = space.map_bond(displacement_fn)
 
     def build(R: Array, capacity: int, error) -> partition.NeighborList:
-        idx, occupancy = _all_pairs_jit(R, box_np, cutoff_sq, capacity)
+        idx, occupancy = _all_pairs_jit(R, jnp.asarray(box_np, R.dtype), cutoff_sq, capacity)
         error = error.update(PEC.NEIGHBOR_LIST_OVERFLOW, occupancy > capacity)
         return partition.NeighborList(idx, R, error, None, capacity, format, None, None, update)
 
@@ -127,7 +128,7 @@ def neighbor_list(displacement_fn: space.DisplacementFn, box: Array, cutoff: flo
         n = R.shape[0]
         if n > MAX_ALL_PAIRS_ATOMS or kw:
             return fallback.allocate(R, extra_capacity, **kw)
-        occupancy = int(_n_pairs(R, box_np, cutoff_sq))
+        occupancy = int(_n_pairs(R, jnp.asarray(box_np, R.dtype), cutoff_sq))
         capacity = int(occupancy * capacity_multiplier + n * extra_capacity)
         capacity = max(1, min(capacity, n * (n - 1) // 2))
         return build(R, capacity, partition.PartitionError(jnp.zeros((), jnp.uint8)))
