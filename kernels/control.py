@@ -73,6 +73,7 @@ from jax_md import energy, smap, space
 
 from kernels.diffsim import scan_chunked
 from kernels.integrators import make_integrator
+from kernels.precision import float_dtype
 
 Array = jnp.ndarray
 
@@ -120,11 +121,12 @@ def bead_spring_chain(
         epsilon=bond_stiffness)
     i = np.arange(n_beads)
     eps = np.where(np.abs(i[:, None] - i[None, :]) > exclude, epsilon, 0.0)
-    pair_energy = energy.soft_sphere_pair(displacement_fn, sigma=sigma, epsilon=jnp.asarray(eps),
+    pair_energy = energy.soft_sphere_pair(displacement_fn, sigma=sigma, epsilon=eps,
                                           alpha=alpha)
 
     def energy_fn(R: Array, **unused: Any) -> Array:
-        return bond_energy(R) + pair_energy(R)
+        # the [N, N] strengths in the positions' dtype (a float64 matrix would promote)
+        return bond_energy(R) + pair_energy(R, epsilon=jnp.asarray(eps, R.dtype))
 
     return displacement_fn, shift_fn, energy_fn
 
@@ -253,9 +255,10 @@ def pair_springs(displacement_fn: Callable, pairs: Array, *, k_scale: float = 10
     ``learn_length`` also ``{"log_l": [n_pairs]}``, the rest lengths ``l = exp(log_l)``
     (length units; otherwise every spring has ``rest_length``, i.e. "contact" springs).
 
-    Returns ``init_fn(k0=0.5, l0=None) -> params`` (every spring at ``k0``; rest lengths
-    ``l0``, scalar or ``[n_pairs]``, by default ``sqrt(|i - j|) b`` with ``b = rest_length``,
-    the ideal chain's r.m.s. distances, so the initial control hardly deforms a coil) and
+    Returns ``init_fn(k0=0.5, l0=None, dtype=float32) -> params`` (every spring at ``k0``;
+    rest lengths ``l0``, scalar or ``[n_pairs]``, by default ``sqrt(|i - j|) b`` with ``b =
+    rest_length``, the ideal chain's r.m.s. distances, so the initial control hardly deforms a
+    coil; arrays of ``dtype``, the run's precision) and
     ``energy_fn(R, params) -> []`` (energy units).
     """
     pairs_np = np.asarray(pairs)
@@ -263,13 +266,15 @@ def pair_springs(displacement_fn: Callable, pairs: Array, *, k_scale: float = 10
     springs = smap.bond(energy.simple_spring, metric, jnp.asarray(pairs_np),
                         length=rest_length, epsilon=1.0, alpha=2.0)
 
-    def init_fn(k0: float = 0.5, l0: float | Array | None = None) -> dict:
+    def init_fn(k0: float = 0.5, l0: float | Array | None = None,
+                dtype: Any = jnp.float32) -> dict:
         n = pairs_np.shape[0]
-        params = {"raw_k": jnp.full((n,), np.log(np.expm1(k0 / k_scale)))}  # softplus^-1
+        dtype = float_dtype(dtype)
+        params = {"raw_k": jnp.full((n,), np.log(np.expm1(k0 / k_scale)), dtype)}  # softplus^-1
         if learn_length:
             sep = (pairs_np[:, 1] - pairs_np[:, 0]).astype(float)
             l0 = rest_length * np.sqrt(sep) if l0 is None else np.broadcast_to(l0, (n,))
-            params["log_l"] = jnp.asarray(np.log(l0))
+            params["log_l"] = jnp.asarray(np.log(l0), dtype)
         return params
 
     def energy_fn(R: Array, params: dict) -> Array:

@@ -38,14 +38,18 @@ Several state points (temperature, density, target): one ``loss_fn`` per box, su
 ``sum_state_points``. Replicas: states with a leading replica axis run by ``runner.map_replicas``.
 
 Also here: ``md_steps_fn`` (the same MD steps, forward only, for equilibration and timing),
-``sum_state_points``, ``reallocate`` / ``with_neighbor_list`` (overflow recovery) and the
+``sum_state_points``, ``call_with_reallocation`` (overflow recovery) and the
 Gauss-Newton helpers ``flat_jacobian`` / ``gauss_newton_direction`` (for a few parameters whose
 loss valley is ill-conditioned; ``jax.jacfwd`` of ``aux["g"]`` gives the Jacobian through the
 same truncated windows).
 
 Neighbour-list overflow is reported, not silent: ``aux["overflow"]`` is True when any buffer
-overflowed during the call; the caller then re-allocates (``init_fn`` with more
-``extra_capacity``, or ``reallocate``) and repeats the call, as ``kernels.runner`` does.
+overflowed during the call. ``call_with_reallocation(call, state, neighbor_fn)`` then repeats
+the call from the same state with larger lists (``kernels.neighbors.retry_on_overflow``, the
+path ``kernels.runner`` takes too) and raises if the list keeps overflowing.
+
+Precision follows the positions (float32 or float64); ``kT``, ``dt`` and the masses are cast to
+it, and so are the g(r) grid and its normalisation (``kernels.precision``).
 
 Shapes: ``R: [n_atoms, 3]`` (``[n_replicas, n_atoms, 3]`` with replicas); ``g_target:
 [n_bins]`` or ``[n_pairs, n_bins]`` on the bin centres ``bin_centers(0, r_max, n_bins)``;
@@ -57,19 +61,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax_md import dataclasses, partition, quantity
 
+from kernels import neighbors
 from kernels.integrators import make_integrator
 from kernels.observables.rdf import rdf_smooth, rdf_smooth_pairs
 from kernels.runner import map_replicas
 
 Array = jnp.ndarray
 GRADIENT_MODES = ("full", "truncated", "checkpoint")
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -399,7 +405,7 @@ def diffsim_loss(
         R = jnp.asarray(R)
         kT = jnp.asarray(kT, R.dtype)
         mass = jnp.asarray(mass, R.dtype)
-        nbrs = reallocate(neighbor_fn, R, extra_capacity, replicas)
+        nbrs = neighbors.allocate(neighbor_fn, R, extra_capacity, replicas)
         if not replicas:
             return jax.jit(single_init)(key, R, params, kT, mass, nbrs)
         keys = jax.random.split(key, R.shape[0])
@@ -413,17 +419,71 @@ def diffsim_loss(
 def reallocate(neighbor_fn: partition.NeighborFn, R: Array, extra_capacity: int = 0,
                replicas: bool = False) -> partition.NeighborList:
     """A neighbour list for ``R`` (``[n_atoms, 3]``, or ``[n_replicas, n_atoms, 3]`` with one
-    capacity for all replicas, the largest any needs) with ``extra_capacity`` spare slots."""
-    if not replicas:
-        return neighbor_fn.allocate(R, extra_capacity=extra_capacity)
-    lists = [neighbor_fn.allocate(r, extra_capacity=extra_capacity) for r in R]
-    biggest = max(lists, key=lambda n: n.idx.shape[-1])
-    return jax.vmap(lambda r: biggest.update(r))(R)
+    capacity for all replicas, the largest any needs) with ``extra_capacity`` spare slots
+    (``kernels.neighbors.allocate``)."""
+    return neighbors.allocate(neighbor_fn, R, extra_capacity, replicas)
 
 
 def with_neighbor_list(state: SimState, neighbor: partition.NeighborList) -> SimState:
     """``state`` with a new (e.g. larger) neighbour list; the loss recomputes forces with it."""
     return state.set(neighbor=neighbor)
+
+
+def overflow_flag(out: Any) -> Array:
+    """Whether a neighbour list overflowed, read from the output of a loss call (its
+    ``aux["overflow"]``), of ``value_and_grad`` / ``jacfwd`` of one, or of ``md_steps_fn``
+    (the returned state's list): True if any flag found is set. ``ValueError`` if none is."""
+    flags = []
+
+    def visit(x: Any) -> None:
+        if isinstance(x, SimState):
+            flags.append(jnp.any(x.neighbor.did_buffer_overflow))
+        elif isinstance(x, dict):
+            if "overflow" in x:
+                flags.append(jnp.any(x["overflow"]))
+        elif isinstance(x, tuple | list):
+            for y in x:
+                visit(y)
+
+    visit(out)
+    if not flags:
+        raise ValueError("the output holds no neighbour-list overflow flag")
+    return jnp.any(jnp.stack(flags))
+
+
+def call_with_reallocation(call: Callable[[SimState], T], state: SimState,
+                           neighbor_fn: partition.NeighborFn, *, replicas: bool = False,
+                           max_reallocations: int = neighbors.MAX_REALLOCATIONS
+                           ) -> tuple[T, SimState]:
+    """``call(state)``, repeated from the same state with a larger neighbour list while the
+    list overflows during the call (``kernels.neighbors.retry_on_overflow``; the overflow is
+    read by ``overflow_flag``).
+
+    Args:
+      call: a function of the state alone, e.g. ``lambda s: loss_fn(params, s, kT=...,
+        g_target=...)``, ``jax.value_and_grad`` of that, or ``lambda s: run(params, s, n, kT)``
+        of ``md_steps_fn``. It recomputes forces with the list it is given (all of these do).
+      state: a ``SimState`` of one state point (replicas or not); the lists are re-allocated
+        from its positions (``[n_atoms, 3]`` or ``[n_replicas, n_atoms, 3]``).
+      neighbor_fn: the neighbour-list functions ``state``'s list came from.
+      replicas: ``state`` has a leading replica axis.
+
+    Returns:
+      ``(output of the successful call, the state it started from)``; the latter holds the
+      larger list, for the next call. Raises ``kernels.neighbors.NeighborListOverflowError``
+      after ``max_reallocations``.
+    """
+
+    def attempt(nbrs: partition.NeighborList) -> tuple[tuple[T, SimState], Array]:
+        start = with_neighbor_list(state, nbrs)
+        out = call(start)
+        return (out, start), overflow_flag(out)
+
+    (out, start), _ = neighbors.retry_on_overflow(
+        attempt, state.neighbor,
+        lambda extra: neighbors.allocate(neighbor_fn, state.md.position, extra, replicas),
+        max_reallocations=max_reallocations)
+    return out, start
 
 
 def sum_state_points(points: Sequence[tuple[Callable, dict]],

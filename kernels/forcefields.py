@@ -5,7 +5,8 @@ periodic torsions (AMBER impropers are periodic torsions too), CMAP, Lennard-Jon
 Lorentz-Berthelot mixing, per-pair nonbonded exceptions (scaled 1-4 pairs and exclusions),
 OpenMM's analytic long-range dispersion correction, and Coulomb either without cutoff or by
 particle-mesh Ewald (order-5 B-splines and OpenMM's influence function, so that it reproduces
-OpenMM given the same Ewald ``alpha`` and grid). It works in kcal/mol and Å.
+OpenMM given the same Ewald ``alpha`` and grid; its reciprocal sum is evaluated by the copy in
+``kernels.pme``, which computes in the positions' dtype). It works in kcal/mol and Å.
 
 The parameters come from an OpenMM ``System`` through jax_md's ``io.openmm.convert_openmm_system``.
 That loader imports OpenMM, so the conversion lives in ``workbench.molecules``; this module only
@@ -48,12 +49,11 @@ import numpy as np
 from jax_md import partition
 from jax_md.mm_forcefields.amber.energy import energy as amber_energy
 from jax_md.mm_forcefields.base import NonbondedOptions, Topology
-from jax_md.mm_forcefields.nonbonded.electrostatics import (
-    COULOMB_CONSTANT,
-    CutoffCoulomb,
-    PMECoulomb,
-)
+from jax_md.mm_forcefields.nonbonded.electrostatics import COULOMB_CONSTANT, CutoffCoulomb
 from jax_md.mm_forcefields.oplsaa.params import Parameters
+
+from kernels.pme import TypedPMECoulomb
+from kernels.precision import float_dtype
 
 Array = jnp.ndarray
 
@@ -155,19 +155,20 @@ def classical_energy(
         without a cutoff, where every pair is listed).
       energy_unit: ``"eV"`` (default, ASE units) or ``"kcal/mol"``.
       dtype: cast the parameters to this floating type (positions must match); default: as
-        converted. For float32 runs also keep ``jax_enable_x64`` off, as a few PME intermediates
-        are created in the default float type.
+        converted. Energies come out in the positions' dtype, and the PME reciprocal sum is
+        computed in it (``kernels.pme``), so float32 stays float32 with ``jax_enable_x64`` on;
+        float64 needs it on (``kernels.precision``).
       neighbor_format: jax_md neighbour-list format.
     """
     if energy_unit not in ENERGY_UNITS:
         raise ValueError(f"energy_unit must be one of {sorted(ENERGY_UNITS)}, got {energy_unit!r}")
     if dtype is not None:
-        ff = ff.astype(dtype)
+        ff = ff.astype(float_dtype(dtype))
     scale = ENERGY_UNITS[energy_unit]
     nb = ff.nb_options._replace(dr_threshold=float(skin), nb_format=neighbor_format)
     if ff.pme_alpha is not None:
         grid = np.asarray(ff.pme_grid, dtype=np.int32)
-        coulomb = PMECoulomb(grid_size=grid, alpha=float(ff.pme_alpha), r_cut=nb.r_cut)
+        coulomb = TypedPMECoulomb(grid_size=grid, alpha=float(ff.pme_alpha), r_cut=nb.r_cut)
     elif nb.r_cut is None:
         # no cutoff: jax_md evaluates plain 1/r over every listed pair (its r_cut is unused)
         coulomb = CutoffCoulomb(r_cut=float("inf"))
@@ -177,7 +178,7 @@ def classical_energy(
         ff.params, ff.topology, ff.box, coulomb, nb)
 
     recip_fn = None
-    if isinstance(coulomb, PMECoulomb):  # the reciprocal term as jax_md's energy builds it
+    if isinstance(coulomb, TypedPMECoulomb):  # the reciprocal term as the energy builds it
         recip_fn = coulomb.coulomb_recip_pme(ff.params.nonbonded.charges, ff.box, grid,
                                              alpha=coulomb.alpha)
 
@@ -192,15 +193,17 @@ def classical_energy(
     def energy_fn(R: Array, neighbor: partition.NeighborList, strain: Array | None = None,
                   **kwargs) -> Array:
         """Potential energy of ``R: [n_atoms, 3]`` (Å); see the module docstring for ``strain``."""
+        # in R's dtype: jax_md returns a few constant terms (no CMAP, no soft-core
+        # correction) as float64 zeros, which would promote a float32 energy
         if strain is None:
-            return scale * terms_fn(R, neighbor, **kwargs)["etotal"]
+            return (scale * terms_fn(R, neighbor, **kwargs)["etotal"]).astype(R.dtype)
         perturbation = (1.0 + strain) * jnp.eye(R.shape[-1], dtype=R.dtype)
         e = terms_fn(R, neighbor, perturbation=perturbation, **kwargs)["etotal"]
-        return scale * (e + _strain_correction(R, strain))
+        return (scale * (e + _strain_correction(R, strain))).astype(R.dtype)
 
     def components_fn(R: Array, neighbor: partition.NeighborList, **kwargs) -> dict:
-        """Named energy terms (`COMPONENTS`) of ``R: [n_atoms, 3]`` (Å)."""
+        """Named energy terms (`COMPONENTS`) of ``R: [n_atoms, 3]`` (Å), in R's dtype."""
         terms = terms_fn(R, neighbor, **kwargs)
-        return {name: scale * terms[key] for name, key in COMPONENTS.items()}
+        return {name: (scale * terms[key]).astype(R.dtype) for name, key in COMPONENTS.items()}
 
     return ForceFieldFns(energy_fn, components_fn, neighbor_fn, displacement_fn, shift_fn)

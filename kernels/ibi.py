@@ -118,7 +118,8 @@ def ibi_update(u: Array, r_knots: Array, r: Array, g_sim: Array, g_target: Array
       max_change: clip the update to ``[-max_change, max_change]`` (energy units) if given.
 
     Returns:
-      The new knot values, shape of ``u``, zero at the last knot.
+      The new knot values, shape and dtype of ``u`` (the fit's precision, whatever the grids'),
+      zero at the last knot.
     """
     gs = _on_knots(r_knots, r, g_sim)
     gt = _on_knots(r_knots, r, g_target)
@@ -133,9 +134,8 @@ def ibi_update(u: Array, r_knots: Array, r: Array, g_sim: Array, g_target: Array
         new = new - new[-1]
         return repulsive_wall(new, r_knots, reliable, kT) if wall else new
 
-    if u.ndim == 1:
-        return one(u, gs, gt)
-    return jax.vmap(one)(u, gs, gt)
+    new = one(u, gs, gt) if u.ndim == 1 else jax.vmap(one)(u, gs, gt)
+    return new.astype(u.dtype)
 
 
 def rdf_distance(r: Array, g: Array, g_target: Array) -> Array:

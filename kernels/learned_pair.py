@@ -25,6 +25,7 @@ from jax_md import partition, smap, space
 
 from kernels.neighbors import DEFAULT_SKIN, neighbor_list
 from kernels.potentials import strained_metric, with_cutoff
+from kernels.precision import float_dtype
 
 Array = jnp.ndarray
 Params = Any
@@ -77,10 +78,12 @@ class SplinePair:
         c[1:-1] = np.linalg.solve(a, d) * 6.0 / h**2
         return c
 
-    def init_params(self, u_of_r: Callable[[np.ndarray], np.ndarray], n_species: int = 1) -> Params:
-        """Knot values from a function (e.g. an analytic potential), same for every pair."""
+    def init_params(self, u_of_r: Callable[[np.ndarray], np.ndarray], n_species: int = 1,
+                    dtype: Any = jnp.float32) -> Params:
+        """Knot values from a function (e.g. an analytic potential), same for every pair, as
+        ``dtype`` (the run's precision; float64 needs ``jax_enable_x64``)."""
         row = np.asarray(u_of_r(self.knots), dtype=float)
-        return {"u": jnp.asarray(np.tile(row, (n_pairs(n_species), 1)))}
+        return {"u": jnp.asarray(np.tile(row, (n_pairs(n_species), 1)), float_dtype(dtype))}
 
     def pair_fn(self, params: Params) -> Callable[..., Array]:
         """``u(dr, pair_id)`` evaluating the spline row ``pair_id``."""
@@ -122,18 +125,22 @@ class NeuralPair:
     prior_sigma: float = 0.9
     prior_epsilon: float = 1.0
 
-    def init_params(self, key: Array, n_species: int = 1, scale: float = 0.1) -> Params:
+    def init_params(self, key: Array, n_species: int = 1, scale: float = 0.1,
+                    dtype: Any = jnp.float32) -> Params:
+        """Random weights (``scale / sqrt(fan_in)`` normal) and zero biases, as ``dtype`` (the
+        run's precision; float64 needs ``jax_enable_x64``)."""
+        dtype = float_dtype(dtype)
         sizes = (self.n_basis, *self.hidden, n_pairs(n_species))
         layers = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             key, sub = jax.random.split(key)
-            w = jax.random.normal(sub, (n_in, n_out)) * scale / np.sqrt(n_in)
-            layers.append((w, jnp.zeros(n_out)))
+            w = jax.random.normal(sub, (n_in, n_out), dtype) * (scale / np.sqrt(n_in)).item()
+            layers.append((w, jnp.zeros(n_out, dtype)))
         return {"layers": layers}
 
     def network(self, params: Params, dr: Array) -> Array:
-        """MLP outputs ``[..., n_pairs]`` for distances ``dr [...]``."""
-        centres = jnp.linspace(0.0, self.r_cutoff, self.n_basis)
+        """MLP outputs ``[..., n_pairs]`` for distances ``dr [...]`` (in ``dr``'s dtype)."""
+        centres = jnp.linspace(0.0, self.r_cutoff, self.n_basis, dtype=dr.dtype)
         width = self.r_cutoff / self.n_basis
         x = jnp.exp(-(((dr[..., None] - centres) / width) ** 2))
         *hidden, last = params["layers"]

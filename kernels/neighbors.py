@@ -15,9 +15,20 @@ path and 7.5 ms here, where the cumulative sum is a matrix product within blocks
 is rebuilt when an atom has moved more than half the skin, as jax_md does, and holds exactly
 the pairs of jax_md's ``OrderedSparse`` list (``idx[0] < idx[1]``, padding ``N``), which a test
 checks.
+
+Overflow: a list holds a fixed number of pairs (a static shape), and when the atoms crowd
+together more pairs than that fall within the cutoff; jax_md then flags the list
+(``did_buffer_overflow``) and every force computed with it may have missed pairs. The one way
+back used across the kernel (runner, differentiable simulation) and the workbench is here:
+``retry_on_overflow(call, neighbor, reallocate)`` repeats a call with ever larger lists
+(``extra_capacity`` is the growth rule; ``allocate`` also serves replicas) and raises
+``NeighborListOverflowError`` after ``max_reallocations``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +42,8 @@ MIN_CELLS_PER_SIDE = 4  # below this a cell list costs more than it saves
 MAX_ALL_PAIRS_ATOMS = 4096  # N^2 work and memory; larger systems keep jax_md's list
 _BLOCK = 32  # block length of the matrix-product cumulative sum
 PEC = partition.PartitionErrorCode
+MAX_REALLOCATIONS = 8  # attempts before an overflow is reported as an error
+T = TypeVar("T")
 
 
 def _block_cumsum(flags: Array) -> Array:
@@ -54,7 +67,8 @@ def _pair_mask(R: Array, box: Array, cutoff_sq: float) -> Array:
         dx = x[:, None] - x[None, :]
         d2 = d2 + (dx - box[k] * jnp.round(dx / box[k])) ** 2
     n = R.shape[0]
-    lower = jnp.arange(n)[None, :] < jnp.arange(n)[:, None]
+    i = jnp.arange(n, dtype=jnp.int32)
+    lower = i[None, :] < i[:, None]
     return (d2 < cutoff_sq) & lower
 
 
@@ -98,7 +112,7 @@ def neighbor_list(displacement_fn: space.DisplacementFn, box: Array, cutoff: flo
     displacement = space.map_bond(displacement_fn)
 
     def build(R: Array, capacity: int, error) -> partition.NeighborList:
-        idx, occupancy = _all_pairs_jit(R, box_np, cutoff_sq, capacity)
+        idx, occupancy = _all_pairs_jit(R, jnp.asarray(box_np, R.dtype), cutoff_sq, capacity)
         error = error.update(PEC.NEIGHBOR_LIST_OVERFLOW, occupancy > capacity)
         return partition.NeighborList(idx, R, error, None, capacity, format, None, None, update)
 
@@ -114,9 +128,79 @@ def neighbor_list(displacement_fn: space.DisplacementFn, box: Array, cutoff: flo
         n = R.shape[0]
         if n > MAX_ALL_PAIRS_ATOMS or kw:
             return fallback.allocate(R, extra_capacity, **kw)
-        occupancy = int(_n_pairs(R, box_np, cutoff_sq))
+        occupancy = int(_n_pairs(R, jnp.asarray(box_np, R.dtype), cutoff_sq))
         capacity = int(occupancy * capacity_multiplier + n * extra_capacity)
         capacity = max(1, min(capacity, n * (n - 1) // 2))
         return build(R, capacity, partition.PartitionError(jnp.zeros((), jnp.uint8)))
 
     return partition.NeighborListFns(allocate, update)
+
+
+# --- overflow: the one recovery path -----------------------------------------------------------
+
+
+class NeighborListOverflowError(RuntimeError):
+    """A neighbour list kept overflowing after every re-allocation allowed."""
+
+
+def allocate(neighbor_fn: partition.NeighborFn, R: Array, extra_capacity: int = 0,
+             replicas: bool = False) -> partition.NeighborList:
+    """A neighbour list for ``R: [n_atoms, 3]`` with ``extra_capacity`` spare slots per atom
+    (jax_md's meaning); with ``replicas``, ``R: [n_replicas, n_atoms, 3]`` and one list per
+    replica, all with the capacity of the largest any of them needs (stacked along axis 0)."""
+    if not replicas:
+        return neighbor_fn.allocate(R, extra_capacity=extra_capacity)
+    lists = [neighbor_fn.allocate(r, extra_capacity=extra_capacity) for r in R]
+    biggest = max(lists, key=lambda n: n.idx.shape[-1])
+    return jax.vmap(lambda r: biggest.update(r))(R)
+
+
+def extra_capacity(neighbor: partition.NeighborList, attempt: int = 0) -> int:
+    """The capacity-growth rule: the ``extra_capacity`` (slots per atom, as jax_md's
+    ``allocate`` counts them) for re-allocation number ``attempt`` (0, 1, ...) after
+    ``neighbor`` overflowed: a quarter of its current slots per atom, times ``attempt + 1``,
+    at least 1. On top of a fresh count of the pairs, so even the first attempt has room for a
+    denser liquid than the one that overflowed."""
+    n_atoms = neighbor.reference_position.shape[-2]
+    slots = neighbor.idx.shape[-1]
+    per_atom = slots / n_atoms if partition.is_sparse(neighbor.format) else slots
+    return max(1, int(0.25 * per_atom * (attempt + 1)))
+
+
+def overflowed(flag: Any) -> bool:
+    """True if ``flag`` (a neighbour list, or an overflow flag, with replica axes or not) says
+    that a buffer overflowed. Synchronises with the device."""
+    if isinstance(flag, partition.NeighborList):
+        flag = flag.did_buffer_overflow
+    return bool(jnp.any(flag))
+
+
+def retry_on_overflow(call: Callable[[partition.NeighborList], tuple[T, Any]],
+                      neighbor: partition.NeighborList,
+                      reallocate: Callable[[int], partition.NeighborList], *,
+                      max_reallocations: int = MAX_REALLOCATIONS
+                      ) -> tuple[T, partition.NeighborList]:
+    """Call ``call(neighbor) -> (out, overflow)`` and, while ``overflow`` (a flag or a list,
+    see ``overflowed``) says the list overflowed, make a larger one with
+    ``reallocate(extra_capacity)`` and call again from the same inputs.
+
+    ``call`` must start from the inputs it started from the first time (only the list
+    changes), so a repeated call gives what a call with an ample list would have given; it
+    should also recompute anything derived from the old list (forces). ``reallocate(extra)``
+    typically is ``lambda extra: allocate(neighbor_fn, R_start, extra)``; ``extra`` follows
+    ``extra_capacity``, growing with every attempt.
+
+    Returns ``(out, the list the successful call used)``. Raises
+    ``NeighborListOverflowError`` when the list still overflows after ``max_reallocations``
+    re-allocations (a collapsing or exploding system).
+    """
+    for attempt in range(max_reallocations + 1):
+        out, overflow = call(neighbor)
+        if not overflowed(overflow):
+            return out, neighbor
+        if attempt < max_reallocations:
+            neighbor = reallocate(extra_capacity(neighbor, attempt))
+    raise NeighborListOverflowError(
+        f"neighbour list still overflowing after {max_reallocations} re-allocations (last "
+        f"capacity {neighbor.idx.shape[-1]} slots); the system is probably collapsing or "
+        "exploding: check the potential, the time step and the density")

@@ -15,7 +15,13 @@ arguments: changing them never recompiles.
 
 Neighbour-list overflow is never silent: ``run_fn`` checks the list after the chunk and, if any
 replica's buffer overflowed, re-allocates a larger list from the chunk's starting positions and
-re-runs the chunk. Only the re-allocation recompiles (the list's capacity is a static shape).
+re-runs the chunk (``kernels.neighbors.retry_on_overflow``, the project's one overflow path).
+Only the re-allocation recompiles (the list's capacity is a static shape).
+
+Thermo comes from ``kernels.observables.thermo.instantaneous``. Precision follows the positions
+given to ``init_fn`` (float32 or float64; float64 needs ``jax_enable_x64``, see
+``kernels.precision``): ``dt``, ``kT`` and the masses are cast to it, so a float32 run stays
+float32 in a process with 64-bit mode on.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import jax.numpy as jnp
 from jax_md import dataclasses, partition, quantity
 
 from kernels.integrators import degrees_of_freedom, make_integrator
+from kernels.neighbors import MAX_REALLOCATIONS, allocate, retry_on_overflow
+from kernels.observables.thermo import instantaneous
 
 Array = jnp.ndarray
 THERMO_KEYS = ("kinetic", "potential", "total", "temperature", "pressure")
@@ -92,7 +100,7 @@ def simulator(
     volume: float,
     integrator: str = "nve",
     replicas: bool = False,
-    max_reallocations: int = 8,
+    max_reallocations: int = MAX_REALLOCATIONS,
     jit_init: bool = False,
     **integrator_kwargs,
 ) -> tuple[Callable, Callable]:
@@ -119,20 +127,14 @@ def simulator(
         md = init(key, R, mass=mass, neighbor=nbrs, kT=kT)
         return MDState(md, nbrs, R, jnp.zeros((), jnp.int32))
 
-    def _thermo(md, nbrs, params, n_atoms):
-        def energy_at(strain):
-            return energy_fn(md.position, neighbor=nbrs, strain=strain, **params)
-
-        pot, dU_dstrain = jax.value_and_grad(energy_at)(jnp.zeros((), md.position.dtype))
-        kin = quantity.kinetic_energy(momentum=md.momentum, mass=md.mass)
-        dof = degrees_of_freedom(integrator, n_atoms, md.position.shape[-1])
-        pressure = (2.0 * kin - dU_dstrain) / (3.0 * volume)
-        return {"kinetic": kin, "potential": pot, "total": kin + pot,
-                "temperature": 2.0 * kin / dof, "pressure": pressure}
+    def _thermo(md, nbrs, params, dof):
+        return instantaneous(energy_fn, md.position, md.momentum, md.mass, volume, dof,
+                             neighbor=nbrs, **params)
 
     def _chunk(state: MDState, params, dt, kT, n_frames: int, stride: int):
         _, apply = make(partial(energy_fn, **params), dt=dt, kT=kT)
-        n_atoms = state.md.position.shape[0]
+        n_atoms, dim = state.md.position.shape
+        dof = degrees_of_freedom(integrator, n_atoms, dim)
 
         def one_step(_, carry):
             md, nbrs = carry
@@ -146,7 +148,7 @@ def simulator(
             unwrapped = unwrapped + vdisp(md.position, previous)
             step = step + stride
             out = (md.position, unwrapped, md.momentum / md.mass,
-                   _thermo(md, nbrs, params, n_atoms), step)
+                   _thermo(md, nbrs, params, dof), step)
             return (md, nbrs, unwrapped, step), out
 
         carry = (state.md, state.neighbor, state.unwrapped, state.step)
@@ -168,42 +170,36 @@ def simulator(
     if jit_init:
         md_init = jax.jit(md_init)
 
-    def allocate(R: Array, extra_capacity: int = 0) -> partition.NeighborList:
-        if not replicas:
-            return neighbor_fn.allocate(R, extra_capacity=extra_capacity)
-        # one capacity for all replicas: the largest any of them needs
-        lists = [neighbor_fn.allocate(r, extra_capacity=extra_capacity) for r in R]
-        biggest = max(lists, key=lambda n: n.idx.shape[-1])
-        return jax.vmap(lambda r: biggest.update(r))(R)
-
     def init_fn(key: Array, R: Array, mass: Array, params: dict, *, dt, kT) -> MDState:
         """``R: [n_atoms, 3]`` (or ``[n_replicas, n_atoms, 3]``), ``mass: [n_atoms]`` (mass
-        units); velocities drawn from Maxwell-Boltzmann at ``kT`` (energy units)."""
+        units); velocities drawn from Maxwell-Boltzmann at ``kT`` (energy units). The run
+        computes in ``R``'s dtype."""
+        R = jnp.asarray(R)
         keys = jax.random.split(key, R.shape[0]) if replicas else key
         dt, kT = jnp.asarray(dt, R.dtype), jnp.asarray(kT, R.dtype)
-        return md_init(keys, R, mass, params, dt, kT, allocate(R))
+        mass = jnp.asarray(mass, R.dtype)
+        return md_init(keys, R, mass, params, dt, kT, allocate(neighbor_fn, R, 0, replicas))
 
     def run_fn(state: MDState, params: dict, *, n_frames: int, stride: int, dt,
                kT) -> tuple[MDState, Trajectory]:
-        """Advance ``n_frames * stride`` steps; see the module docstring."""
+        """Advance ``n_frames * stride`` steps; see the module docstring. Raises
+        ``kernels.neighbors.NeighborListOverflowError`` if the list keeps overflowing."""
         dtype = state.md.position.dtype
-        n_atoms = state.md.position.shape[-2]
         dt, kT = jnp.asarray(dt, dtype), jnp.asarray(kT, dtype)
-        for attempt in range(max_reallocations + 1):
-            new_state, traj = chunk(state, params, dt, kT, n_frames, stride)
-            if not bool(jnp.any(new_state.neighbor.did_buffer_overflow)):
-                return new_state, traj
-            # the chunk's forces, from its first step on, may have missed pairs: start it again
-            # from its first positions with a larger list and forces recomputed with it.
-            # jax_md counts extra capacity per atom (times N for sparse lists, and per cell).
-            nbrs = state.neighbor
-            per_atom = nbrs.idx.shape[-1] / (n_atoms if partition.is_sparse(nbrs.format) else 1)
-            extra = max(1, int(0.25 * per_atom * (attempt + 1)))
-            state = refresh_force(state.set(neighbor=allocate(
-                state.md.position, extra_capacity=extra)), params)
-        raise RuntimeError(
-            f"neighbour list still overflowing after {max_reallocations} re-allocations; "
-            "the system is probably collapsing or exploding")
+
+        def attempt(nbrs: partition.NeighborList):
+            # after an overflow the chunk's forces, from its first step on, may have missed
+            # pairs: it starts again from its first positions, with forces from the new list
+            start = state if nbrs is state.neighbor else refresh_force(
+                state.set(neighbor=nbrs), params)
+            new_state, traj = chunk(start, params, dt, kT, n_frames, stride)
+            return (new_state, traj), new_state.neighbor
+
+        (new_state, traj), _ = retry_on_overflow(
+            attempt, state.neighbor,
+            lambda extra: allocate(neighbor_fn, state.md.position, extra, replicas),
+            max_reallocations=max_reallocations)
+        return new_state, traj
 
     run_fn.compilations = chunk._cache_size  # number of compiled chunk variants (for tests)
     return init_fn, run_fn

@@ -1,14 +1,15 @@
-"""Shared test setup: float64 is enabled so physics tests can compare against other engines;
-the workbench home (run registry, caches) points at a temporary folder."""
+"""Shared test setup: JAX's 64-bit mode is on from the start, as in every workbench process
+(``import workbench`` turns it on, ``workbench.jax_setup``), so physics tests can compare against
+other engines in float64 and float32 tests run as float32 jobs do in a server; the workbench
+home (run registry, caches) points at a temporary folder."""
 
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import jax
 import pytest
 
-jax.config.update("jax_enable_x64", True)
+import workbench  # noqa: F401  (start-up: 64-bit mode on before any test builds an array)
 
 
 @pytest.fixture(autouse=True)

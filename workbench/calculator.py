@@ -9,7 +9,11 @@ differentiation, for periodic orthorhombic cells. No stress: the kernel's strain
 isotropic (it gives the pressure, not the stress tensor). Atoms map to species by chemical
 symbol (``symbols``, in species order) or, for one species, all alike. The jitted functions are
 rebuilt only when the cell or the species change; the neighbour list is updated between calls
-and re-allocated if it overflows.
+and re-allocated if it overflows (``kernels.neighbors.retry_on_overflow``).
+
+Precision: ``dtype`` float64 (default) or float32. float64 is computed in float64 (it needs
+JAX's 64-bit mode, which ``import workbench`` turns on at start-up; otherwise a
+``kernels.precision.PrecisionError``, never a silent float32).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
+from kernels.neighbors import retry_on_overflow
+from kernels.precision import float_dtype
 from workbench.potential import PairPotential
 
 
@@ -31,7 +37,7 @@ class PairCalculator(Calculator):
         self.potential = potential
         self.symbols = list(symbols) if symbols else None
         self.length, self.energy = float(length), float(energy)
-        self.dtype = dtype
+        self.dtype = float_dtype(dtype)
         self._built = None
 
     def _species(self, atoms) -> np.ndarray:
@@ -76,10 +82,14 @@ class PairCalculator(Calculator):
                     jnp.asarray(box, self.dtype))
         if self._neighbor is None:
             self._neighbor = neighbor_fn.allocate(R)
-        u, forces, neighbor = evaluate(R, self._neighbor)
-        if neighbor.did_buffer_overflow:  # denser than when allocated: a larger list, again
-            self._neighbor = neighbor_fn.allocate(R)
-            u, forces, neighbor = evaluate(R, self._neighbor)
+
+        def attempt(nbrs):
+            out = evaluate(R, nbrs)
+            return out, out[2]
+
+        # denser than when allocated: a larger list, from these positions, and again
+        (u, forces, neighbor), _ = retry_on_overflow(
+            attempt, self._neighbor, lambda extra: neighbor_fn.allocate(R, extra_capacity=extra))
         self._neighbor = neighbor
         self.results = {"energy": float(u) * self.energy, "free_energy": float(u) * self.energy,
                         "forces": np.asarray(forces) * self.energy / self.length}

@@ -1,16 +1,30 @@
-"""JAX configuration for interactive use: the persistent compilation cache is on by default, in
-the user cache folder (``workbench.paths.cache_dir()/jax``), so a dashboard restarted or a slider
-moved in a new session does not pay XLA compilation again. ``MDWB_JAX_CACHE=0`` turns it off.
-It also silences a warning jax_md triggers in every float32 run (see below)."""
+"""JAX configuration for interactive use, applied once when ``workbench`` is imported.
+
+- 64-bit support (``jax_enable_x64``) is switched on here, at start-up, and never again: each
+  job chooses its own precision (``Simulation.precision``, ``PairCalculator(dtype=...)``) and its
+  arrays carry that dtype explicitly, so a float32 and a float64 job run side by side in one
+  process (two sessions of one ``panel serve``) and neither changes the other. Flipping the flag
+  mid-session would change every other session's computations; asking for float64 with it off
+  would silently give float32 (``kernels.precision.float_dtype`` raises instead).
+- The persistent compilation cache is on by default, in the user cache folder
+  (``workbench.paths.cache_dir()/jax``), so a dashboard restarted or a slider moved in a new
+  session does not pay XLA compilation again. ``MDWB_JAX_CACHE=0`` turns it off.
+"""
 
 from __future__ import annotations
 
 import os
-import warnings
 
 import jax
 
 from workbench import paths
+
+
+def enable_x64() -> None:
+    """Turn on JAX's 64-bit mode for this process. Call at start-up only (``import workbench``
+    does), before any JAX computation; float32 work is unaffected (module docstring)."""
+    if not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
 
 
 def enable_compilation_cache() -> str | None:
@@ -24,7 +38,4 @@ def enable_compilation_cache() -> str | None:
     return str(folder)
 
 
-# jax_md sums energies with a float64 accumulator even when x64 is off; JAX then warns, once per
-# trace, that it truncates to float32, which is what float32 runs intend.
-warnings.filterwarnings("ignore", message="Explicitly requested dtype float64",
-                        category=UserWarning)
+enable_x64()  # on import: before any other workbench module builds an array

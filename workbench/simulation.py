@@ -28,6 +28,7 @@ import numpy as np
 import param
 
 from kernels.integrators import INTEGRATORS
+from kernels.precision import float_dtype
 from kernels.runner import THERMO_KEYS, simulator
 from workbench import io
 from workbench.jobs import Job, track_thread
@@ -107,9 +108,9 @@ class Simulation(Job):
     # --- building -----------------------------------------------------------------------
     @property
     def _dtype(self):
-        if self.precision == "float64":
-            jax.config.update("jax_enable_x64", True)
-        return jnp.float64 if self.precision == "float64" else jnp.float32
+        """The run's floating type; float64 needs JAX's 64-bit mode, which ``import workbench``
+        turns on at start-up (``kernels.precision``: an error, never a silent float32)."""
+        return float_dtype(self.precision)
 
     def _kernel_key(self) -> tuple:
         s = self.system
@@ -314,7 +315,7 @@ class Simulation(Job):
 
     def _to_numpy(self, traj) -> Chunk:
         units = self.system.unit_system
-        thermo = {k: np.asarray(v, dtype=float) for k, v in traj.thermo.items()}
+        thermo = {k: np.asarray(v) for k, v in traj.thermo.items()}  # the run's precision
         thermo["temperature"] = thermo["temperature"] / units.kT(1.0)
         if not self.system.periodic:
             thermo["pressure"] = np.full_like(thermo["pressure"], np.nan)

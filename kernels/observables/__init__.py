@@ -28,7 +28,13 @@ from kernels.observables.structure import (
     bond_length_distribution,
     count_neighbors,
 )
-from kernels.observables.thermo import kinetic_energy, temperature, virial_pressure
+from kernels.observables.thermo import (
+    energy_and_virial,
+    instantaneous,
+    kinetic_energy,
+    temperature,
+    virial_pressure,
+)
 
 __all__ = [
     "angle_between",
@@ -42,7 +48,9 @@ __all__ = [
     "diffusion_coefficient",
     "diffusion_from_vacf",
     "dihedrals",
+    "energy_and_virial",
     "hard_histogram",
+    "instantaneous",
     "kinetic_energy",
     "msd",
     "partial_rdfs",

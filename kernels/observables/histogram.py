@@ -17,7 +17,8 @@ not all `n_bins`): the same result to the Gaussian tail beyond `k` bin widths, a
 the cost (`support_bins` picks `k` for 6 sigma, where the lost tail is 1e-9).
 
 Shapes: samples `x` and weights `w` have any (common) shape; the result is `[n_bins]`. `n_bins`
-is a static Python int; `lo`, `hi`, `sigma` may be traced.
+is a static Python int; `lo`, `hi`, `sigma` may be traced. Histograms are computed in the dtype
+of the samples (float32 samples give float32 counts, with JAX's 64-bit mode on or off).
 """
 
 from __future__ import annotations
@@ -28,14 +29,17 @@ from jax import Array
 from jax.scipy.special import ndtr
 
 
-def bin_edges(lo: float | Array, hi: float | Array, n_bins: int) -> Array:
-    """Edges of `n_bins` equal bins on `[lo, hi]`, shape `[n_bins + 1]` (units of `lo`)."""
-    return jnp.linspace(lo, hi, n_bins + 1)
+def bin_edges(lo: float | Array, hi: float | Array, n_bins: int, dtype=None) -> Array:
+    """Edges of `n_bins` equal bins on `[lo, hi]`, shape `[n_bins + 1]` (units of `lo`), of
+    `dtype` (default: JAX's default float, float64 when 64-bit mode is on; pass the data's
+    dtype to keep a float32 computation in float32)."""
+    return jnp.linspace(lo, hi, n_bins + 1, dtype=dtype)
 
 
-def bin_centers(lo: float | Array, hi: float | Array, n_bins: int) -> Array:
-    """Centres of `n_bins` equal bins on `[lo, hi]`, shape `[n_bins]` (units of `lo`)."""
-    edges = bin_edges(lo, hi, n_bins)
+def bin_centers(lo: float | Array, hi: float | Array, n_bins: int, dtype=None) -> Array:
+    """Centres of `n_bins` equal bins on `[lo, hi]`, shape `[n_bins]` (units of `lo`), of
+    `dtype` (as in `bin_edges`)."""
+    edges = bin_edges(lo, hi, n_bins, dtype)
     return 0.5 * (edges[1:] + edges[:-1])
 
 
@@ -61,6 +65,7 @@ def hard_histogram(
     x = jnp.asarray(x)
     dtype = x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32
     w = jnp.ones(x.shape, dtype) if w is None else jnp.asarray(w, dtype)
+    lo, hi = jnp.asarray(lo, dtype), jnp.asarray(hi, dtype)  # numpy float64 would promote
     idx = jnp.floor((x - lo) / (hi - lo) * n_bins).astype(jnp.int32)
     idx = jnp.where(x == hi, n_bins - 1, idx)
     inside = (idx >= 0) & (idx < n_bins)
@@ -93,6 +98,7 @@ def smeared_histogram(
     """
     x = jnp.asarray(x)
     w = jnp.ones(x.shape, x.dtype) if w is None else jnp.asarray(w, x.dtype)
+    lo, hi, sigma = (jnp.asarray(v, x.dtype) for v in (lo, hi, sigma))  # computed in x's dtype
     if support is not None and 2 * support + 1 < n_bins:
         width = (hi - lo) / n_bins
         first = jnp.floor((x - lo) / width).astype(jnp.int32)[..., None] - support
@@ -103,7 +109,7 @@ def smeared_histogram(
         mass = jnp.where(inside, w[..., None] * (cdf[..., 1:] - cdf[..., :-1]), 0.0)
         return jnp.zeros((n_bins,), x.dtype).at[jnp.where(inside, own, 0).ravel()].add(
             mass.ravel())
-    edges = bin_edges(lo, hi, n_bins).astype(x.dtype)
+    edges = bin_edges(lo, hi, n_bins, x.dtype)
     cdf = ndtr((edges - x[..., None]) / sigma)  # [..., n_bins + 1]
     mass = cdf[..., 1:] - cdf[..., :-1]  # [..., n_bins]
     return jnp.sum(w[..., None] * mass, axis=tuple(range(x.ndim)))

@@ -52,9 +52,10 @@ def phi_psi(displacement_fn: DisplacementFn, R: Array, indices: Array) -> Array:
     return angles.reshape(*angles.shape[:-1], *idx.shape[:-1])
 
 
-def periodic_bin_centers(n_bins: int) -> Array:
-    """Centres of ``n_bins`` equal bins covering [-pi, pi), ``[n_bins]`` radians."""
-    return -jnp.pi + (jnp.arange(n_bins) + 0.5) * (2.0 * jnp.pi / n_bins)
+def periodic_bin_centers(n_bins: int, dtype=None) -> Array:
+    """Centres of ``n_bins`` equal bins covering [-pi, pi), ``[n_bins]`` radians of ``dtype``
+    (default JAX's default float)."""
+    return -jnp.pi + (jnp.arange(n_bins, dtype=dtype) + 0.5) * (2.0 * jnp.pi / n_bins)
 
 
 def _periodic_bin(angle: Array, n_bins: int) -> Array:
@@ -85,7 +86,7 @@ def free_energy_profile(angle: Array, kT: float | Array, n_bins: int = 36,
     a = jnp.ravel(jnp.asarray(angle))
     w = jnp.ones_like(a) if weights is None else jnp.ravel(jnp.asarray(weights, a.dtype))
     counts = jnp.zeros((n_bins,), a.dtype).at[_periodic_bin(a, n_bins)].add(w)
-    return periodic_bin_centers(n_bins), _free_energy(counts, kT)
+    return periodic_bin_centers(n_bins, a.dtype), _free_energy(counts, kT)
 
 
 def ramachandran(phi: Array, psi: Array, kT: float | Array, n_bins: int = 36,
@@ -107,7 +108,7 @@ def ramachandran(phi: Array, psi: Array, kT: float | Array, n_bins: int = 36,
     w = jnp.ones_like(phi) if weights is None else jnp.ravel(jnp.asarray(weights, phi.dtype))
     flat = _periodic_bin(phi, n_bins) * n_bins + _periodic_bin(psi, n_bins)
     counts = jnp.zeros((n_bins * n_bins,), phi.dtype).at[flat].add(w).reshape(n_bins, n_bins)
-    return {"centers": periodic_bin_centers(n_bins), "F": _free_energy(counts, kT),
+    return {"centers": periodic_bin_centers(n_bins, phi.dtype), "F": _free_energy(counts, kT),
             "F_phi": _free_energy(counts.sum(axis=1), kT),
             "F_psi": _free_energy(counts.sum(axis=0), kT)}
 
@@ -146,7 +147,7 @@ def water_rdfs(
     g = partial_rdfs(displacement_fn, R, box_volume, species, r_max, n_bins,
                      species_values=(0, 1))
     out = {"OO": g[(0, 0)], "OH": g[(0, 1)], "HH": g[(1, 1)]}
-    edges = bin_edges(0.0, r_max, n_bins)
+    edges = bin_edges(0.0, r_max, n_bins, out["OO"].dtype)
     out["r"] = 0.5 * (edges[1:] + edges[:-1])
     if exclude_pairs is None:
         return out

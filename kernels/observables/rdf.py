@@ -18,18 +18,19 @@ O(n^2 n_bins) per frame: fine for n up to a few thousand. `r_max` should not exc
 shortest box side, where the minimum image stops seeing every neighbour.
 
 Shapes: `R: [n, dim]` (one frame) or `[n_frames, n, dim]` (averaged over frames);
-`species: [n]` int. Units: `r` in the length unit of `R`; g is dimensionless.
+`species: [n]` int. Units: `r` in the length unit of `R`; g is dimensionless. g and r are
+computed in the dtype of `R`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array, lax
-from jax.scipy.special import gammaln
 from jax_md import space
 
 from kernels.observables.histogram import (
@@ -46,10 +47,11 @@ HistFn = Callable[[Array, Array], Array]
 _ROW_BLOCK_ELEMENTS = 2**22  # about 32 MB of float64 work per block of rows
 
 
-def _shell_volumes(r_max: float | Array, n_bins: int, dim: int) -> Array:
-    """Volumes of the `n_bins` spherical shells on `[0, r_max]` in `dim` dimensions, `[n_bins]`."""
-    edges = bin_edges(0.0, r_max, n_bins)
-    unit_ball = jnp.exp(0.5 * dim * jnp.log(jnp.pi) - gammaln(0.5 * dim + 1.0))
+def _shell_volumes(r_max: float | Array, n_bins: int, dim: int, dtype) -> Array:
+    """Volumes of the `n_bins` spherical shells on `[0, r_max]` in `dim` dimensions, `[n_bins]`
+    of `dtype`."""
+    edges = bin_edges(0.0, r_max, n_bins, dtype)
+    unit_ball = math.exp(0.5 * dim * math.log(math.pi) - math.lgamma(0.5 * dim + 1.0))
     return unit_ball * (edges[1:] ** dim - edges[:-1] ** dim)
 
 
@@ -94,12 +96,14 @@ def _pair_counts(
     return jnp.sum(lax.map(row, (idx, R, s), batch_size=row_batch), axis=0)
 
 
-def _n_pairs(n: int, species: Array | None, species_pair: tuple[int, int] | None) -> Array:
+def _n_pairs(n: int, species: Array | None, species_pair: tuple[int, int] | None,
+             dtype) -> Array:
+    """Number of unordered pairs (of species a and b), a `dtype` scalar."""
     if species is None:
-        return jnp.asarray(n * (n - 1) / 2.0)
+        return jnp.asarray(n * (n - 1) / 2.0, dtype)
     a, b = species_pair
-    n_a = jnp.sum(species == a) * 1.0
-    n_b = jnp.sum(species == b) * 1.0
+    n_a = jnp.sum(species == a).astype(dtype)
+    n_b = jnp.sum(species == b).astype(dtype)
     return jnp.where(a == b, n_a * (n_a - 1.0) / 2.0, n_a * n_b)
 
 
@@ -129,8 +133,10 @@ def _rdf(
         )
 
     counts = frame(R) if R.ndim == 2 else jnp.mean(lax.map(frame, R), axis=0)
-    ideal = _n_pairs(n, species, species_pair) / box_volume * _shell_volumes(r_max, n_bins, dim)
-    return bin_centers(0.0, r_max, n_bins), counts / ideal
+    ideal = (_n_pairs(n, species, species_pair, counts.dtype)
+             / jnp.asarray(box_volume, counts.dtype)
+             * _shell_volumes(r_max, n_bins, dim, counts.dtype))
+    return bin_centers(0.0, r_max, n_bins, counts.dtype), counts / ideal
 
 
 def rdf_histogram(
@@ -251,8 +257,10 @@ def rdf_smooth_pairs(
     width = r_max / n_bins if sigma is None else sigma
     counts = smeared_histogram(space.distance(dR), w, 0.0, r_max, n_bins, width,
                                _support(r_max, n_bins, width))
-    ideal = _n_pairs(n, species, species_pair) / box_volume * _shell_volumes(r_max, n_bins, dim)
-    return bin_centers(0.0, r_max, n_bins), counts / ideal
+    ideal = (_n_pairs(n, species, species_pair, counts.dtype)
+             / jnp.asarray(box_volume, counts.dtype)
+             * _shell_volumes(r_max, n_bins, dim, counts.dtype))
+    return bin_centers(0.0, r_max, n_bins, counts.dtype), counts / ideal
 
 
 def partial_rdfs(

@@ -72,7 +72,7 @@ def bond_length_distribution(
         bonds = np.stack(np.triu_indices(jnp.shape(R)[-2], k=1), axis=-1)
     lo, hi = r_range
     counts = _histogram(bond_lengths(displacement_fn, R, bonds), None, lo, hi, n_bins, sigma)
-    return bin_centers(lo, hi, n_bins), _density(counts, lo, hi, n_bins)
+    return bin_centers(lo, hi, n_bins, counts.dtype), _density(counts, lo, hi, n_bins)
 
 
 def _neighbour_vectors(
@@ -169,4 +169,4 @@ def angle_distribution(
         return jnp.sum(lax.map(centre, (jnp.arange(n), Rf), batch_size=batch), axis=0)
 
     counts = frame(R) if R.ndim == 2 else jnp.sum(lax.map(frame, R), axis=0)
-    return bin_centers(0.0, hi, n_bins), _density(counts, 0.0, hi, n_bins)
+    return bin_centers(0.0, hi, n_bins, counts.dtype), _density(counts, 0.0, hi, n_bins)

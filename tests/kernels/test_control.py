@@ -89,7 +89,7 @@ def test_gradient_matches_central_finite_differences(integrator):
     R0, _ = s["sample"](jax.random.PRNGKey(0), C.straight_chain(2, N, dtype=jnp.float64), 1,
                         1000)
     rng = np.random.default_rng(0)
-    p = s["init"](k0=1.0)
+    p = s["init"](k0=1.0, dtype=jnp.float64)
     p = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in p.items()}
     key = jax.random.PRNGKey(3)
     loss = jax.jit(lambda p: s["loss_fn"](p, R0, key)[0])
@@ -112,7 +112,7 @@ def test_checkpointed_gradient_equals_full():
     ckpt = _setup(jnp.float64, checkpoint_every=20, **kw)
     R0, _ = full["sample"](jax.random.PRNGKey(0), C.straight_chain(2, N, dtype=jnp.float64), 1,
                            500)
-    p = full["init"](k0=1.0)
+    p = full["init"](k0=1.0, dtype=jnp.float64)
     key = jax.random.PRNGKey(1)
     (l1, _), g1 = jax.jit(jax.value_and_grad(full["loss_fn"], has_aux=True))(p, R0, key)
     (l2, _), g2 = jax.jit(jax.value_and_grad(ckpt["loss_fn"], has_aux=True))(p, R0, key)

@@ -178,7 +178,6 @@ def test_rdf_smooth_pairs_equals_all_pairs_and_its_gradient():
 
     from kernels.observables.rdf import rdf_smooth_pairs
 
-    jax.config.update("jax_enable_x64", True)
     n, box, r_max, n_bins, sigma = 300, 8.0, 3.0, 60, 0.08
     R = jnp.asarray(np.random.default_rng(4).uniform(0, box, (n, 3)))
     species = jnp.asarray(np.arange(n) % 2)
