@@ -117,7 +117,7 @@ def ibi_step(settings: FitSettings, theta: dict, knots: np.ndarray, r_grid: np.n
     u, deltas = theta["u"], []
     for pt, aux in zip(points, auxes, strict=True):
         rows = jnp.asarray(pair_rows(pt.target, settings.n_species))
-        new_rows = ibi.ibi_update(u[rows], knots, jnp.asarray(r_grid),
+        new_rows = ibi.ibi_update(u[rows], knots, jnp.asarray(r_grid, settings.dtype),
                                   jnp.atleast_2d(aux["g"]), jnp.atleast_2d(pt.g_target),
                                   pt.kT, alpha=settings.ibi_alpha,
                                   g_floor=settings.ibi_g_floor, smooth=settings.ibi_smooth)

@@ -9,7 +9,6 @@ Units: the targets' (reduced LJ units for the boxes the workbench builds): lengt
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import param
@@ -17,6 +16,7 @@ import param
 from kernels import diffsim
 from kernels import potentials as pot
 from kernels.integrators import INTEGRATORS
+from kernels.precision import float_dtype
 from workbench.potential import LEARNED
 from workbench.targets import TargetRDF
 
@@ -118,11 +118,9 @@ class FitSettings(param.Parameterized):
 
     @property
     def dtype(self):
-        """The fit's JAX float type (asking for float64 turns on JAX's x64 mode)."""
-        if self.precision == "float64":
-            jax.config.update("jax_enable_x64", True)
-            return jnp.float64
-        return jnp.float32
+        """The fit's JAX float type (``PrecisionError`` for float64 while JAX's 64-bit mode is
+        off: ``kernels.precision``)."""
+        return jnp.dtype(float_dtype(self.precision))
 
     @property
     def n_species(self) -> int:
