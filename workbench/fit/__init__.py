@@ -2,8 +2,8 @@
 dashboard's session (``TuneSession``), targets made by simulations, and fit runs.
 
 Modules, from the bottom: ``settings`` (what a fit is configured by), ``parameters``
-(potential parameters <-> optimiser variables), ``overflow`` (neighbour-list re-allocation),
-``points`` (the state points' boxes, kernels and MD states), ``optimizers`` (Adam,
+(potential parameters <-> optimiser variables), ``points`` (the state points' boxes, kernels
+and MD states; neighbour-list overflow through ``kernels.diffsim``), ``optimizers`` (Adam,
 Gauss-Newton, IBI), ``persistence`` (fit runs), ``potential_fit`` (the ``PotentialFit`` job),
 ``targets`` (targets from simulations and runs), ``session`` (``TuneSession``).
 """

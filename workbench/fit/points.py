@@ -22,7 +22,6 @@ from kernels import diffsim
 from kernels import potentials as pot
 from kernels.learned_pair import model_energy_neighbor_list
 from workbench.builders import binary_lj_mixture, lj_fluid
-from workbench.fit.overflow import MAX_REALLOCATIONS, with_growing_capacity
 from workbench.fit.parameters import ParameterMap
 from workbench.fit.settings import FitSettings
 from workbench.targets import TargetRDF
@@ -143,45 +142,23 @@ def fresh_state(settings: FitSettings, mapping: ParameterMap, pt: StatePoint, th
     if settings.replicas > 1:
         R = jnp.stack([R] * settings.replicas)
     kwargs = mapping.kwargs(theta)
-
-    def attempt(extra: int):
-        state = pt.init_fn(key, R, kwargs, kT=pt.kT, extra_capacity=extra)
-        if settings.equilibration == 0:
-            return state, False, state.neighbor
-        out = pt.run_fn(kwargs, state, settings.equilibration, pt.kT)
-        return out, bool(jnp.any(out.neighbor.did_buffer_overflow)), state.neighbor
-
-    state = with_growing_capacity(attempt, settings.n_atoms, "neighbour list keeps "
-                                  "overflowing during equilibration")
-    if settings.equilibration and not bool(jnp.all(jnp.isfinite(state.md.position))):
-        raise RuntimeError("the equilibration with the initial parameters blew up; check them "
-                           "or use a smaller timestep")
+    state = pt.init_fn(key, R, kwargs, kT=pt.kT)
+    if settings.equilibration:
+        state, _ = diffsim.call_with_reallocation(
+            lambda s: pt.run_fn(kwargs, s, settings.equilibration, pt.kT), state,
+            pt.neighbor_fn, replicas=settings.replicas > 1)
+        if not bool(jnp.all(jnp.isfinite(state.md.position))):
+            raise RuntimeError("the equilibration with the initial parameters blew up; check "
+                               "them or use a smaller timestep")
     return state
 
 
 def call(pt: StatePoint, fn: Callable, theta: dict, replicas: bool):
     """``fn(theta, pt.state, kT, g_target)`` for one of ``pt``'s kernels (``forward``,
     ``value_and_grad`` or ``jacobian``), with a larger neighbour list while it overflows (the
-    list is replaced in ``pt.state``; the new MD state is returned, not stored)."""
-    n_atoms = pt.positions.shape[0]
-
-    def attempt(extra: int):
-        if extra:
-            pt.state = diffsim.with_neighbor_list(pt.state, diffsim.reallocate(
-                pt.neighbor_fn, pt.state.md.position, extra, replicas))
-        out = fn(theta, pt.state, pt.kT, pt.g_target)
-        aux = _aux(pt, fn, out)
-        return out, bool(aux["overflow"]), pt.state.neighbor
-
-    return with_growing_capacity(attempt, n_atoms, "neighbour list still overflowing after "
-                                 f"{MAX_REALLOCATIONS} re-allocations; the simulation is "
-                                 "probably collapsing")
-
-
-def _aux(pt: StatePoint, fn: Callable, out):
-    """The loss's ``aux`` dict in the output of one of ``pt``'s kernels."""
-    if fn is pt.forward:  # (loss, (state, aux))
-        return out[1][1]
-    if fn is pt.value_and_grad:  # ((loss, (state, aux)), grads)
-        return out[0][1][1]
-    return out[1][1][1]  # jacobian: (J, (loss, (state, aux)))
+    list is replaced in ``pt.state``; the new MD state is returned, not stored). Overflow is
+    handled by ``kernels.diffsim.call_with_reallocation``, the kernel's one overflow path."""
+    out, pt.state = diffsim.call_with_reallocation(
+        lambda s: fn(theta, s, pt.kT, pt.g_target), pt.state, pt.neighbor_fn,
+        replicas=replicas)
+    return out
