@@ -43,14 +43,30 @@ def make_integrator(
     if name == "langevin":
         return simulate.nvt_langevin(energy_fn, shift_fn, dt, kT, gamma=gamma)
     if name == "nose_hoover":
-        return simulate.nvt_nose_hoover(
+        init, apply = simulate.nvt_nose_hoover(
             energy_fn, shift_fn, dt, kT, chain_length=chain_length,
             tau=100.0 * dt if tau is None else tau,
         )
+
+        def init_fn(key, R, mass=1.0, **kwargs):
+            # jax_md's chain targets kT over dim N degrees of freedom, but the total momentum
+            # starts at zero and the chain only rescales momenta, so it stays zero and only
+            # dim (N - 1) move: targeting dim N would run the system N / (N - 1) too hot
+            state = init(key, R, mass=mass, **kwargs)
+            dof = degrees_of_freedom(name, R.shape[0], R.shape[1])
+            return state.set(chain=state.chain.set(degrees_of_freedom=dof))
+
+        return init_fn, apply
     raise ValueError(f"unknown integrator {name!r}; known: {sorted(INTEGRATORS)}")
 
 
 def degrees_of_freedom(name: str, n_atoms: int, dim: int = 3) -> int:
-    """Kinetic degrees of freedom for the temperature: jax_md's thermostats target ``dim N``;
-    NVE conserves total momentum, leaving ``dim (N - 1)`` (as LAMMPS reports)."""
-    return dim * (n_atoms - 1) if name == "nve" else dim * n_atoms
+    """Kinetic degrees of freedom that move, for the reported temperature and the thermostat's
+    target. Initial momenta have zero total (jax_md's ``initialize_momenta``); NVE and the
+    Nose-Hoover chain conserve it, leaving ``dim (N - 1)`` (as LAMMPS's and OpenMM's
+    temperatures count them); Langevin noise moves the centre of mass too, so all ``dim N``
+    move. The kernel's molecular force fields have no constraints to subtract. A single atom
+    keeps its ``dim``."""
+    if name == "langevin" or n_atoms < 2:
+        return dim * n_atoms
+    return dim * (n_atoms - 1)

@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from kernels.observables.rdf import check_r_max
+
 
 def _minimum_image(d: np.ndarray, box: np.ndarray | None) -> np.ndarray:
     return d if box is None else d - box * np.round(d / box)
@@ -141,6 +143,7 @@ def pair_rdf(R: np.ndarray, box: np.ndarray, r_max: float, n_bins: int,
     reference atoms to every atom (all atoms when None) and normalised by the density N / V as
     ASE's ``get_rdf``, so the cost stays a few ms a frame (all 1,000 atoms of an LJ frame took
     45 ms); averaging over frames makes up for the smaller sample."""
+    check_r_max(r_max, box=box)
     n = len(R)
     R = np.asarray(R, np.float32)
     box = np.asarray(box, np.float32)
@@ -160,6 +163,7 @@ def water_partial_rdfs(R: np.ndarray, box: np.ndarray, is_oxygen: np.ndarray,
     minimum image), and ``r`` the bin centres. Pairs within one molecule are left out of the
     counts with the normalisation unchanged, as ``molecular.water_rdfs`` with
     ``exclude_pairs``."""
+    check_r_max(r_max, box=box)
     R = np.asarray(R, dtype=np.float64)
     box = np.asarray(box, dtype=np.float64)
     o = np.flatnonzero(is_oxygen)

@@ -7,9 +7,17 @@ scales that give it meaning: ``length`` (Å per sigma) and ``energy`` (eV per ep
 argon's 3.405 Å and 0.0103 eV. Energy and forces come from the kernel's energy by automatic
 differentiation, for periodic orthorhombic cells. No stress: the kernel's strain hook is
 isotropic (it gives the pressure, not the stress tensor). Atoms map to species by chemical
-symbol (``symbols``, in species order) or, for one species, all alike. The jitted functions are
-rebuilt only when the cell or the species change; the neighbour list is updated between calls
-and re-allocated if it overflows (``kernels.neighbors.retry_on_overflow``).
+symbol (``symbols``, in species order); without ``symbols`` all atoms must be one element
+(``ValueError`` otherwise: treating two elements as one species would be a silent error).
+
+A cell narrower than twice the cutoff is replicated into the smallest supercell that is not
+(the minimum-image convention then sees every periodic image within the cutoff, as ASE's
+neighbour list does): the energy is the supercell's divided by the number of images and the
+forces are those on the first image. Before the first evaluation of a cell the replicated
+system passes ``System.validate`` (parameters, box, overlapping atoms), the checks every
+simulation makes. The jitted functions are rebuilt only when the cell or the species change;
+the neighbour list is updated between calls and re-allocated if it overflows
+(``kernels.neighbors.retry_on_overflow``).
 
 Precision: ``dtype`` float64 (default) or float32. float64 is computed in float64 (it needs
 JAX's 64-bit mode, which ``import workbench`` turns on at start-up; otherwise a
@@ -26,6 +34,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from kernels.neighbors import retry_on_overflow
 from kernels.precision import float_dtype
 from workbench.potential import PairPotential
+from workbench.system import System
 
 
 class PairCalculator(Calculator):
@@ -41,13 +50,18 @@ class PairCalculator(Calculator):
         self._built = None
 
     def _species(self, atoms) -> np.ndarray:
+        symbols = atoms.get_chemical_symbols()
         if self.symbols is None:
+            elements = sorted(set(symbols))
+            if len(elements) > 1:
+                raise ValueError(f"the atoms hold several elements {elements}; pass symbols= "
+                                 "(one per species of the potential, in its species order)")
             return np.zeros(len(atoms), int)
-        unknown = sorted(set(atoms.get_chemical_symbols()) - set(self.symbols))
+        unknown = sorted(set(symbols) - set(self.symbols))
         if unknown:
             raise ValueError(f"the potential knows species {self.symbols}; the atoms also "
                              f"have {unknown}")
-        return np.array([self.symbols.index(s) for s in atoms.get_chemical_symbols()])
+        return np.array([self.symbols.index(s) for s in symbols])
 
     def _box(self, atoms) -> np.ndarray:
         cell = np.asarray(atoms.cell)
@@ -61,27 +75,43 @@ class PairCalculator(Calculator):
         box = self._box(atoms)
         key = (tuple(box), tuple(species))
         if self._built is None or self._built[0] != key:
+            reps = np.floor(2 * self.potential.r_cutoff / box).astype(int) + 1
+            grid = np.stack(np.meshgrid(*[np.arange(k) for k in reps], indexing="ij"), -1)
+            shifts = grid.reshape(-1, 3) * box  # image 0 first: the atoms themselves
             n_species = len(self.symbols) if self.symbols else 1
+            super_box, super_species = box * reps, np.tile(species, len(shifts))
+            positions = np.mod(atoms.get_positions() / self.length, box)
+            System(positions=(positions[None] + shifts[:, None]).reshape(-1, 3),
+                   species=super_species, species_names=self.symbols or ["A"],
+                   masses=np.ones(len(super_species)), box=super_box,
+                   potential=self.potential).validate()
             _, _, neighbor_fn, energy_fn, params = self.potential.build(
-                box, species, n_species, self.dtype)
+                super_box, super_species, n_species, self.dtype)
+            shifts_j = jnp.asarray(shifts, self.dtype)
+            n_images = len(shifts)
+
+            def supercell(R):
+                return (R[None] + shifts_j[:, None]).reshape(-1, 3)
 
             @jax.jit
             def evaluate(R, neighbor):
-                neighbor = neighbor.update(R)
-                u, dR = jax.value_and_grad(energy_fn)(R, neighbor, **params)
-                return u, -dR, neighbor
+                neighbor = neighbor.update(supercell(R))
+                u, dR = jax.value_and_grad(lambda r: energy_fn(supercell(r), neighbor,
+                                                               **params))(R)
+                # dR sums the forces on every image of an atom, which are equal
+                return u / n_images, -dR / n_images, neighbor
 
-            self._built = (key, neighbor_fn, evaluate, box)
+            self._built = (key, neighbor_fn, evaluate, box, supercell)
             self._neighbor = None
         return self._built[1:]
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        neighbor_fn, evaluate, box = self._functions(self.atoms)
+        neighbor_fn, evaluate, box, supercell = self._functions(self.atoms)
         R = jnp.mod(jnp.asarray(self.atoms.get_positions() / self.length, self.dtype),
                     jnp.asarray(box, self.dtype))
         if self._neighbor is None:
-            self._neighbor = neighbor_fn.allocate(R)
+            self._neighbor = neighbor_fn.allocate(supercell(R))
 
         def attempt(nbrs):
             out = evaluate(R, nbrs)
@@ -89,7 +119,8 @@ class PairCalculator(Calculator):
 
         # denser than when allocated: a larger list, from these positions, and again
         (u, forces, neighbor), _ = retry_on_overflow(
-            attempt, self._neighbor, lambda extra: neighbor_fn.allocate(R, extra_capacity=extra))
+            attempt, self._neighbor,
+            lambda extra: neighbor_fn.allocate(supercell(R), extra_capacity=extra))
         self._neighbor = neighbor
         self.results = {"energy": float(u) * self.energy, "free_energy": float(u) * self.energy,
                         "forces": np.asarray(forces) * self.energy / self.length}

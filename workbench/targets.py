@@ -29,7 +29,7 @@ import numpy as np
 import param
 from jax_md import space
 
-from kernels.observables.rdf import rdf_smooth
+from kernels.observables.rdf import check_r_max, rdf_smooth
 from workbench import io, rdf_files
 from workbench.units import get_units
 
@@ -251,7 +251,9 @@ class TargetRDF(param.Parameterized):
             raise ValueError("no frames after the equilibration; run longer")
         box, species = np.asarray(box, float), np.asarray(species, int)
         n_species = len(species_names)
-        r_max = float(min(0.5 * box.min(), r_max if r_max is not None else np.inf))
+        if r_max is None:
+            r_max = 0.5 * float(box.min())
+        check_r_max(r_max, box=box)
         rdf_sigma = rdf_sigma if rdf_sigma is not None else r_max / n_bins
         disp, _ = space.periodic(jnp.asarray(box))
         R, volume = jnp.asarray(frames), float(np.prod(box))

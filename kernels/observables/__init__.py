@@ -22,7 +22,7 @@ from kernels.observables.histogram import (
     hard_histogram,
     smeared_histogram,
 )
-from kernels.observables.rdf import partial_rdfs, rdf_histogram, rdf_smooth
+from kernels.observables.rdf import check_r_max, partial_rdfs, rdf_histogram, rdf_smooth
 from kernels.observables.structure import (
     angle_distribution,
     bond_length_distribution,
@@ -53,6 +53,7 @@ __all__ = [
     "instantaneous",
     "kinetic_energy",
     "msd",
+    "check_r_max",
     "partial_rdfs",
     "rdf_histogram",
     "rdf_smooth",

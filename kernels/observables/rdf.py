@@ -14,8 +14,11 @@ inside `jit`, `vmap` and `grad`.
 Distances are minimum-image distances from a `jax_md.space` displacement function, over all pairs
 (the rows of the `space.map_product` pair matrix, taken a block of rows at a time with
 `lax.map` so memory stays bounded; frames of a trajectory are also mapped one at a time). Cost is
-O(n^2 n_bins) per frame: fine for n up to a few thousand. `r_max` should not exceed half the
-shortest box side, where the minimum image stops seeing every neighbour.
+O(n^2 n_bins) per frame: fine for n up to a few thousand. `r_max` must not exceed half the
+shortest box side, where the minimum image stops seeing every neighbour and g(r) falls below 1
+for an ideal gas: `check_r_max` refuses it (every estimator calls it: with the box side when it
+is given, else from the volume, which catches any cubic box and every r_max beyond half the
+mean side).
 
 Shapes: `R: [n, dim]` (one frame) or `[n_frames, n, dim]` (averaged over frames);
 `species: [n]` int. Units: `r` in the length unit of `R`; g is dimensionless. g and r are
@@ -45,6 +48,30 @@ DisplacementFn = Callable[..., Array]
 HistFn = Callable[[Array, Array], Array]
 
 _ROW_BLOCK_ELEMENTS = 2**22  # about 32 MB of float64 work per block of rows
+
+
+def check_r_max(r_max: float | Array, *, box: Array | None = None,
+                box_volume: float | Array | None = None, dim: int = 3) -> None:
+    """``ValueError`` if ``r_max`` exceeds half the shortest box side (``box [dim]``), or,
+    without ``box``, half the side of a cube of ``box_volume`` (no orthorhombic box of that
+    volume has a shorter half-side to spare). Skipped for traced values (inside ``jit``, the
+    caller checks before)."""
+    values = [r_max, box, box_volume]
+    if any(isinstance(v, jax.core.Tracer) for v in values if v is not None):
+        return
+    if box is not None:
+        half = 0.5 * float(np.min(np.asarray(box)))
+        what = f"half the shortest box side ({half:.4g})"
+    elif box_volume is not None:
+        half = 0.5 * float(box_volume) ** (1.0 / dim)
+        what = f"half the side of a cube of the box's volume ({half:.4g})"
+    else:
+        return
+    if float(r_max) > half * (1 + 1e-9):
+        raise ValueError(
+            f"r_max = {float(r_max):.4g} exceeds {what}: beyond it the minimum-image g(r) "
+            "misses neighbours and is wrong (an ideal gas would fall below 1). Use r_max <= "
+            f"{half:.4g}, or a larger box (more atoms)")
 
 
 def _shell_volumes(r_max: float | Array, n_bins: int, dim: int, dtype) -> Array:
@@ -126,6 +153,7 @@ def _rdf(
     if R.ndim not in (2, 3):
         raise ValueError(f"R must be [n, dim] or [n_frames, n, dim], got shape {R.shape}")
     n, dim = R.shape[-2], R.shape[-1]
+    check_r_max(r_max, box_volume=box_volume, dim=dim)
 
     def frame(Rf: Array) -> Array:
         return _pair_counts(
@@ -247,6 +275,7 @@ def rdf_smooth_pairs(
     i, j = pairs
     valid = (i < n) & (j < n)
     i, j = jnp.where(valid, i, 0), jnp.where(valid, j, 1 % n)
+    check_r_max(r_max, box_volume=box_volume, dim=R.shape[-1])
     dR = jax.vmap(displacement_fn)(R[i], R[j])
     dR = jnp.where(valid[:, None], dR, r_max)  # padding far out, with a finite gradient
     w = valid

@@ -21,6 +21,7 @@ from jax_md import space
 from kernels import diffsim
 from kernels import potentials as pot
 from kernels.learned_pair import model_energy_neighbor_list
+from kernels.observables.rdf import check_r_max
 from workbench.builders import binary_lj_mixture, lj_fluid
 from workbench.fit.parameters import ParameterMap
 from workbench.fit.settings import FitSettings
@@ -71,6 +72,11 @@ def rdf_grid(settings: FitSettings, box: float) -> tuple[float, np.ndarray]:
     if r_max is None:
         t_end = min(float(t.r[-1]) + 0.5 * float(t.r[1] - t.r[0]) for t in settings.targets)
         r_max = min(0.5 * box, t_end)
+    try:
+        check_r_max(r_max, box=np.full(3, box))
+    except ValueError as exc:
+        raise ValueError(f"{exc} (n_atoms = {settings.n_atoms} at the densest state "
+                         "point)") from None
     return r_max, (np.arange(settings.n_bins) + 0.5) * r_max / settings.n_bins
 
 
