@@ -144,9 +144,6 @@ def test_float32_diffsim_loss_and_gradient_stay_float32():
 STARTUP = "workbench/jax_setup.py"
 #: not yet converted: another engineer is splitting it into a package; it adopts
 #: kernels.precision.float_dtype at merge time (then this entry goes)
-PENDING = {"workbench/tuning.py"}
-
-
 def _flips(source: str) -> list[int]:
     """Lines of calls that set 64-bit mode: ``<...>.config.update("jax_enable_x64", ...)``
     and the ``enable_x64`` / ``disable_x64`` context managers (``jax.enable_x64(False)``)."""
@@ -170,9 +167,7 @@ def _product_files() -> list[str]:
     return sorted(f for f in files if f != STARTUP)
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(f, marks=pytest.mark.xfail(reason="adopts float_dtype at merge", strict=True))
-    if f in PENDING else f for f in _product_files()])
+@pytest.mark.parametrize("path", _product_files())
 def test_no_product_code_flips_64_bit_mode(path):
     # Expected: only workbench/jax_setup.py (start-up) sets jax_enable_x64; a flip anywhere
     # else would change the precision of every other session in the process.

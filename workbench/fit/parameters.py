@@ -109,7 +109,8 @@ class ParameterMap:
                 u[k] = row
             return {"u": jnp.asarray(u, self.dtype)}
         if s.family == "neural":
-            p = s.initial_params or model.init_params(jax.random.PRNGKey(s.seed), s.n_species)
+            p = s.initial_params or model.init_params(jax.random.PRNGKey(s.seed), s.n_species,
+                                                      dtype=self.dtype)
             return self.theta_of(p)
         values = {k: np.asarray(v, float) for k, v in self.complete({}).items()}
         for name in self.fit_names:
