@@ -416,14 +416,6 @@ def diffsim_loss(
     return init_fn, loss_fn
 
 
-def reallocate(neighbor_fn: partition.NeighborFn, R: Array, extra_capacity: int = 0,
-               replicas: bool = False) -> partition.NeighborList:
-    """A neighbour list for ``R`` (``[n_atoms, 3]``, or ``[n_replicas, n_atoms, 3]`` with one
-    capacity for all replicas, the largest any needs) with ``extra_capacity`` spare slots
-    (``kernels.neighbors.allocate``)."""
-    return neighbors.allocate(neighbor_fn, R, extra_capacity, replicas)
-
-
 def with_neighbor_list(state: SimState, neighbor: partition.NeighborList) -> SimState:
     """``state`` with a new (e.g. larger) neighbour list; the loss recomputes forces with it."""
     return state.set(neighbor=neighbor)

@@ -315,13 +315,3 @@ def _check_pairs_against_names(pairs, names: list[str], species_names) -> None:
             raise ValueError(f"g column {k + 1} is named {names[k]} "
                              f"({species_names[named[0]]}-{species_names[named[1]]}) but "
                              f"species_pairs[{k}] is {tuple(given)}")
-
-
-def _read_columns(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``r [n]`` and ``g [n]`` (or ``[n_g, n]``) from a text table, as ``from_file`` reads
-    it before tidying (``workbench.rdf_files.read_table``)."""
-    try:
-        table = rdf_files.read_table(path)
-    except ValueError as exc:
-        raise ValueError(f"target file {path}: {exc}") from exc
-    return table.r, table.g[0] if len(table.g) == 1 else table.g

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax_md import space
 
-from kernels import diffsim
+from kernels import diffsim, neighbors
 from kernels import potentials as pot
 from kernels.observables.rdf import rdf_smooth
 from workbench.builders import fcc_positions
@@ -153,7 +153,7 @@ def test_state_points_sum_and_overflow_is_reported():
     _, (new, aux) = loss(P0, st, kT=KT, g_target=G_TARGET)
     assert bool(aux["overflow"])
     # re-allocated with room, the overflow is gone
-    bigger = diffsim.reallocate(_setup_nf(), new.md.position, 8)
+    bigger = neighbors.allocate(_setup_nf(), new.md.position, 8)
     st2 = diffsim.with_neighbor_list(st, bigger)
     _, (_, aux2) = loss(P0, st2, kT=KT, g_target=G_TARGET)
     assert not bool(aux2["overflow"])
