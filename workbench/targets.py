@@ -107,12 +107,19 @@ class TargetRDF(param.Parameterized):
         """g as ``[n_pairs, n_bins]`` (one row for a one-component g)."""
         return np.atleast_2d(np.asarray(self.g, float))
 
+    @property
+    def r_end(self) -> float:
+        """Where the target's last bin ends: its last point plus half the last spacing (the
+        grid may be non-uniform, as experimental ones often are)."""
+        r = np.asarray(self.r, float)
+        return float(r[-1] + 0.5 * (r[-1] - r[-2]))
+
     def on_grid(self, r_max: float, n_bins: int) -> np.ndarray:
         """g linearly interpolated to the bin centres of ``n_bins`` bins on ``[0, r_max]``,
         shape of ``g`` with the last axis ``n_bins``; 0 below the first point."""
         r = np.asarray(self.r, float)
         width = r_max / n_bins
-        if r_max > r[-1] + 0.5 * (r[-1] - r[-2]) * (1 + 1e-9):  # past the target's last bin
+        if r_max > self.r_end + 1e-9 * (r[-1] - r[-2]):  # past the target's last bin
             raise ValueError(f"the target ({self.source or 'g(r)'}) ends at r = {r[-1]:.4g}, "
                              f"short of the fit's r_max = {r_max:.4g}")
         centres = (np.arange(n_bins) + 0.5) * width

@@ -229,3 +229,17 @@ def test_ibi_reaches_integrated_rdf_error_below_0_02(precise_target):
     assert fit.status == "completed"
     _, g = fit.evaluate()
     assert fit.rdf_error(g) < 0.02
+
+
+def test_default_r_max_follows_a_non_uniform_target_grid(quick_target):
+    # an experimental-style grid: fine near the first peak, coarse at the end. Without an r_max
+    # the fit compares g(r) up to where the target's last bin ends (its last point plus half
+    # the LAST spacing), never past it (issue 11: the first spacing was used and prepare failed)
+    r = np.concatenate([np.linspace(0.8, 1.6, 81), np.linspace(1.7, 2.3, 4)])
+    g = np.interp(r, quick_target.r, quick_target.g)
+    target = TargetRDF(r=r, g=g, density=0.7, temperature=1.2)
+    assert target.r_end == pytest.approx(2.3 + 0.5 * 0.2)
+    fit = _quick_fit(target)
+    fit.prepare()
+    assert fit.r_grid[-1] < target.r_end
+    assert fit.r_grid[-1] + 0.5 * (fit.r_grid[1] - fit.r_grid[0]) == pytest.approx(target.r_end)

@@ -70,7 +70,7 @@ def rdf_grid(settings: FitSettings, box: float) -> tuple[float, np.ndarray]:
     and at most the targets' range) and bin centres."""
     r_max = settings.r_max
     if r_max is None:
-        t_end = min(float(t.r[-1]) + 0.5 * float(t.r[1] - t.r[0]) for t in settings.targets)
+        t_end = min(t.r_end for t in settings.targets)
         r_max = min(0.5 * box, t_end)
     try:
         check_r_max(r_max, box=np.full(3, box))
