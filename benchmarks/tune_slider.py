@@ -45,7 +45,7 @@ def main() -> None:
     boards = []
 
     def make():
-        boards.append(TuneDashboard(TuneSession()))
+        boards.append(TuneDashboard(TuneSession(), auto_target=True))
         return boards[-1]
 
     port = free_port()

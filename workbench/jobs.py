@@ -27,10 +27,13 @@ here because no library offers a cancellable, observable background job over JAX
 from __future__ import annotations
 
 import atexit
+import contextlib
+import queue
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import param
@@ -42,6 +45,7 @@ FINISHED = ("completed", "stopped", "failed")
 #: the runtime is torn down aborts the process
 _JOBS: weakref.WeakSet = weakref.WeakSet()
 _THREADS: weakref.WeakSet = weakref.WeakSet()
+_WORKERS: weakref.WeakSet = weakref.WeakSet()
 
 
 def track_thread(thread: threading.Thread) -> threading.Thread:
@@ -50,11 +54,64 @@ def track_thread(thread: threading.Thread) -> threading.Thread:
     return thread
 
 
+class Worker:
+    """One daemon thread that runs submitted callables one after another, each returning a
+    ``concurrent.futures.Future`` (a dashboard session's queue of tasks).
+
+    Unlike ``ThreadPoolExecutor``, whose non-daemon threads the interpreter joins before any
+    ``atexit`` hook can stop their work (a server then waits for a long simulation to finish
+    before it exits), the thread is a tracked daemon: at exit the running jobs are cancelled
+    first and the thread is then joined (``_end_background_work``).
+    """
+
+    def __init__(self, name: str = "worker"):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        _WORKERS.add(self)
+        self._thread = track_thread(threading.Thread(target=self._loop, name=name,
+                                                     daemon=True))
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # delivered through the future
+                future.set_exception(exc)
+
+    def submit(self, fn: Callable[[], Any]) -> Future:
+        """Queue ``fn``; ``RuntimeError`` after ``shutdown``."""
+        if self._closed:
+            raise RuntimeError("this worker has been shut down")
+        future: Future = Future()
+        self._queue.put((fn, future))
+        return future
+
+    def shutdown(self, cancel_futures: bool = True) -> None:
+        """Cancel what has not started (``cancel_futures``) and let the thread end after the
+        running callable (not waited for)."""
+        self._closed = True
+        if cancel_futures:
+            pending = []
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    pending.append(self._queue.get_nowait())
+            for item in pending:
+                if item is not None:
+                    item[1].cancel()
+        self._queue.put(None)
+
+
 @atexit.register
 def _end_background_work(timeout: float = 60.0) -> None:
     """Stop every running job after its chunk and wait for the background threads."""
     for job in list(_JOBS):
         job.cancel()
+    for worker in list(_WORKERS):
+        worker.shutdown()
     deadline = time.monotonic() + timeout
     for thread in list(_THREADS):
         thread.join(max(0.0, deadline - time.monotonic()))

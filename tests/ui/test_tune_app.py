@@ -1,6 +1,7 @@
 """The Tune dashboard in a real headless Chromium: a target is made, a slider move re-runs the
 simulation and redraws g(r), Step advances DiffSim and IBI side by side, a bad target file gets
-a message, nothing leaves localhost and the console stays clean."""
+a message that stays, sliders follow the fit, a page load runs nothing, nothing leaves localhost
+and the console stays clean."""
 
 from __future__ import annotations
 
@@ -50,18 +51,31 @@ def test_slider_step_and_side_by_side_curves(serve_boards, page, artifacts_dir):
     wait_until(lambda: len(board.h_src["ibi"].data["error"]) == 1, timeout=10,
                message="the loss curves to be drawn")
     assert np.all(np.isfinite(board.u_src["ibi"].data["u"]))
+    # the sliders follow the fit, so the next move continues from the fitted parameters
+    fitted = session.fits["diffsim"].params
+    wait_until(lambda: board.sliders.objects[0].value == pytest.approx(fitted["sigma"]),
+               timeout=10, message="the sigma slider to show the fitted value")
+    assert board.sliders.objects[1].value == pytest.approx(fitted["epsilon"])
     page.screenshot(path=str(artifacts_dir / "tune_after_step.png"), full_page=True)
     assert page.log.external_requests() == []
     assert page.log.errors() == []
 
 
-def test_bad_target_file_gets_a_message(serve_boards, page):
-    app, boards = serve_boards(_board)
+def test_a_page_load_runs_nothing_and_a_bad_file_message_stays(serve_boards, page):
+    app, boards = serve_boards(lambda: TuneDashboard(TuneSession(n_atoms=108, replicas=1)))
     page.goto(app.url)
     wait_until(lambda: boards, timeout=30, message="the page")
     board = boards[0]
-    board.source.value = "File"
-    board.t_file.filename, board.t_file.value = "broken.csv", b"r,g\n0.1,abc\n"
-    board.make_target()
-    assert "Could not read the file" in board.status.object and "broken.csv" in \
-        board.status.object
+    page.wait_for_selector("text=Make a target first")
+    assert board.session.job is None and board.session.status == "idle"  # issue 11
+
+    page.get_by_role("button", name="File", exact=True).click()
+    page.locator("input[type=file]").set_input_files(files=[{
+        "name": "broken.csv", "mimeType": "text/csv", "buffer": b"r,g\n0.1,abc\n"}])
+    wait_until(lambda: board.t_file.value, timeout=10, message="the upload")
+    page.get_by_role("button", name="Load file").click()
+    message = page.get_by_text("Could not read broken.csv")
+    message.wait_for(timeout=10_000)
+    page.wait_for_timeout(5000)  # the periodic refresh (every 100 ms) must not overwrite it
+    assert message.is_visible() and board.session.target is None
+    assert page.log.errors() == []

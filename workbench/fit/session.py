@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import numpy as np
 import param
@@ -28,7 +28,7 @@ from kernels.potentials import FAMILIES
 from workbench.builders import build_system
 from workbench.fit.potential_fit import PotentialFit
 from workbench.fit.targets import target_from_reference_system
-from workbench.jobs import STATUSES, FunctionJob
+from workbench.jobs import STATUSES, FunctionJob, Worker
 from workbench.potential import PairPotential
 from workbench.targets import TargetRDF
 
@@ -70,7 +70,7 @@ class TuneSession(param.Parameterized):
         self.preview_result: dict | None = None
         self.snapshot: dict = {}  # ``curves()`` as of ``version``
         self.job: FunctionJob | None = None  # the running (or last) task
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tune")
+        self._worker = Worker("tune")
         self._queued_fits: set[FunctionJob] = set()  # fits waiting for the worker
         self._dropped: set[FunctionJob] = set()  # queued fits that stop() dropped
         self._pending: dict | None = None
@@ -139,7 +139,7 @@ class TuneSession(param.Parameterized):
             self._set(status=job.status, message=message)
             self._changed()
 
-        return self._executor.submit(run)
+        return self._worker.submit(run)
 
     def submit(self, fn: Callable[[], str | None], label: str) -> Future:
         """Run ``fn`` as a task of one chunk; its return value becomes the message."""
@@ -163,7 +163,7 @@ class TuneSession(param.Parameterized):
     def close(self) -> None:
         """Stop what runs and let the worker thread end (session closed)."""
         self.stop()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._worker.shutdown(cancel_futures=True)
 
     # --- targets ----------------------------------------------------------------------------
     def make_target(self, system: str = "lj_fluid", *, temperature: float = 1.2,
@@ -304,7 +304,8 @@ class TuneSession(param.Parameterized):
     # --- what to draw ------------------------------------------------------------------------
     def curves(self) -> dict:
         """Arrays for the plots: ``r`` and target/DiffSim/IBI g rows, ``r_u`` with
-        reference/DiffSim/IBI u(r) of the first species pair, and per-method histories."""
+        reference/DiffSim/IBI u(r) of the first species pair, per-method histories, and
+        DiffSim's current parameters (``params_diffsim``)."""
         out: dict = {}
         fit = self.fits.get("diffsim")
         if fit is None or not fit.prepared:
@@ -322,6 +323,7 @@ class TuneSession(param.Parameterized):
         n_species = fit.n_species
         if self.reference is not None:
             out["u_reference"] = self.reference.curve(r_u, n_species=n_species)
+        out["params_diffsim"] = fit.params  # where the sliders go
         for m, f in self.fits.items():
             out[f"u_{m}"] = f.pair_potential(f.params).curve(r_u, n_species=n_species)
             out[f"history_{m}"] = {"iteration": np.arange(1, len(f.history["loss"]) + 1),

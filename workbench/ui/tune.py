@@ -3,8 +3,11 @@ follow, or let DiffSim (gradient steps through the simulation) and IBI fit it si
 
 ``TuneDashboard`` renders a ``TuneSession`` (workbench.fit.session), which does all the work on
 its own thread. One periodic callback per browser session redraws the plots when the session's
-``version`` changes, so no Bokeh model is touched from the worker. Closing the tab stops the
-session's work and its thread.
+``version`` changes, so no Bokeh model is touched from the worker, and moves the sliders to the
+parameters DiffSim has reached (a later slider move continues from the fit, never from stale
+values). Closing the tab stops the session's work and its thread. Nothing runs when a page
+opens: the user makes or loads a target first. A refused file or run is explained next to the
+target widgets, and the message stays until the user acts again.
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ def slider_range(default: float, positive: bool) -> tuple[float, float]:
 class TuneDashboard(pn.viewable.Viewer):
     """Target, sliders, Step/Fit/Stop/Save, live g(r), u(r) and loss curves."""
 
-    def __init__(self, session: TuneSession | None = None, *, auto_target: bool = True,
+    def __init__(self, session: TuneSession | None = None, *, auto_target: bool = False,
                  **params):
         super().__init__(**params)
         self.session = session or TuneSession()
         self._drawn = -1
+        self._syncing = False  # sliders being moved to the fit's parameters, not by the user
         self._build_target_widgets()
         self._build_fit_widgets()
         self._build_plots()
@@ -71,9 +75,19 @@ class TuneDashboard(pn.viewable.Viewer):
         self.t_button = pn.widgets.Button(label="Make target", color="primary")
         self.t_button.on_click(lambda e: self.make_target())
         self.source.param.watch(self._on_source, "value")
+        self.notice = pn.pane.Alert("", alert_type="danger", visible=False,
+                                    sizing_mode="stretch_width")
+        self.t_file.param.watch(lambda e: self._problem(None), "value")
+
+    def _problem(self, text: str | None) -> None:
+        """Show ``text`` next to the target widgets until the user acts (None clears it)."""
+        self.notice.object = text or ""
+        self.notice.visible = bool(text)
 
     def _on_source(self, event=None) -> None:
         kind = self.source.value
+        if event is not None:
+            self._problem(None)
         self.t_system.visible = self.t_steps.visible = kind == "Simulation"
         self.t_file.visible = kind == "File"
         self.t_runs.visible = kind == "Stored run"
@@ -144,7 +158,7 @@ class TuneDashboard(pn.viewable.Viewer):
         return out
 
     def _on_slider(self, event) -> None:
-        if self.session.fits:
+        if self.session.fits and not self._syncing:
             self.session.preview(self._slider_params())
 
     def _on_family(self, event) -> None:
@@ -159,12 +173,13 @@ class TuneDashboard(pn.viewable.Viewer):
         s = self.session
         s.gradient = self.gradient.value
         kind = self.source.value
+        self._problem(None)
         if kind == "Simulation":
             s.make_target(self.t_system.value, temperature=self.t_temperature.value,
                           density=self.t_density.value, n_steps=self.t_steps.value)
         elif kind == "File":
             if not self.t_file.value:
-                self.status.object = "Choose a file first (CSV r, g or .npz with r, g)."
+                self._problem("Choose a file first (CSV r, g or .npz with r, g).")
                 return
             try:
                 with tempfile.TemporaryDirectory() as tmp:
@@ -175,18 +190,19 @@ class TuneDashboard(pn.viewable.Viewer):
                 target.source = "; ".join([f"{self.t_file.filename} (read as {target.layout})",
                                            *target.notes])  # shown as "target: ..."
             except ValueError as exc:
-                self.status.object = f"**Could not read the file:** {exc}"
+                self._problem(f"**Could not read {self.t_file.filename}:** {exc}. The "
+                              f"target is unchanged.")
                 return
             s.set_target(target)
         else:
             if not self.t_runs.value:
-                self.status.object = "No stored simulation runs yet: save one in Simulate."
+                self._problem("No stored simulation runs yet: save one in Simulate.")
                 return
             try:
                 target = target_from_run(RunRegistry().get(self.t_runs.value),
                                          r_max=2.5, n_bins=100)
             except (ValueError, KeyError) as exc:
-                self.status.object = f"**Could not use the run:** {exc}"
+                self._problem(f"**Could not use the run:** {exc}. The target is unchanged.")
                 return
             s.set_target(target)
 
@@ -231,7 +247,9 @@ class TuneDashboard(pn.viewable.Viewer):
         self.progress.bar_color = "danger" if s.status == "failed" else "info"
         text = {"running": "**Working:** ", "paused": "**Paused:** ",
                 "failed": "**Failed:** "}.get(s.status, "")
-        self.status.object = text + (s.message or "")
+        self.status.object = text + (s.message or "") if s.status != "idle" else (
+            "Make a target first: a reference simulation (Simulation), a g(r) file (File) or a "
+            "stored run, then move the sliders or press Step / Fit.")
         for w in (self.step_btn, self.fit_btn, self.save_btn, self.t_button, self.family):
             w.disabled = s.busy
         if s.version == self._drawn:
@@ -239,7 +257,27 @@ class TuneDashboard(pn.viewable.Viewer):
         self._drawn = s.version
         if s.target is not None and len(self.sliders.objects) != self._n_sliders():
             self._make_sliders()
+        self._sync_sliders()
         self.draw(s.snapshot)
+
+    def _sync_sliders(self) -> None:
+        """Move the sliders to DiffSim's current parameters (widening a range if needed)."""
+        params = self.session.snapshot.get("params_diffsim")
+        if not params:
+            return
+        self._syncing = True
+        try:
+            for w, (name, a, b) in zip(self.sliders.objects, self._slider_keys, strict=True):
+                if name not in params:
+                    continue
+                v = np.asarray(params[name], float)
+                v = float(v[a, b] if v.ndim == 2 else v)
+                if not np.isfinite(v) or v == w.value:
+                    continue
+                w.start, w.end = min(w.start, v), max(w.end, v)
+                w.value = v
+        finally:
+            self._syncing = False
 
     def _n_sliders(self) -> int:
         n = self.session.target.n_species
@@ -273,6 +311,7 @@ class TuneDashboard(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         target_card = pn.Card(self.source, self.t_system, self.t_file, self.t_runs,
                               self.t_density, self.t_temperature, self.t_steps, self.t_button,
+                              self.notice,
                               title="Target g(r)", collapsible=False,
                               sizing_mode="stretch_width")
         slider_card = pn.Card(self.family, self.sliders, title="Parameters (sliders re-run "
