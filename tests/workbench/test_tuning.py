@@ -243,3 +243,22 @@ def test_default_r_max_follows_a_non_uniform_target_grid(quick_target):
     fit.prepare()
     assert fit.r_grid[-1] < target.r_end
     assert fit.r_grid[-1] + 0.5 * (fit.r_grid[1] - fit.r_grid[0]) == pytest.approx(target.r_end)
+
+
+@pytest.mark.parametrize("melt_factor, liquid", [(1.0, False), (2.0, True)])
+def test_a_start_melts_the_lattice_at_a_dense_liquid_state(melt_factor, liquid):
+    # rho* 0.9, T* 1.0 is liquid for LJ (freezing density ~0.94 at T* 1, Agrawal and Kofke
+    # 1995), but an fcc start survives 500 steps there as a superheated crystal (measured: 2 %
+    # of atoms more than 0.5 sigma from their site, against 89 % after the hot phase; issue 11
+    # saw evaluations stay crystal-like). A liquid is where most atoms have left their sites.
+    r = np.linspace(0.01, 2.5, 100)
+    flat = TargetRDF(r=r, g=np.ones_like(r), density=0.9, temperature=1.0)
+    fit = PotentialFit(flat, family="lj", initial_params={"sigma": 1.0, "epsilon": 1.0},
+                       n_atoms=256, equilibration=500, melt_factor=melt_factor)
+    fit.prepare()
+    pt = fit._points[0]
+    d = np.asarray(pt.state.md.position, float) - np.asarray(pt.positions, float)
+    side = (256 / 0.9) ** (1 / 3)
+    d -= side * np.round(d / side)
+    moved = np.mean(np.linalg.norm(d, axis=1) > 0.5)
+    assert (moved > 0.5) if liquid else (moved < 0.2)

@@ -142,16 +142,19 @@ def build_point(settings: FitSettings, mapping: ParameterMap, target: TargetRDF,
 
 def fresh_state(settings: FitSettings, mapping: ParameterMap, pt: StatePoint, theta: dict,
                 key: jax.Array):
-    """A melted state of ``pt``: its lattice, velocities from ``key``, then ``equilibration``
-    steps with ``theta``. ``RuntimeError`` if that blows up."""
+    """A melted state of ``pt``: its lattice, velocities from ``key``, ``equilibration``
+    steps at ``melt_factor`` times the temperature (a dense liquid's fcc start can otherwise
+    survive as a superheated crystal), then ``equilibration`` steps at the temperature, all
+    with ``theta``. ``RuntimeError`` if that blows up."""
     R = jnp.asarray(pt.positions, mapping.dtype)
     if settings.replicas > 1:
         R = jnp.stack([R] * settings.replicas)
     kwargs = mapping.kwargs(theta)
     state = pt.init_fn(key, R, kwargs, kT=pt.kT)
-    if settings.equilibration:
+    phases = [pt.kT] if settings.melt_factor == 1.0 else [settings.melt_factor * pt.kT, pt.kT]
+    for kT in phases if settings.equilibration else []:
         state, _ = diffsim.call_with_reallocation(
-            lambda s: pt.run_fn(kwargs, s, settings.equilibration, pt.kT), state,
+            lambda s, kT=kT: pt.run_fn(kwargs, s, settings.equilibration, kT), state,
             pt.neighbor_fn, replicas=settings.replicas > 1)
         if not bool(jnp.all(jnp.isfinite(state.md.position))):
             raise RuntimeError("the equilibration with the initial parameters blew up; check "

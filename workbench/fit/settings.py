@@ -60,6 +60,10 @@ class FitSettings(param.Parameterized):
     equilibration = param.Integer(default=2000, bounds=(0, None),
                                   doc="Steps run with the initial parameters before the first "
                                   "iteration (and before an evaluation).")
+    melt_factor = param.Number(default=2.0, bounds=(1.0, 10.0),
+                               doc="Before equilibrating, a start runs ``equilibration`` steps "
+                               "at this multiple of the temperature, so that the fcc lattice it "
+                               "starts from melts even at dense liquid states (1: no melting).")
     steps_per_iteration = param.Integer(default=240, bounds=(1, None),
                                         doc="MD steps per iteration (skip_steps included).")
     skip_steps = param.Integer(default=0, bounds=(0, None),
