@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "home", "runs_dir"]
+__all__ = ["cache_dir", "datasets_dir", "home", "runs_dir"]
 
 APP_NAME = "md-workbench"
 
@@ -39,6 +39,12 @@ def home() -> Path:
 def runs_dir() -> Path:
     """The root of the run registry, ``home() / "runs"`` (created if missing)."""
     return _ensure(home() / "runs")
+
+
+def datasets_dir() -> Path:
+    """Where dashboards keep the datasets they generate or receive, ``home() / "datasets"``
+    (created if missing)."""
+    return _ensure(home() / "datasets")
 
 
 def cache_dir() -> Path:

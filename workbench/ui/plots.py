@@ -6,12 +6,14 @@ from __future__ import annotations
 from bokeh.plotting import figure
 
 
-def line_figure(title: str, y_label: str, x_label: str = "step", height: int = 210) -> figure:
+def line_figure(title: str, y_label: str, x_label: str = "step", height: int = 210,
+                y_axis_type: str = "linear") -> figure:
     """An empty figure that stretches to its container's width, with pan, zoom, reset and
-    save tools and an 11 pt title."""
+    save tools and an 11 pt title (``y_axis_type="log"`` for errors over orders of
+    magnitude)."""
     fig = figure(title=title, height=height, sizing_mode="stretch_width", x_axis_label=x_label,
                  y_axis_label=y_label, tools="pan,wheel_zoom,box_zoom,reset,save",
-                 toolbar_location="right")
+                 toolbar_location="right", y_axis_type=y_axis_type)
     fig.title.text_font_size = "11pt"
     return fig
 

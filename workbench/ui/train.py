@@ -1,0 +1,337 @@
+"""The Train dashboard: pick or generate a dataset, choose an architecture and its size, train
+a machine-learned force field while its learning curves grow, look at the force parity and the
+per-species errors, then run MD with the model and watch it.
+
+``TrainDashboard`` renders a ``TrainSession`` (``workbench.mlff.session``), whose jobs
+(generation, training, MD) run in their own threads. One periodic callback per browser session
+reads them and updates the page, so no Bokeh model is touched from a worker; the validation
+parity of the best weights is computed on a worker thread once per new epoch. Bad choices are
+explained next to the widgets they concern and stay until the user acts again. Closing the tab
+stops the session's jobs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import panel as pn
+from bokeh.models import ColumnDataSource
+from bokeh.palettes import Category10_10
+
+from workbench.architectures import ARCHITECTURES, architecture
+from workbench.jobs import Worker
+from workbench.mlff.session import (
+    TrainSession,
+    molecular_recipes,
+    saved_datasets,
+    species_errors,
+)
+from workbench.ui.jobs import JobProgress
+from workbench.ui.plots import compact_legend, line_figure
+from workbench.ui.viewer import MoleculeViewer, system_style
+
+REFRESH_MS = 300
+CURVE_X = {"epoch": "epoch", "step": "step", "wall time (s)": "wall_time_s"}
+CURVES = {"train_force_mae": ("train force", "#0072B2", "dashed"),
+          "val_force_mae": ("validation force", "#0072B2", "solid"),
+          "train_energy_mae": ("train energy", "#D55E00", "dashed"),
+          "val_energy_mae": ("validation energy", "#D55E00", "solid")}
+MAX_PARITY_POINTS = 4000  # force components drawn in the parity plot
+SETTINGS = {"max_epochs": (pn.widgets.IntInput, 100), "batch_size": (pn.widgets.IntInput, 8),
+            "learning_rate": (pn.widgets.FloatInput, 1e-3), "seed": (pn.widgets.IntInput, 0)}
+
+
+def _alert() -> pn.pane.Alert:
+    return pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+
+
+def _say(alert: pn.pane.Alert, text: str | None) -> None:
+    alert.object = text or ""
+    alert.visible = bool(text)
+
+
+class TrainDashboard(pn.viewable.Viewer):
+    """Data, model and MD cards; progress, learning curves, parity and the MD viewer."""
+
+    def __init__(self, session: TrainSession | None = None, **params):
+        super().__init__(**params)
+        self.session = session or TrainSession()
+        self._worker = Worker("train-view")
+        self._parity_epoch, self._parity = -1, None
+        self._curve_rows, self._md_chunks, self._md_sim = 0, 0, None
+        self._build_data_card()
+        self._build_model_card()
+        self._build_md_card()
+        self._build_plots()
+        self.progress = JobProgress(auto_refresh=False)
+        self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context:
+            pn.state.on_session_destroyed(lambda ctx: self.close())
+
+    # --- data ---------------------------------------------------------------------------------
+    def _build_data_card(self) -> None:
+        recipes = molecular_recipes()
+        self.source = pn.widgets.RadioButtonGroup(options=["Generate", "File", "Saved"],
+                                                  value="Generate", color="light")
+        self.recipe = pn.widgets.Select(label="Recipe", options=sorted(recipes),
+                                        value="aspirin" if "aspirin" in recipes else None)
+        self.n_frames = pn.widgets.IntInput(label="Frames", value=200, start=10, step=50)
+        self.data_seed = pn.widgets.IntInput(label="Seed", value=0)
+        self.file = pn.widgets.FileInput(accept=".npz,.extxyz,.xyz,.traj")
+        self.saved = pn.widgets.Select(label="Saved dataset", options=[])
+        self.data_btn = pn.widgets.Button(label="Generate", color="primary")
+        self.data_btn.on_click(lambda e: self.choose_data())
+        self.data_notice = _alert()
+        self.data_info = pn.pane.Markdown("No dataset yet.", sizing_mode="stretch_width")
+        self.source.param.watch(self._on_source, "value")
+        self.file.param.watch(lambda e: _say(self.data_notice, None), "value")
+        self._on_source()
+
+    def _on_source(self, event=None) -> None:
+        kind = self.source.value
+        self.recipe.visible = self.n_frames.visible = self.data_seed.visible = kind == "Generate"
+        self.file.visible = kind == "File"
+        self.saved.visible = kind == "Saved"
+        self.data_btn.label = {"Generate": "Generate", "File": "Load file",
+                               "Saved": "Use dataset"}[kind]
+        if kind == "Saved":
+            self.saved.options = list(saved_datasets())
+        if event is not None:
+            _say(self.data_notice, None)
+
+    def choose_data(self) -> None:
+        """The data button: generate, load the uploaded file or use a saved dataset."""
+        s, kind = self.session, self.source.value
+        _say(self.data_notice, None)
+        try:
+            if kind == "Generate":
+                s.generate(self.recipe.value, self.n_frames.value, self.data_seed.value)
+                self.data_info.object = f"Generating {self.n_frames.value} frames of " \
+                                        f"{self.recipe.value}..."
+                return
+            if kind == "File":
+                if not self.file.value:
+                    raise ValueError("choose a file first (.npz, .extxyz, .xyz or .traj)")
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / self.file.filename
+                    path.write_bytes(self.file.value)
+                    s.load(path, name=self.file.filename)
+            else:
+                if not self.saved.value:
+                    raise ValueError("no saved datasets yet: generate one")
+                s.load(saved_datasets()[self.saved.value])
+        except ValueError as exc:
+            _say(self.data_notice, f"**Not used:** {exc}")
+            return
+        self._show_dataset()
+
+    def _show_dataset(self) -> None:
+        ds = self.session.dataset
+        self.data_info.object = f"**{self.session.dataset_name}**\n\n```\n" + \
+            "\n".join(ds.summary().splitlines()[:4]) + "\n```"
+
+    # --- model and training ---------------------------------------------------------------------
+    def _build_model_card(self) -> None:
+        self.arch = pn.widgets.Select(label="Architecture", options={
+            cls.label: name for name, cls in ARCHITECTURES.items()}, value="schnet"
+            if "schnet" in ARCHITECTURES else "pair_mlp")
+        self.hyper = pn.Column(sizing_mode="stretch_width")
+        self.settings = {k: cls(label=k.replace("_", " ").capitalize(), value=v)
+                         for k, (cls, v) in SETTINGS.items()}
+        self.train_btn = pn.widgets.Button(label="Train", color="success")
+        self.stop_btn = pn.widgets.Button(label="Stop", color="danger")
+        self.resume_btn = pn.widgets.Button(label="Resume", color="primary")
+        self.train_btn.on_click(lambda e: self.train())
+        self.stop_btn.on_click(lambda e: self.session.stop())
+        self.resume_btn.on_click(lambda e: self._act(self.session.resume, self.model_notice))
+        self.model_notice = _alert()
+        self.arch.param.watch(self._on_arch, "value")
+        self._on_arch()
+
+    def _on_arch(self, event=None) -> None:
+        """Hyperparameter widgets of the chosen architecture, at the papers' defaults."""
+        self._arch = architecture(self.arch.value)
+        self.hyper.objects = [pn.Param(self._arch, show_name=False, sizing_mode="stretch_width",
+                                       widgets={"cutoff": pn.widgets.FloatInput})]
+        _say(self.model_notice, None)
+
+    def train(self) -> None:
+        """The Train button: train the chosen architecture with the settings shown."""
+        self._curve_rows, self._parity_epoch = 0, -1
+        for src in self.curve_src.values():
+            src.data = {k: [] for k in src.data}
+        settings = {k: w.value for k, w in self.settings.items()}
+        self._act(lambda: self.session.train(self._arch, **settings), self.model_notice)
+
+    def _act(self, fn, notice: pn.pane.Alert) -> None:
+        _say(notice, None)
+        try:
+            fn()
+        except ValueError as exc:
+            _say(notice, f"**Not started:** {exc}")
+
+    # --- MD -------------------------------------------------------------------------------------
+    def _build_md_card(self) -> None:
+        self.md_steps = pn.widgets.IntInput(label="Steps", value=2000, start=10, step=500)
+        self.md_temperature = pn.widgets.FloatInput(label="Temperature (K)", value=300.0,
+                                                    start=1.0)
+        self.md_timestep = pn.widgets.FloatInput(label="Time step (fs)", value=0.5, start=0.01)
+        self.md_btn = pn.widgets.Button(label="Run MD with this model", color="primary")
+        self.md_btn.on_click(lambda e: self._act(lambda: self.session.run_md(
+            self.md_steps.value, self.md_temperature.value, self.md_timestep.value),
+            self.md_notice))
+        self.md_notice = _alert()
+        self.viewer = MoleculeViewer(height=360)
+
+    # --- plots ----------------------------------------------------------------------------------
+    def _build_plots(self) -> None:
+        self.curve_x = pn.widgets.RadioButtonGroup(options=list(CURVE_X), value="epoch",
+                                                   color="light")
+        self.curve_x.param.watch(lambda e: self._draw_curves(full=True), "value")
+        self.curve_src = {"force": ColumnDataSource({"x": [], **{k: [] for k in CURVES
+                                                                 if "force" in k}}),
+                          "energy": ColumnDataSource({"x": [], **{k: [] for k in CURVES
+                                                                  if "energy" in k}})}
+        self.fig_force = line_figure("Force MAE", "eV/Å", "epoch", y_axis_type="log")
+        self.fig_energy = line_figure("Energy MAE", "eV", "epoch", y_axis_type="log")
+        for key, fig in (("force", self.fig_force), ("energy", self.fig_energy)):
+            for col, (label, color, dash) in CURVES.items():
+                if key in col:
+                    fig.line("x", col, source=self.curve_src[key], color=color, line_width=2,
+                             line_dash=dash, legend_label=label)
+            compact_legend(fig)
+        self.parity_src = ColumnDataSource({"ref": [], "pred": [], "color": []})
+        self.fig_parity = line_figure("Force parity (validation, best weights)",
+                                      "predicted (eV/Å)", "reference (eV/Å)", height=300)
+        self.fig_parity.scatter("ref", "pred", source=self.parity_src, color="color", size=3,
+                                alpha=0.5)
+        self.diagonal = ColumnDataSource({"x": [0, 0], "y": [0, 0]})
+        self.fig_parity.line("x", "y", source=self.diagonal, color="black", line_dash="dotted")
+        self.species_table = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.md_src = ColumnDataSource({"t": [], "T": []})
+        self.fig_md = line_figure("MD temperature", "K", "time (fs)", height=200)
+        self.fig_md.line("t", "T", source=self.md_src, color="#009E73", line_width=2)
+
+    def _draw_curves(self, full: bool = False) -> None:
+        t = self.session.training
+        if t is None:
+            return
+        curves = t.curves
+        n = len(curves["epoch"])
+        if n == self._curve_rows and not full:
+            return
+        x = np.asarray(curves[CURVE_X[self.curve_x.value]][:n], float)
+        for src in self.curve_src.values():
+            src.data = {"x": x, **{c: np.asarray(curves[c][:n], float) for c in src.data
+                                   if c != "x"}}
+        for fig in (self.fig_force, self.fig_energy):
+            fig.xaxis.axis_label = self.curve_x.value
+        self._curve_rows = n
+
+    def _draw_parity(self) -> None:
+        t = self.session.training
+        if t is None or t.epoch == 0:
+            return
+        if t.epoch != self._parity_epoch and (self._parity is None or self._parity.done()):
+            self._parity_epoch = t.epoch
+            self._parity = self._worker.submit(t.validation_parity)
+        if self._parity is None or not self._parity.done():
+            return
+        future, self._parity = self._parity, None
+        if future.exception() is not None:
+            return
+        ev = future.result()
+        p = ev.parity
+        ref, pred, species = p["force_ref"], p["force_pred"], p["force_species"]
+        if len(ref) > MAX_PARITY_POINTS:
+            pick = np.random.default_rng(0).choice(len(ref), MAX_PARITY_POINTS, replace=False)
+            ref, pred, species = ref[pick], pred[pick], species[pick]
+        kinds = sorted(set(species.tolist()))
+        colors = [Category10_10[kinds.index(z) % 10] for z in species.tolist()]
+        self.parity_src.data = {"ref": ref, "pred": pred, "color": colors}
+        lim = float(np.max(np.abs(ref))) if len(ref) else 1.0
+        self.diagonal.data = {"x": [-lim, lim], "y": [-lim, lim]}
+        rows = species_errors(ev.metrics)
+        self.species_table.object = (
+            "| species | force MAE (eV/Å) | force RMSE (eV/Å) |\n|---|---|---|\n" +
+            "\n".join(f"| {s} | {mae:.4f} | {rmse:.4f} |" for s, mae, rmse in rows) +
+            f"\n\nEnergy MAE {ev.metrics['energy_mae']:.4g} eV "
+            f"({ev.metrics.get('energy_mae_per_atom', float('nan')):.3g} eV/atom), epoch "
+            f"{self._parity_epoch}.")
+
+    def _draw_md(self) -> None:
+        sim = self.session.simulation
+        if sim is None:
+            return
+        if sim is not self._md_sim:
+            self._md_sim, self._md_chunks = sim, 0
+            s = sim.system
+            self.viewer.set_structure(s.positions, s.species, s.species_names, s.box,
+                                      bonds=s.bonds, **system_style(s))
+            self.md_src.data = {"t": [], "T": []}
+        chunks = sim.chunks(self._md_chunks)
+        if not chunks:
+            return
+        self._md_chunks += len(chunks)
+        self.viewer.update_positions(chunks[-1].positions[-1])
+        dt = sim.timestep
+        t = np.concatenate([np.asarray(c.steps, float) * dt for c in chunks])
+        temp = np.concatenate([np.asarray(c.thermo["temperature"], float) for c in chunks])
+        self.md_src.stream({"t": t, "T": temp})  # K (Chunk thermo is in display units)
+
+    # --- refresh (event loop) -------------------------------------------------------------------
+    def _refresh(self) -> None:
+        s = self.session
+        if s.update():
+            self._show_dataset()
+        gen = s._generation
+        if gen is not None and gen.status == "failed":
+            _say(self.data_notice, f"**Generation failed:** {gen.message}")
+            s._generation = None
+        self.progress.job = s.job
+        self.progress.refresh()
+        busy = s.busy
+        for w in (self.data_btn, self.train_btn, self.resume_btn, self.md_btn):
+            w.disabled = busy
+        self.stop_btn.disabled = not busy
+        self.md_btn.disabled = busy or s.training is None or s.training.epoch == 0
+        self._draw_curves()
+        self._draw_parity()
+        self._draw_md()
+
+    def close(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        self.session.close()
+        self._worker.shutdown()
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        data = pn.Card(self.source, self.recipe, self.n_frames, self.data_seed, self.file,
+                       self.saved, self.data_btn, self.data_notice, self.data_info,
+                       title="Dataset", collapsible=False, sizing_mode="stretch_width")
+        model = pn.Card(self.arch, self.hyper, *self.settings.values(),
+                        pn.Row(self.train_btn, self.stop_btn, self.resume_btn),
+                        self.model_notice, title="Model and training", collapsible=False,
+                        sizing_mode="stretch_width")
+        md = pn.Card(self.md_steps, self.md_temperature, self.md_timestep, self.md_btn,
+                     self.md_notice, title="MD with the model", collapsible=False,
+                     sizing_mode="stretch_width")
+        sidebar = pn.Column(data, model, md, width=340)
+        curves = pn.Column(self.curve_x, pn.Row(pn.pane.Bokeh(self.fig_force),
+                                                pn.pane.Bokeh(self.fig_energy),
+                                                sizing_mode="stretch_width"),
+                           sizing_mode="stretch_width")
+        parity = pn.Row(pn.pane.Bokeh(self.fig_parity, sizing_mode="stretch_width"),
+                        self.species_table, sizing_mode="stretch_width")
+        md_view = pn.Row(self.viewer, pn.pane.Bokeh(self.fig_md, sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")
+        main = pn.Column(self.progress, curves, parity, md_view, sizing_mode="stretch_width")
+        header = pn.pane.HTML(
+            "<h2 style='margin:0'>MD Workbench: Train a force field</h2>", styles={
+                "background": "#0b4f6c", "color": "white", "padding": "10px 16px"},
+            sizing_mode="stretch_width")
+        return pn.Column(header, pn.Row(sidebar, main, sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")
