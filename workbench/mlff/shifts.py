@@ -33,8 +33,9 @@ def species_counts(species: Any, known: Any) -> np.ndarray:
 def fit_shifts(counts: Any, energies: Any) -> np.ndarray:
     """Least-squares shifts ``[n_species]`` (eV) with ``energies ~ counts @ shifts``.
 
-    counts: ``[n_frames, n_species]`` (or ``[n_species]`` / ``[1, n_species]`` for one composition
-    shared by every frame); energies: ``[n_frames]`` eV. ``ValueError`` for mismatched shapes or no frames."""
+    counts: ``[n_frames, n_species]``, or ``[n_species]`` / ``[1, n_species]`` for one
+    composition shared by every frame; energies: ``[n_frames]`` eV. ``ValueError`` for
+    mismatched shapes or no frames."""
     e = np.asarray(energies, dtype=np.float64).reshape(-1)
     c = np.asarray(counts, dtype=np.float64)
     if c.ndim == 1 or (c.ndim == 2 and c.shape[0] == 1):

@@ -357,8 +357,7 @@ class Training(TrainingSettings, Job):
                                                  else self.best_val_force_mae),
                 "wall_time_s": np.float64(self.wall_time_s),
                 "sums": {k: np.float64(v) for k, v in self._sums.items()},
-                "curves": {k: np.asarray(v, dtype=np.float64) for k, v in self.curves.items()},
-                "stop_reason": self.stop_reason}
+                "curves": {k: np.asarray(v, dtype=np.float64) for k, v in self.curves.items()}}
 
     def _save_checkpoint(self) -> None:
         ckpt.write_checkpoint(self._run.file(ckpt.CHECKPOINT_FILE), self._state())

@@ -32,7 +32,8 @@ def energy_forces(positions, species, box=None):
     if box is not None:
         d -= box * np.round(d / box)
     r = np.linalg.norm(d, axis=1)
-    depth = np.array([DEPTH[tuple(sorted((species[a], species[b])))] for a, b in zip(i, j)])
+    depth = np.array([DEPTH[tuple(sorted((species[a], species[b])))]
+                      for a, b in zip(i, j, strict=True)])
     u, du = _pair(r, depth)
     f = (du / r)[:, None] * d  # force on i: +dU/dr * d/r ; on j: opposite
     forces = np.zeros((n, 3))
