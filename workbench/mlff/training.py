@@ -133,9 +133,9 @@ class Training(TrainingSettings, Job):
         periodic = self._data.box is not None
         self._predict = jax.jit(make_predict(model, self._species, periodic))
         first = self._data.batch(train[:1], 1)
-        params = model.init_fn(jax.random.PRNGKey(self.seed), jnp.asarray(first.positions[0]),
-                               _edges(first), jnp.asarray(self._species),
-                               None if first.box is None else jnp.asarray(first.box[0]))
+        params = jax.jit(model.init_fn)(  # one compile instead of many op-by-op ones
+            jax.random.PRNGKey(self.seed), jnp.asarray(first.positions[0]), _edges(first),
+            jnp.asarray(self._species), None if first.box is None else jnp.asarray(first.box[0]))
         self._params = cast_params(params, dtype)
         self._optimizer = make_optimizer(self.learning_rate, self.warmup_steps,
                                          self.warmup_factor, self.clip_norm)
