@@ -15,7 +15,7 @@ does not recompile.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +24,8 @@ import optax
 from kernels.mlff.graph import Edges
 from workbench.mlff.batches import Batch
 
-__all__ = ["make_optimizer", "make_predict", "make_train_step", "batch_errors"]
+__all__ = ["TrainState", "batch_errors", "make_optimizer", "make_predict", "make_train_step",
+           "zero_sums"]
 
 
 def make_optimizer(learning_rate: float, warmup_steps: int, warmup_factor: float,
@@ -80,23 +81,47 @@ def make_loss(predict: Callable, energy_weight: float, force_weight: float) -> C
     return loss
 
 
+class TrainState(NamedTuple):
+    """What one training step carries: ``params``, ``opt_state``, ``ema`` (averaged weights),
+    ``step`` (int32 count of steps taken) and ``sums`` (``batch_errors`` keys plus ``loss``,
+    accumulated over the current epoch, float32)."""
+
+    params: Any
+    opt_state: Any
+    ema: Any
+    step: Any
+    sums: Any
+
+
+def zero_sums() -> dict[str, Any]:
+    """Empty epoch accumulators for ``TrainState.sums``."""
+    return {k: jnp.zeros((), jnp.float32) for k in ("n", "loss", "e_sq", "e_abs", "f_sq",
+                                                    "f_abs")}
+
+
 def make_train_step(predict: Callable, optimizer: optax.GradientTransformation,
                     energy_weight: float, force_weight: float, ema_decay: float) -> Callable:
-    """Jitted ``step(params, opt_state, ema, batch, lr_scale, step) -> (params, opt_state,
-    ema, loss, batch_errors)``: one optimiser step on ``batch``, updates times ``lr_scale``,
-    and ``ema <- d * ema + (1 - d) * params`` with ``d = min(ema_decay, (1 + step) / (10 +
-    step))``, the warm-up of the average in torch_ema (``use_num_updates``), which MDsim's
-    OCP trainer uses, so early averages do not cling to the initial weights."""
+    """Jitted ``step(state, batch, lr_scale) -> (state, loss)``: one optimiser step on
+    ``batch`` (a ``TrainState`` in and out), updates times ``lr_scale`` (``[]`` float32), the
+    batch's errors added to ``state.sums``, and ``ema <- d * ema + (1 - d) * params`` with
+    ``d = min(ema_decay, (1 + step) / (10 + step))``, the warm-up of the average in torch_ema
+    (``use_num_updates``), which MDsim's OCP trainer uses, so early averages do not cling to
+    the initial weights. Everything stays on the device: no host round trip per step."""
     loss_fn = make_loss(predict, energy_weight, force_weight)
 
     @jax.jit
-    def step(params, opt_state, ema, batch, lr_scale, step):
+    def step(state: TrainState, batch: Batch, lr_scale):
+        params = state.params
         (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, opt_state = optimizer.update(grads, state.opt_state, params)
         updates = jax.tree.map(lambda u: (u * lr_scale).astype(u.dtype), updates)
         params = optax.apply_updates(params, updates)
-        d = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
-        ema = jax.tree.map(lambda a, p: (d * a + (1.0 - d) * p).astype(a.dtype), ema, params)
-        return params, opt_state, ema, loss, sums
+        t = state.step.astype(jnp.float32)
+        d = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t))
+        ema = jax.tree.map(lambda a, p: (d * a + (1.0 - d) * p).astype(a.dtype), state.ema,
+                           params)
+        sums = {**sums, "loss": loss * sums["n"]}
+        total = {k: state.sums[k] + sums[k].astype(jnp.float32) for k in state.sums}
+        return TrainState(params, opt_state, ema, state.step + 1, total), loss
 
     return step

@@ -60,13 +60,18 @@ from workbench.mlff.batches import GraphData, n_batches
 from workbench.mlff.evaluate import Evaluation, error_metrics, parity_data, predictions
 from workbench.mlff.settings import TrainingSettings
 from workbench.mlff.shifts import fit_shifts, species_counts
-from workbench.mlff.step import make_optimizer, make_predict, make_train_step
+from workbench.mlff.step import (
+    TrainState,
+    make_optimizer,
+    make_predict,
+    make_train_step,
+    zero_sums,
+)
 from workbench.registry import Run, RunRegistry
 
 __all__ = ["RUN_KIND", "Training"]
 
 RUN_KIND = "mlff"
-_SUMS = ("n", "loss", "e_abs", "f_abs")
 
 
 class Training(TrainingSettings, Job):
@@ -96,7 +101,6 @@ class Training(TrainingSettings, Job):
         self._step = 0
         self._wall = 0.0  # seconds of training before the current start
         self._started: float | None = None
-        self._sums = dict.fromkeys(_SUMS, 0.0)
         self._stale = 0
         self._best_epoch = -1
         self._best_params = None
@@ -136,11 +140,11 @@ class Training(TrainingSettings, Job):
         params = jax.jit(model.init_fn)(  # one compile instead of many op-by-op ones
             jax.random.PRNGKey(self.seed), jnp.asarray(first.positions[0]), _edges(first),
             jnp.asarray(self._species), None if first.box is None else jnp.asarray(first.box[0]))
-        self._params = cast_params(params, dtype)
+        params = cast_params(params, dtype)
         self._optimizer = make_optimizer(self.learning_rate, self.warmup_steps,
                                          self.warmup_factor, self.clip_norm)
-        self._opt_state = self._optimizer.init(self._params)
-        self._ema = self._params
+        self._train = TrainState(params, self._optimizer.init(params), params,
+                                 jnp.zeros((), jnp.int32), zero_sums())
         self._plateau = optax.contrib.reduce_on_plateau(
             factor=self.plateau_factor, patience=self.plateau_patience,
             min_scale=self.min_learning_rate / self.learning_rate)
@@ -207,11 +211,8 @@ class Training(TrainingSettings, Job):
                 order = np.random.default_rng([self.seed, self.epoch]).permutation(train)
                 last_yield = time.perf_counter()
                 for batch in self._data.batches(order, self.batch_size, start=self._batch):
-                    scale = jnp.asarray(self._plateau_state.scale, jnp.float32)
-                    (self._params, self._opt_state, self._ema, loss, sums) = self._train_step(
-                        self._params, self._opt_state, self._ema, jax.device_put(batch), scale,
-                        jnp.asarray(self._step, jnp.float32))
-                    self._accumulate(loss, sums)
+                    self._train, loss = self._train_step(self._train, jax.device_put(batch),
+                                                         self._plateau_state.scale)
                     self._step += 1
                     self._batch += 1
                     if segment is None:  # the first step compiles: not in the throughput
@@ -227,7 +228,7 @@ class Training(TrainingSettings, Job):
                         last_yield = time.perf_counter()
                         segment = [last_yield, 0]
                 if segment is not None:
-                    self._count_steps(segment, self._params)
+                    self._count_steps(segment, self._train.params)
                 self._end_epoch(self.wall_time_s)
                 self._advance(self.epoch)
                 yield
@@ -253,16 +254,10 @@ class Training(TrainingSettings, Job):
         self._step_time[0] += time.perf_counter() - segment[0]
         self._step_time[1] += segment[1]
 
-    def _accumulate(self, loss, sums) -> None:
-        n = sums["n"]
-        for k, v in (("n", n), ("loss", loss * n), ("e_abs", sums["e_abs"]),
-                     ("f_abs", sums["f_abs"])):
-            self._sums[k] = self._sums[k] + v
-
     def _end_epoch(self, wall: float) -> None:
-        sums = {k: float(v) for k, v in self._sums.items()}
+        sums = {k: float(v) for k, v in jax.device_get(self._train.sums).items()}
         n = max(sums["n"], 1.0)
-        val = self.validate(self._ema)
+        val = self.validate(self._train.ema)
         epoch = self.epoch + 1
         row = {"epoch": epoch, "step": self._step, "wall_time_s": wall,
                "learning_rate": self.learning_rate_now, "train_loss": sums["loss"] / n,
@@ -276,12 +271,12 @@ class Training(TrainingSettings, Job):
             value=jnp.asarray(val["force_mae"], jnp.float32))
         best = self.best_val_force_mae
         if best is None or val["force_mae"] < best:
-            self._best_params, self._best_epoch, self._stale = self._ema, epoch, 0
+            self._best_params, self._best_epoch, self._stale = self._train.ema, epoch, 0
             self._best_validation = val
             best = val["force_mae"]
         else:
             self._stale += 1
-        self._batch, self._sums = 0, dict.fromkeys(_SUMS, 0.0)
+        self._batch, self._train = 0, self._train._replace(sums=zero_sums())
         self._set(epoch=epoch, best_val_force_mae=best,
                   message=f"epoch {epoch}: validation force MAE {val['force_mae']:.4g} eV/Å "
                           f"(best {best:.4g} at epoch {self._best_epoch})")
@@ -298,7 +293,7 @@ class Training(TrainingSettings, Job):
         the validation frames."""
         self.prepare()
         idx = self._split[1]
-        e, f = predictions(self._predict, self._ema if params is None else params, self._data,
+        e, f = predictions(self._predict, self._train.ema if params is None else params, self._data,
                            idx, self.batch_size)
         ds = self.dataset
         return error_metrics(ds.energies[idx], e, ds.forces[idx], f, ds.species)
@@ -307,7 +302,7 @@ class Training(TrainingSettings, Job):
         """Metrics and parity data of the best weights so far (else the EMA weights) on the
         validation frames, for a live parity plot."""
         return self._evaluate(1, self._best_params if self._best_params is not None
-                              else self._ema)
+                              else self._train.ema)
 
     def _evaluate(self, which: int, params: Any) -> Evaluation:
         idx = self._split[which]
@@ -329,7 +324,7 @@ class Training(TrainingSettings, Job):
         super()._finished()
 
     def _best(self) -> Any:
-        return self._best_params if self._best_params is not None else self._ema
+        return self._best_params if self._best_params is not None else self._train.ema
 
     def _save_results(self) -> None:
         run = self._run
@@ -349,14 +344,13 @@ class Training(TrainingSettings, Job):
         run.save_metrics(metrics)
 
     def _state(self) -> dict[str, Any]:
-        return {"params": self._params, "opt_state": self._opt_state, "ema": self._ema,
-                "plateau": self._plateau_state, "best_params": self._best(),
+        return {"train": self._train, "plateau": self._plateau_state,
+                "best_params": self._best(),
                 "counters": np.array([self.epoch, self._batch, self._step, self._stale,
                                       self._best_epoch], dtype=np.int64),
                 "best_val_force_mae": np.float64(np.inf if self.best_val_force_mae is None
                                                  else self.best_val_force_mae),
                 "wall_time_s": np.float64(self.wall_time_s),
-                "sums": {k: np.float64(v) for k, v in self._sums.items()},
                 "curves": {k: np.asarray(v, dtype=np.float64) for k, v in self.curves.items()}}
 
     def _save_checkpoint(self) -> None:
@@ -364,14 +358,12 @@ class Training(TrainingSettings, Job):
 
     def _restore(self, run: Run) -> None:
         state = ckpt.read_checkpoint(run.file(ckpt.CHECKPOINT_FILE), self._state())
-        self._params, self._opt_state = state["params"], state["opt_state"]
-        self._ema, self._plateau_state = state["ema"], state["plateau"]
+        self._train, self._plateau_state = state["train"], state["plateau"]
         epoch, self._batch, self._step, self._stale, self._best_epoch = (
             int(v) for v in state["counters"])
         self._best_params = state["best_params"] if self._best_epoch > 0 else None
         best = float(state["best_val_force_mae"])
         self._wall = float(state["wall_time_s"])
-        self._sums = {k: float(v) for k, v in state["sums"].items()}
         self.curves = {k: [float(x) for x in np.atleast_1d(v)] if np.size(v) else []
                        for k, v in state["curves"].items()}
         self.stop_reason = ""  # a new max_epochs or patience may let it go on
