@@ -170,13 +170,20 @@ class Training(TrainingSettings, Job):
             "architecture": self.architecture.to_dict(),
             "hyperparameters": self.hyperparameters(),
             "data": {"source": str(prov.get("source", "")), "format": prov.get("format"),
-                     "n_frames": ds.n_frames, "n_atoms": ds.n_atoms,
+                     "sha256": dataset_digest(ds), "n_frames": ds.n_frames, "n_atoms": ds.n_atoms,
                      "species": [int(z) for z in ds.species], "boundary": ds.boundary},
             "split": {"fractions": list(self.split), "seed": self.seed,
                       "sizes": [int(s.size) for s in self._split], "file": ckpt.SPLIT_FILE},
             "model": {"species": ff.species, "shifts": ff.shifts, "scale": ff.scale,
                       "cutoff": ff.cutoff, "edge_capacity": self._data.capacity},
         }
+
+    def curves_snapshot(self) -> dict[str, list]:
+        """A copy of the learning curves (``CURVE_COLUMNS`` -> lists of equal length), safe
+        to read from another thread while training runs."""
+        curves = {k: list(v) for k, v in self.curves.items()}
+        n = min(len(v) for v in curves.values())
+        return {k: v[:n] for k, v in curves.items()}
 
     @property
     def run_record(self) -> Run | None:
@@ -379,7 +386,9 @@ class Training(TrainingSettings, Job):
                  registry: RunRegistry | None = None, **overrides: Any) -> Training:
         """A training that resumes ``run`` (an id or ``Run`` of kind ``"mlff"``) from its last
         checkpoint, with the recorded settings (``overrides``, e.g. ``max_epochs``, replace
-        them). ``dataset``: the same frames; loaded from the recorded source when None.
+        them). ``dataset``: the same frames (checked by digest); loaded from the recorded
+        source with ``load_dataset``'s defaults when None (pass it when the file needed
+        options such as ``energy_unit``).
 
         Raises:
             ValueError: not an mlff run, no checkpoint, or a dataset that does not match.
@@ -395,16 +404,29 @@ class Training(TrainingSettings, Job):
             from workbench.data.loaders import load_dataset
 
             dataset = load_dataset(cfg["data"]["source"])
-        if (dataset.n_frames != cfg["data"]["n_frames"]
-                or [int(z) for z in dataset.species] != cfg["data"]["species"]):
-            raise ValueError(f"the dataset ({dataset.n_frames} frames) is not the one run "
-                             f"{run.id} was trained on ({cfg['data']['n_frames']} frames)")
+        if dataset_digest(dataset) != cfg["data"].get("sha256"):
+            raise ValueError(f"the dataset ({dataset.n_frames} frames of {dataset.n_atoms} "
+                             f"atoms) is not the one run {run.id} was trained on "
+                             f"({cfg['data']['n_frames']} frames of {cfg['data']['n_atoms']}; "
+                             "checked by digest of species, positions, energies and forces)")
         settings = {**cfg["hyperparameters"], **overrides}
         job = cls(architecture=architecture_from_dict(cfg["architecture"]), dataset=dataset,
                   registry=registry, **settings)
         job.prepare()
         job._restore(run)
         return job
+
+
+def dataset_digest(ds: Dataset) -> str:
+    """SHA-256 (hex, 16 characters) of a dataset's species, positions, box, energies and
+    forces (float64 bytes): recorded with a run, checked on resume."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (ds.species, ds.positions, ds.box, ds.energies, ds.forces):
+        if a is not None:
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
 
 
 def _edges(batch):

@@ -23,6 +23,13 @@ def test_train_then_test(tmp_path, capsys):
     assert run.config["hyperparameters"]["seed"] == 1
     assert run.config["architecture"]["hidden"] == [16]
 
+    # resume the run from its checkpoint for one more epoch
+    assert main(["mlff", "train", "--resume", run_id, "--data", str(data), "--max-epochs",
+                 "3"]) == 0
+    assert f"saved run {run_id}" in capsys.readouterr().out
+    run = RunRegistry().get(run_id)
+    assert run.metrics["epochs"] == 3 and run.config["hyperparameters"]["seed"] == 1
+
     assert main(["mlff", "test", run_id, "--data", str(data), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["n_frames"] == 24 and metrics["units"] == {"energy": "eV", "force": "eV/Å"}

@@ -87,7 +87,11 @@ def test_stop_keeps_the_best_weights_and_resume_continues(tmp_path):
     whole.run(progress=False)
 
     job = _training(ds, registry, max_epochs=3, chunk_seconds=0.0)
-    job.attach(lambda: job.stop(wait=False) if job.done >= 1.5 else None)
+    def stop_midway():
+        if job.done >= 1.5:
+            job.stop(wait=False)
+
+    job.attach(stop_midway)
     job.run(progress=False)
     assert job.status == "stopped" and job.epoch == 1 and job.done == 1.5
     run = registry.get(job.run_record.id)
@@ -97,6 +101,8 @@ def test_stop_keeps_the_best_weights_and_resume_continues(tmp_path):
     val = evaluate(kept, ds[run.load_arrays("split")["validation"]])
     assert val.metrics["force_mae"] == pytest.approx(job.curves["val_force_mae"][0], rel=1e-6)
 
+    with pytest.raises(ValueError, match="is not the one run"):
+        Training.from_run(run.id, dataset=morse_dataset(40, seed=1), registry=registry)
     resumed = Training.from_run(run.id, dataset=ds, registry=registry)
     assert resumed.epoch == 1 and resumed.curves["epoch"] == [1]
     resumed.run(progress=False)
@@ -109,6 +115,12 @@ def test_stop_keeps_the_best_weights_and_resume_continues(tmp_path):
     np.testing.assert_allclose(resumed.curves["train_loss"], whole.curves["train_loss"],
                                rtol=1e-5)
     assert read_curves(run.path)["epoch"].tolist() == [1, 2, 3]
+    # the stopped job itself also continues where it stopped, in the same process
+    job.detach(stop_midway)
+    job.run(progress=False)
+    assert job.status == "completed"
+    np.testing.assert_allclose(job.curves["val_force_mae"], whole.curves["val_force_mae"],
+                               rtol=1e-5)
 
 
 def test_bad_input_is_refused(tmp_path):
