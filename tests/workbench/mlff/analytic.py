@@ -1,6 +1,6 @@
 """A known analytic potential to train on: a Morse pair potential with species-dependent well
 depths, times a cosine cutoff at 5 Å (so a pair model with that cutoff can represent it
-exactly), on perturbed 8-atom clusters (free boundaries) or 16-atom boxes (periodic).
+exactly), on perturbed 8-atom clusters (free boundaries) or 54-atom crystals (periodic).
 Energies (eV) and forces (eV/Å) are computed here with NumPy, analytically."""
 
 import numpy as np
@@ -43,18 +43,21 @@ def energy_forces(positions, species, box=None):
 
 
 def morse_dataset(n_frames, seed=0, periodic=False, noise=0.2):
-    """Frames of the cluster (8 atoms, 2 Å spacing cube) or box (16 atoms, 11 Å side)."""
+    """Frames of the cluster (8 atoms on a cube of side R0) or of a periodic bcc crystal
+    (54 atoms, 3 x 3 x 3 cells of 3.4 Å: nearest neighbours at 2.94 Å, box side 10.2 Å, so a
+    5 Å cutoff fits the minimum image), positions perturbed by ``noise`` Å."""
     rng = np.random.default_rng(seed)
     if periodic:
-        g = np.arange(2) * 5.5 + 1.0
+        g = np.arange(3) * 3.4
         base = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
-        base = np.concatenate([base, base + 2.75])
-        box = np.full(3, 11.0)
+        base = np.concatenate([base, base + 1.7])
+        box = np.full(3, 10.2)
+        species = np.array([10] * 27 + [18] * 27)
     else:
         g = np.arange(2) * R0
         base = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
         box = None
-    species = np.array([18 if k % 2 else 10 for k in range(len(base))])
+        species = np.array([18 if k % 2 else 10 for k in range(len(base))])
     pos = base[None] + rng.normal(0, noise, (n_frames, *base.shape))
     ef = [energy_forces(p, species, box) for p in pos]
     return Dataset(positions=pos, species=species, energies=np.array([e for e, _ in ef]),

@@ -39,13 +39,13 @@ def test_batches_have_one_shape_and_padding_has_weight_zero():
     batches = list(data.batches(np.arange(11), 4))
     assert len(batches) == 3
     shapes = {tuple(np.shape(x) for x in b) for b in batches}
-    assert shapes == {((4, 16, 3), (4, 16, 3), (4,), (4, data.capacity), (4, data.capacity),
+    assert shapes == {((4, 54, 3), (4, 54, 3), (4,), (4, data.capacity), (4, data.capacity),
                        (4, 3), (4,))}
     np.testing.assert_array_equal(batches[-1].weights, [1, 1, 1, 0])
     assert batches[0].positions.dtype == np.float32
     # padding edges point at atom n_atoms
     k = int(np.argmin(data.edge_counts))
-    assert (data.senders[k, data.edge_counts[k]:] == 16).all()
+    assert (data.senders[k, data.edge_counts[k]:] == 54).all()
 
 
 def test_padded_frames_do_not_change_the_loss():
@@ -75,7 +75,7 @@ def _edges(batch):
 
 def test_bad_datasets_are_refused():
     ds = morse_dataset(2, seed=4, periodic=True)
-    with pytest.raises(ValueError, match=r"larger than half the smallest box side \(11 Å"):
+    with pytest.raises(ValueError, match=r"larger than half the smallest box side \(10.2 Å"):
         GraphData(ds, 6.0)
     no_forces = Dataset(positions=ds.positions, species=ds.species, energies=ds.energies,
                         box=ds.box)
