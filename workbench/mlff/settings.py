@@ -63,10 +63,13 @@ class TrainingSettings(param.Parameterized):
 
     def check_settings(self) -> None:
         """``ValueError`` for settings that cannot train (no training or validation frames
-        asked for, both loss weights 0)."""
+        asked for, a learning-rate floor above the learning rate, both loss weights 0)."""
         train, val, _ = self.split
         if train <= 0 or val <= 0 or min(self.split) < 0 or sum(self.split) > 1 + 1e-9:
             raise ValueError(f"split fractions must be train > 0, validation > 0, test >= 0, "
                              f"summing to at most 1; got {self.split}")
+        if self.min_learning_rate >= self.learning_rate:
+            raise ValueError(f"min_learning_rate ({self.min_learning_rate:g}) must be below "
+                             f"learning_rate ({self.learning_rate:g})")
         if self.energy_weight == 0 and self.force_weight == 0:
             raise ValueError("energy_weight and force_weight cannot both be 0")

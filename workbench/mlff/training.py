@@ -94,6 +94,7 @@ class Training(TrainingSettings, Job):
         self.registry = registry
         self.curves: dict[str, list] = {c: [] for c in ckpt.CURVE_COLUMNS}
         self.test_metrics: dict[str, Any] | None = None
+        self.force_field: LearnedForceField | None = None  # built by prepare()
         self.stop_reason = ""
         self._prepared = False
         self._run: Run | None = None
@@ -109,8 +110,9 @@ class Training(TrainingSettings, Job):
 
     # --- set-up -----------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Check the inputs, split, fit shifts, precompute edges, initialise the weights and
-        the optimiser, and register the run (once). ``ValueError`` for bad input."""
+        """Check the inputs, split, fit shifts, precompute edges, build ``force_field`` (the
+        model, without weights until the end), initialise the weights and the optimiser (once;
+        the run is registered when the work starts). ``ValueError`` for bad input."""
         if self._prepared:
             return
         if self.architecture is None or self.dataset is None:
@@ -290,7 +292,8 @@ class Training(TrainingSettings, Job):
         if self._stale >= self.early_stopping_patience:
             self.stop_reason = (f"early stop: validation force MAE not better for "
                                 f"{self._stale} epochs")
-        elif self.learning_rate_now <= self.min_learning_rate * (1 + 1e-6):
+        elif self.learning_rate * float(self._plateau_state.scale) <= (
+                self.min_learning_rate * (1 + 1e-6)):
             self.stop_reason = f"learning rate reached {self.min_learning_rate:g}"
         self._save_checkpoint()
         ckpt.write_curves(self._run.file(ckpt.CURVES_FILE), self.curves)

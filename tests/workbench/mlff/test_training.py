@@ -158,3 +158,25 @@ def test_periodic_float64_training(tmp_path):
     again = evaluate(model, test, dtype=np.float64).metrics
     assert np.isfinite(again["force_mae"])
     assert again["force_mae"] == pytest.approx(job.test_metrics["force_mae"], rel=1e-12)
+
+
+def test_early_stopping_and_the_learning_rate_floor(tmp_path, monkeypatch):
+    # validation made flat: no epoch after the first improves, so the job stops after
+    # early_stopping_patience epochs, or when the plateau steps bring the rate to its floor
+    ds = morse_dataset(40, seed=0)
+    flat = {"energy_mae": 1.0, "energy_rmse": 1.0, "force_mae": 1.0, "force_rmse": 1.0}
+    monkeypatch.setattr(Training, "validate", lambda self, params=None: dict(flat))
+    job = _training(ds, RunRegistry(tmp_path / "a"), max_epochs=10, early_stopping_patience=2)
+    job.run(progress=False)
+    assert job.status == "completed" and job.epoch == 3
+    assert job.message == "early stop: validation force MAE not better for 2 epochs"
+    assert job.run_record.metrics["best_epoch"] == 1
+
+    job = _training(ds, RunRegistry(tmp_path / "b"), max_epochs=10, plateau_patience=1,
+                    plateau_factor=0.5, min_learning_rate=1e-3, warmup_steps=0)
+    job.run(progress=False)
+    # learning rate 3e-3; the curve holds the rate each epoch trained with. After epoch 2
+    # (no improvement) the scale halves; after epoch 3 it would be 0.25, clamped to the floor
+    # 1e-3 / 3e-3, and training stops
+    assert job.epoch == 3 and job.message == "learning rate reached 0.001"
+    np.testing.assert_allclose(job.curves["learning_rate"], [3e-3, 3e-3, 1.5e-3], rtol=1e-6)
