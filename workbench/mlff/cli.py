@@ -5,6 +5,7 @@
         --arch-set hidden=[32,32] --set learning_rate=3e-3
     workbench mlff train --resume RUN [--max-epochs 100]
     workbench mlff test RUN --data test.xyz --json
+    workbench mlff test RUN --data water.npz --split test     # the run's own test frames
 
 ``train`` shows a tqdm bar (epochs), registers a run of kind ``mlff`` and prints its id (also
 when interrupted: the best weights so far are kept, and ``--resume RUN`` continues from the
@@ -47,6 +48,8 @@ def add_mlff_parser(sub) -> None:
     test = msub.add_parser("test", help="errors of a trained model on a dataset")
     test.add_argument("run", help="run id of a training")
     test.add_argument("--data", required=True, help="dataset file or DeePMD folder")
+    test.add_argument("--split", default="all", choices=["all", "train", "validation", "test"],
+                      help="frames of the run's split (the data must be the training data)")
     test.add_argument("--batch-size", type=int, default=8)
     test.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
@@ -104,17 +107,26 @@ def _train(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from workbench.data.loaders import load_dataset
     from workbench.learned import LearnedForceField
+    from workbench.mlff.checkpoint import SPLIT_FILE
     from workbench.mlff.evaluate import evaluate
+    from workbench.mlff.training import dataset_digest
     from workbench.registry import RunRegistry
 
     try:
         run = RunRegistry().get(args.run)
         model = LearnedForceField.load(run.path, run_id=run.id)
-        result = evaluate(model, load_dataset(args.data), batch_size=args.batch_size)
+        data = load_dataset(args.data)
+        if args.split != "all":
+            if dataset_digest(data) != run.config.get("data", {}).get("sha256"):
+                raise ValueError(f"--split {args.split} needs the data run {run.id} was "
+                                 f"trained on; {args.data} is another dataset")
+            data = data[run.load_arrays(SPLIT_FILE)[args.split]]
+        result = evaluate(model, data, batch_size=args.batch_size)
     except (ValueError, KeyError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    m = {"run": run.id, "units": {"energy": "eV", "force": "eV/Å"}, **result.metrics}
+    m = {"run": run.id, "split": args.split, "units": {"energy": "eV", "force": "eV/Å"},
+         **result.metrics}
     if args.json:
         print(json.dumps(m, ensure_ascii=False))
         return 0

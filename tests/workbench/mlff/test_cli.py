@@ -36,6 +36,10 @@ def test_train_then_test(tmp_path, capsys):
     for key in ("energy_mae", "energy_rmse", "force_mae", "force_rmse"):
         assert metrics[key] > 0
     assert metrics["force_mae"] <= metrics["force_rmse"]
+    # the run's own test frames give the test metrics the run recorded
+    assert main(["mlff", "test", run_id, "--data", str(data), "--split", "test", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["force_mae"] == pytest.approx(run.metrics["test"]["force_mae"], rel=1e-9)
 
 
 @pytest.mark.parametrize("argv, message", [
