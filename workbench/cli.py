@@ -5,6 +5,8 @@
     workbench serve [panel serve options]
     workbench data generate ethanol --frames 1000 --out ethanol.npz --seed 0
     workbench data info ethanol.npz
+    workbench mlff train --data water.npz --arch pair_mlp --max-epochs 50
+    workbench mlff test RUN --data test.npz --json
 
 Exit status of ``workbench run``: 0 when the run completed (or was interrupted and kept), 1
 when the simulation became unstable (the frames before it are kept and the run is registered
@@ -76,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     from workbench.data.cli import add_data_parser
 
     add_data_parser(sub)
+    from workbench.mlff.cli import add_mlff_parser
+
+    add_mlff_parser(sub)
     return p
 
 
@@ -159,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.data.cli import main as data_main
 
         return data_main(args)
+    if args.command == "mlff":
+        from workbench.mlff.cli import main as mlff_main
+
+        return mlff_main(args)
     return {"run": _run, "runs": _runs}[args.command](args)
 
 

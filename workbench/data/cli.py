@@ -6,6 +6,7 @@
     workbench data info traj.xtc --topology top.pdb
     workbench data info train.xyz --energy-key REF_energy --forces-key REF_forces
     workbench data info mdsim_aspirin.npz --energy-unit eV
+    workbench data info water_deepmd/ [--type-map O,H]
 
 ``info`` prints the units read (declared, given or assumed), the fields used, the fields that
 were not loaded, and every warning the loader gave.
@@ -32,6 +33,11 @@ def _option(text: str) -> tuple[str, object]:
         return key.strip(), value
 
 
+def _symbols(text: str) -> list[str]:
+    """``O,H`` -> ``["O", "H"]``."""
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
 def add_data_parser(sub) -> None:
     """Add the ``data`` command to the ``workbench`` sub-parsers."""
     from workbench.data.generate import GENERATORS
@@ -51,8 +57,9 @@ def add_data_parser(sub) -> None:
                      metavar="KEY=VALUE", help="generator option, e.g. stride=20")
     gen.add_argument("--overwrite", action="store_true",
                      help="discard an existing output or chunks made with other settings")
-    info = dsub.add_parser("info", help="describe a dataset file (any loadable format)")
-    info.add_argument("file")
+    info = dsub.add_parser("info", help="describe a dataset file or DeePMD folder (any "
+                           "loadable format)")
+    info.add_argument("file", help="data file, or DeePMD system folder")
     info.add_argument("--topology", default=None, help="topology for XTC / DCD")
     info.add_argument("--format", default=None, choices=FORMATS)
     info.add_argument("--energy-unit", default=None,
@@ -64,6 +71,8 @@ def add_data_parser(sub) -> None:
                       help="field to read energies from (e.g. REF_energy)")
     info.add_argument("--forces-key", default=None,
                       help="field to read forces from (e.g. REF_forces)")
+    info.add_argument("--type-map", default=None, type=_symbols,
+                      help="DeePMD folders without type_map.raw: element of each type, e.g. O,H")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -89,7 +98,8 @@ def _info(args: argparse.Namespace) -> int:
         try:
             ds = load_dataset(args.file, topology=args.topology, format=args.format,
                               energy_unit=args.energy_unit, length_unit=args.length_unit,
-                              energy_key=args.energy_key, forces_key=args.forces_key)
+                              energy_key=args.energy_key, forces_key=args.forces_key,
+                              type_map=args.type_map)
         except ValueError as exc:
             for w in caught:
                 print(f"warning: {w.message}", file=sys.stderr)

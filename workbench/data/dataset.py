@@ -289,7 +289,14 @@ class Dataset:
 
     def split(self, sizes: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
               shuffle: bool = True) -> tuple[Dataset, ...]:
-        """Disjoint subsets, e.g. train / validation / test.
+        """Disjoint subsets, e.g. train / validation / test: the frames of
+        :meth:`split_indices` (same arguments)."""
+        return tuple(self.take(idx) for idx in self.split_indices(sizes, seed, shuffle))
+
+    def split_indices(self, sizes: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
+                      shuffle: bool = True) -> tuple[np.ndarray, ...]:
+        """Frame indices (sorted int64 arrays) of disjoint subsets, e.g. train / validation /
+        test, to record with a training run.
 
         ``sizes`` are fractions (floats; if they sum to 1 the last subset takes the remainder
         so every frame is used) or frame counts (ints). Frames are drawn in a random order
@@ -314,8 +321,8 @@ class Dataset:
                              f"{n}")
         order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
         bounds = np.cumsum([0, *counts])
-        return tuple(self.take(np.sort(order[a:b])) for a, b in zip(bounds[:-1], bounds[1:],
-                                                                    strict=True))
+        return tuple(np.sort(order[a:b]).astype(np.int64)
+                     for a, b in zip(bounds[:-1], bounds[1:], strict=True))
 
     @classmethod
     def concatenate(cls, parts: Sequence[Dataset]) -> Dataset:

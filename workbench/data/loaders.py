@@ -29,6 +29,9 @@ Formats, chosen by ``format=`` or else by the file name and content:
   (numbers, positions, masses, momenta, tags, species names) are not. Frames made by
   ``workbench.io.write_extxyz`` for an LJ system (dummy atoms ``X`` with a ``species_name``
   array) load as an LJ-unit dataset.
+- ``"deepmd"``: a DeePMD-kit ``npy`` system folder (``type.raw``, ``set.*/coord.npy`` ...) or
+  a folder of such systems with the same atoms, read by ``workbench.data.deepmd`` (always Å, eV,
+  eV/Å; ``type_map=`` names the types when there is no ``type_map.raw``). Chosen for any folder.
 - ``"xtc"``, ``"dcd"``: trajectories read with MDAnalysis beside a ``topology`` file (PDB, PSF,
   GRO, ...): positions (Å) and the box from the frame dimensions; no energies or forces.
 
@@ -57,6 +60,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +73,7 @@ from workbench.data.file_units import ENERGY_UNITS, LENGTH_UNITS
 
 __all__ = ["ENERGY_UNITS", "FORMATS", "LENGTH_UNITS", "LoaderWarning", "load_dataset"]
 
-FORMATS = ("workbench", "md17", "extxyz", "traj", "xtc", "dcd")
+FORMATS = ("workbench", "md17", "extxyz", "traj", "xtc", "dcd", "deepmd")
 _EXTENSIONS = {".xyz": "extxyz", ".extxyz": "extxyz", ".traj": "traj", ".xtc": "xtc",
                ".dcd": "dcd"}
 _NPZ_KEYS = {  # field: accepted keys, MD17 / sGDML first, then rMD17
@@ -99,11 +103,12 @@ class LoaderWarning(UserWarning):
 def load_dataset(path: str | os.PathLike[str], *, topology: str | os.PathLike[str] | None = None,
                  format: str | None = None, energy_unit: str | None = None,
                  length_unit: str | None = None, energy_key: str | None = None,
-                 forces_key: str | None = None) -> Dataset:
+                 forces_key: str | None = None,
+                 type_map: Sequence[str] | None = None) -> Dataset:
     """Read ``path`` into a :class:`Dataset` in ASE units (module docstring lists the formats).
 
     Args:
-        path: the data file.
+        path: the data file, or a DeePMD folder.
         topology: for XTC / DCD, the topology file (PDB, PSF, GRO) naming the atoms.
         format: one of ``FORMATS``; guessed from the extension and content when None.
         energy_unit: the unit the file's energies are in (forces: the same per length unit),
@@ -114,6 +119,8 @@ def load_dataset(path: str | os.PathLike[str], *, topology: str | os.PathLike[st
         energy_key: the field (``.npz`` key, extxyz / ``.traj`` info or calculator key) to
             read energies from, instead of the recognised names.
         forces_key: the field (``.npz`` key, per-atom array or calculator key) for forces.
+        type_map: DeePMD only: element symbols of the types, for systems without
+            ``type_map.raw``.
 
     Returns:
         The dataset; its ``provenance`` records the source, units and keys used.
@@ -122,8 +129,22 @@ def load_dataset(path: str | os.PathLike[str], *, topology: str | os.PathLike[st
         ValueError: naming the file and the problem.
     """
     path = Path(path)
+    if path.is_dir() and format in (None, "deepmd"):
+        given = [k for k, v in {"topology": topology, "energy_unit": energy_unit,
+                                "length_unit": length_unit, "energy_key": energy_key,
+                                "forces_key": forces_key}.items() if v is not None]
+        if given:
+            raise ValueError(f"{path}: {', '.join(given)} do not apply to DeePMD data (always "
+                             "Å, eV, eV/Å; fields named by file)")
+        from workbench.data.deepmd import load_deepmd
+
+        return load_deepmd(path, type_map=type_map)
     if not path.is_file():
-        raise ValueError(f"cannot load dataset {path}: no such file")
+        raise ValueError(f"cannot load dataset {path}: no such file"
+                         + (" (a DeePMD folder is read with format='deepmd' or None)"
+                            if path.is_dir() else ""))
+    if type_map is not None:
+        raise ValueError(f"{path}: type_map applies to DeePMD folders only")
     fmt = format or _guess_format(path)
     if fmt not in FORMATS:
         raise ValueError(f"cannot load dataset {path}: unknown format {fmt!r}; known: "
@@ -136,6 +157,8 @@ def load_dataset(path: str | os.PathLike[str], *, topology: str | os.PathLike[st
             raise ValueError(f"{path}: {', '.join(given)} do not apply to {fmt.upper()} "
                              "trajectories (positions only, converted to Å by MDAnalysis)")
         return _load_mdanalysis(path, topology, fmt)
+    if fmt == "deepmd":
+        raise ValueError(f"{path}: a DeePMD dataset is a folder (with type.raw), not a file")
     if topology is not None:
         raise ValueError(f"{path}: a topology is only used with XTC / DCD trajectories")
     if fmt == "workbench":

@@ -4,3 +4,9 @@ The model value (``workbench.learned.LearnedForceField``) and the architecture d
 (``workbench.architectures``) sit one layer below, so that systems and simulations can use a
 trained model without importing this workflow.
 """
+
+from workbench.mlff.evaluate import Evaluation, evaluate
+from workbench.mlff.shifts import fit_shifts, species_counts
+from workbench.mlff.training import RUN_KIND, Training
+
+__all__ = ["RUN_KIND", "Evaluation", "Training", "evaluate", "fit_shifts", "species_counts"]
