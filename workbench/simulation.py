@@ -127,8 +127,9 @@ class Simulation(Job):
     def _kernel_key(self) -> tuple:
         s = self.system
         if s.model is not None:  # the weights are traced: a new model object, the same kernel
-            return (id(s), id(s.model), id(s.model.params), s.n_atoms, None if s.box is None else tuple(s.box),
-                    self.integrator, self.friction, self.precision)
+            return (id(s), id(s.model), id(s.model.params), s.n_atoms,
+                    None if s.box is None else tuple(s.box), self.integrator, self.friction,
+                    self.precision)
         if s.forcefield is not None:
             return (id(s), s.n_atoms, None if s.box is None else tuple(s.box),
                     str(s.forcefield.to_dict()), self.integrator, self.friction, self.precision)
