@@ -98,3 +98,14 @@ def numpy_energy(model: LearnedForceField, positions: np.ndarray, species_index:
     table = pair_table(model.params, r, arch.cutoff, arch.n_basis, len(model.species))
     u = table[np.arange(len(r)), species_index[i], species_index[j]]
     return float(model.scale * np.sum(u) + np.sum(np.asarray(model.shifts)[species_index]))
+
+
+def silent_model(species: tuple[int, ...], cutoff: float = 5.0) -> LearnedForceField:
+    """A pair MLP whose last layer is zero: no forces at all (an ideal gas), for tests of the
+    plumbing (dashboards, species checks) with species such as water's, where a pair
+    potential fitted to LJ would tear the molecules apart."""
+    model = lj_model(species, cutoff=cutoff, hidden=(8,), n_basis=8)
+    p = model.params["params"]
+    last = sorted(k for k in p if k.startswith("Dense_"))[-1]
+    p[last] = {k: np.zeros_like(v) for k, v in p[last].items()}
+    return model
