@@ -190,7 +190,9 @@ class SimulateDashboard(pn.viewable.Viewer):
             self.widgets[name].label = label
         entry = s.entry()
         note = entry.description
-        if entry.molecular:
+        if entry.molecular and s.model_run:
+            note += ": its starting structure, moved by the chosen trained model."
+        elif entry.molecular:
             note += ". Flexible bonds: keep the time step at 0.5 fs."
         self.system_note.object = note
         state = s.fit_state_point()
@@ -241,7 +243,7 @@ class SimulateDashboard(pn.viewable.Viewer):
             if names & {"system", "family"}:
                 self.setup.potential_params = {}
             self._potential_widgets()
-        if names & {"system", "fitted_run", "integrator"}:
+        if names & {"system", "fitted_run", "integrator", "model_run"}:
             self._layout_controls()
         if "fitted_run" in names and self.source.value != self.setup.fitted_run:
             self.refresh_fits()
