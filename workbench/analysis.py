@@ -186,11 +186,12 @@ def water_partial_rdfs(R: np.ndarray, box: np.ndarray, is_oxygen: np.ndarray,
 
 def observable_kind(system) -> str:
     """Which structural observable suits ``system``: ``"ramachandran"`` (a peptide backbone),
-    ``"water_rdfs"`` (periodic water: only O and H), or ``"rdf"`` (a fluid's g(r))."""
-    if system.forcefield is not None:
-        if len(system.forcefield.phi_psi_indices()):
+    ``"water_rdfs"`` (periodic water: only O and H), ``"rdf"`` (a fluid's g(r), also any other
+    periodic learned system) or ``"none"``."""
+    if system.forcefield is not None or system.model is not None:
+        if system.forcefield is not None and len(system.forcefield.phi_psi_indices()):
             return "ramachandran"
         if system.periodic and set(system.species_names) == {"O", "H"}:
             return "water_rdfs"
-        return "none"
+        return "rdf" if system.model is not None and system.periodic else "none"
     return "rdf"

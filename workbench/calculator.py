@@ -1,4 +1,7 @@
-"""``PairCalculator``: any ``PairPotential`` (analytic, or a fitted spline or network, e.g.
+"""ASE calculators: ``PairCalculator`` (a pair potential) and ``LearnedCalculator`` (a learned
+force field).
+
+``PairCalculator``: any ``PairPotential`` (analytic, or a fitted spline or network, e.g.
 ``workbench.fit.fitted_potential(fit_run)``) as an ASE calculator, so a potential tuned in the
 workbench runs in ASE's dynamics, optimisers and analysis.
 
@@ -22,6 +25,16 @@ the neighbour list is updated between calls and re-allocated if it overflows
 Precision: ``dtype`` float64 (default) or float32. float64 is computed in float64 (it needs
 JAX's 64-bit mode, which ``import workbench`` turns on at start-up; otherwise a
 ``kernels.precision.PrecisionError``, never a silent float32).
+
+``LearnedCalculator(model)``: a ``LearnedForceField`` (or a folder / run id,
+``workbench.learned_system.load_model``) in ASE units as the model is: energy, per-atom
+energies, forces (``-grad E``) and, for a periodic cell, the stress from the strain derivative,
+``sigma = (1/V) dE/d(strain)`` (ASE's sign: positive under tension; Voigt order xx, yy, zz, yz,
+xz, xy), through ``MLFFModel.energy_fn(..., strain=)``. Cells are orthorhombic and fully
+periodic (the box more than twice the model cutoff, else ``ValueError``) or not periodic at all
+(free space: no stress). The jitted functions and the neighbour list (cutoff + ``skin``, from
+``kernels.mlff.md``) are kept per atom count, box and species, so an MD or optimiser loop
+compiles once; the weights are a traced argument. Same ``dtype`` rule as ``PairCalculator``.
 """
 
 from __future__ import annotations
@@ -31,8 +44,11 @@ import jax.numpy as jnp
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
+from kernels.mlff.md import check_box, md_functions, md_params
 from kernels.neighbors import retry_on_overflow
 from kernels.precision import float_dtype
+from workbench.learned import LearnedForceField
+from workbench.learned_system import load_model
 from workbench.potential import PairPotential
 from workbench.system import System
 
@@ -124,3 +140,86 @@ class PairCalculator(Calculator):
         self._neighbor = neighbor
         self.results = {"energy": float(u) * self.energy, "free_energy": float(u) * self.energy,
                         "forces": np.asarray(forces) * self.energy / self.length}
+
+
+class LearnedCalculator(Calculator):
+    """A learned force field as an ASE calculator (module docstring). ``model``: a
+    ``LearnedForceField``, a folder with ``model.json`` or a registered run id; ``dtype``:
+    float64 (default) or float32; ``skin``: neighbour-list skin in Å."""
+
+    implemented_properties = ("energy", "free_energy", "energies", "forces", "stress")
+
+    def __init__(self, model: LearnedForceField | str, *, dtype=jnp.float64, skin: float = 1.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.model = load_model(model)
+        if self.model.params is None:
+            raise ValueError("the learned force field has no weights")
+        self.dtype = float_dtype(dtype)
+        self.skin = float(skin)
+        self._mlff = self.model.build_model()
+        self._params = md_params(self.model.params, [], self.dtype)["params"]
+        self._built: dict[tuple, tuple] = {}  # (n, box, species) -> (neighbor_fn, evaluate)
+        self._neighbors: dict[tuple, object] = {}
+
+    def _box(self, atoms) -> np.ndarray | None:
+        if not atoms.pbc.any():
+            return None
+        cell = np.asarray(atoms.cell)
+        if not atoms.pbc.all() or not np.allclose(cell, np.diag(np.diag(cell))):
+            raise ValueError("LearnedCalculator needs an orthorhombic cell periodic on all three "
+                             "axes, or no periodicity (free space)")
+        return check_box(self.model.cutoff, np.diag(cell))
+
+    def _functions(self, atoms):
+        species = self.model.species_index(atoms.get_atomic_numbers())
+        box = self._box(atoms)
+        key = (len(atoms), None if box is None else tuple(box), tuple(species))
+        if key not in self._built:
+            fns = md_functions(self._mlff, box, dtype=self.dtype, skin=self.skin)
+            energy_fn, atom_energy_fn = self._mlff.energy_fn, self._mlff.atom_energy_fn
+            box_j = None if box is None else jnp.asarray(box, self.dtype)
+            species_j = jnp.asarray(species, jnp.int32)
+
+            @jax.jit
+            def evaluate(params, R, neighbor):
+                neighbor = neighbor.update(R)
+
+                def energy(r, strain):
+                    return energy_fn(params, r, neighbor, species_j, box_j, strain)
+
+                zero = jnp.zeros((3, 3), R.dtype)
+                u, (dR, dS) = jax.value_and_grad(energy, argnums=(0, 1))(R, zero)
+                atoms_u = atom_energy_fn(params, R, neighbor, species_j, box_j)
+                return u, atoms_u, -dR, 0.5 * (dS + dS.T), neighbor
+
+            self._built[key] = (fns.neighbor_fn, evaluate)
+        return key, box, self._built[key]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        key, box, (neighbor_fn, evaluate) = self._functions(self.atoms)
+        R = jnp.asarray(self.atoms.get_positions(), self.dtype)
+        if box is not None:
+            R = jnp.mod(R, jnp.asarray(box, self.dtype))
+        if key not in self._neighbors:
+            self._neighbors[key] = neighbor_fn.allocate(R)
+
+        def attempt(nbrs):
+            out = evaluate(self._params, R, nbrs)
+            return out, out[-1]
+
+        (u, atom_u, forces, dS, neighbor), _ = retry_on_overflow(
+            attempt, self._neighbors[key],
+            lambda extra: neighbor_fn.allocate(R, extra_capacity=extra))
+        self._neighbors[key] = neighbor
+        self.results = {"energy": float(u), "free_energy": float(u),
+                        "energies": np.asarray(atom_u, dtype=np.float64),
+                        "forces": np.asarray(forces, dtype=np.float64)}
+        if box is not None:
+            sigma = np.asarray(dS, dtype=np.float64) / float(np.prod(box))
+            self.results["stress"] = sigma[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        elif "stress" in properties:
+            from ase.calculators.calculator import PropertyNotImplementedError
+
+            raise PropertyNotImplementedError("no stress in free space (no cell)")

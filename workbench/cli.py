@@ -1,12 +1,21 @@
 """The ``workbench`` command line.
 
     workbench run --system lj_fluid --n-atoms 500 --temperature 0.72 --steps 10000
+    workbench simulate --model RUN_ID_OR_FOLDER --structure aspirin.xyz --temperature 300
+    workbench simulate --model RUN_ID_OR_FOLDER --system water --n-molecules 64 --dt 0.5
     workbench runs [--kind simulation]
     workbench serve [panel serve options]
     workbench data generate ethanol --frames 1000 --out ethanol.npz --seed 0
     workbench data info ethanol.npz
     workbench mlff train --data water.npz --arch pair_mlp --max-epochs 50
     workbench mlff test RUN --data test.npz --json
+
+``simulate`` is another name for ``run``. With ``--model`` (a trained model: a folder holding
+``model.json`` and ``params.msgpack``, or the id of its registered run) the atoms of
+``--structure FILE`` (anything ``ase.io.read`` reads; its last frame; orthorhombic periodic cell
+or none: free space; ``--box`` imposes a cubic box in Å) or of ``--system NAME`` (a registered
+system's starting structure) move under the learned force field, in ASE units: temperature K,
+time step fs (default 0.5), friction 1/fs (default 0.01).
 
 Exit status of ``workbench run``: 0 when the run completed (or was interrupted and kept), 1
 when the simulation became unstable (the frames before it are kept and the run is registered
@@ -45,8 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="workbench", description="MD Workbench")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a simulation headless and register it")
-    run.add_argument("--system", default="lj_fluid", choices=sorted(SYSTEMS))
+    run = sub.add_parser("run", aliases=["simulate"],
+                         help="run a simulation headless and register it")
+    run.add_argument("--system", default=None, choices=sorted(SYSTEMS),
+                     help="registered system (default lj_fluid, or the structure's atoms for "
+                     "--model with --structure)")
+    run.add_argument("--model", default=None, metavar="RUN_ID_OR_FOLDER",
+                     help="trained force field (model.json + params.msgpack) to move the atoms")
+    run.add_argument("--structure", default=None, metavar="FILE",
+                     help="starting structure for --model (any ase.io.read format)")
+    run.add_argument("--box", type=float, default=None, help="cubic box (Å) for --structure")
     run.add_argument("--n-atoms", type=int, default=500)
     run.add_argument("--n-molecules", type=int, default=64, help="water molecules (water)")
     run.add_argument("--density", type=float, default=None,
@@ -59,9 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cutoff-mode", default="truncated",
                      choices=["truncated", "shifted", "smoothed"])
     run.add_argument("--integrator", default="langevin", choices=sorted(INTEGRATORS))
-    run.add_argument("--temperature", type=float, default=1.0, help="in the system's unit")
-    run.add_argument("--dt", type=float, default=0.005, help="time step (tau or fs)")
-    run.add_argument("--friction", type=float, default=1.0, help="Langevin friction")
+    run.add_argument("--temperature", type=float, default=None,
+                     help="in the system's unit (default 1.0; 300 K with --model)")
+    run.add_argument("--dt", type=float, default=None,
+                     help="time step (tau or fs; default 0.005; 0.5 fs with --model)")
+    run.add_argument("--friction", type=float, default=None,
+                     help="Langevin friction (default 1.0; 0.01 / fs with --model)")
     run.add_argument("--steps", type=int, default=10_000)
     run.add_argument("--stride", type=int, default=100, help="steps between frames")
     run.add_argument("--seed", type=int, default=0)
@@ -84,11 +104,49 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _run(args: argparse.Namespace) -> int:
-    from workbench.builders import SYSTEMS, build_system
-    from workbench.potential import PairPotential
-    from workbench.simulation import Simulation
+def _learned_system(args: argparse.Namespace):
+    """The ``System`` of ``--model`` with ``--structure`` or ``--system`` (``ValueError`` for
+    bad input)."""
+    from workbench.builders import SYSTEMS
+    from workbench.learned_system import learned_system
 
+    if args.structure and args.system:
+        raise ValueError("give --structure or --system, not both")
+    if args.structure:
+        import ase.io
+
+        try:
+            atoms = ase.io.read(args.structure, index=-1)
+        except Exception as exc:  # ASE raises many types for an unreadable file
+            raise ValueError(f"cannot read {args.structure}: {exc}") from None
+        return learned_system(args.model, atoms, box=args.box, name=Path(args.structure).stem)
+    name = args.system or "water"
+    options = {"n_molecules": args.n_molecules, "seed": args.seed, "n_atoms": args.n_atoms,
+               "density": args.density}
+    kwargs = {k: v for k, v in options.items() if k in SYSTEMS[name].options and v is not None}
+    return learned_system(args.model, name, box=args.box, **kwargs)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from workbench.builders import MOLECULAR_DEFAULTS, PAIR_DEFAULTS, SYSTEMS, build_system
+    from workbench.potential import PairPotential
+
+    defaults = MOLECULAR_DEFAULTS if args.model else {**PAIR_DEFAULTS, "temperature": 1.0}
+    for key, arg in (("temperature", "temperature"), ("timestep", "dt"),
+                     ("friction", "friction")):
+        if getattr(args, arg) is None:
+            setattr(args, arg, defaults[key])
+    if args.model:
+        try:
+            system = _learned_system(args)
+        except (ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return _simulate(args, system)
+    if args.structure or args.box is not None:
+        print("error: --structure and --box need --model", file=sys.stderr)
+        return 2
+    args.system = args.system or "lj_fluid"
     entry = SYSTEMS[args.system]
     if entry.molecular:  # force field: only the builder's own options apply
         given = {"n_molecules": args.n_molecules, "seed": args.seed}
@@ -106,6 +164,13 @@ def _run(args: argparse.Namespace) -> int:
         params.update(dict(args.param))
         system.potential = PairPotential(family=family, params=params, r_cutoff=args.cutoff,
                                          mode=args.cutoff_mode)
+    return _simulate(args, system)
+
+
+def _simulate(args: argparse.Namespace, system) -> int:
+    """Run ``system`` as the arguments say, print the summary, register the run."""
+    from workbench.simulation import Simulation
+
     sim = Simulation(system, integrator=args.integrator, temperature=args.temperature,
                      timestep=args.dt, friction=args.friction, n_steps=args.steps,
                      stride=args.stride, seed=args.seed, precision=args.precision,
@@ -168,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.mlff.cli import main as mlff_main
 
         return mlff_main(args)
-    return {"run": _run, "runs": _runs}[args.command](args)
+    return {"run": _run, "simulate": _run, "runs": _runs}[args.command](args)
 
 
 if __name__ == "__main__":

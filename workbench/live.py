@@ -68,7 +68,7 @@ class LiveAnalysis(param.Parameterized):
         self.units = s.unit_system
         self.kind = analysis.observable_kind(s)
         if self.kind == "rdf":
-            self.r_max = min(0.5 * float(np.min(s.box)), 3.0 * s.potential.r_cutoff)
+            self.r_max = min(0.5 * float(np.min(s.box)), 3.0 * s.r_cutoff)
         elif self.kind == "water_rdfs":
             self.r_max = min(0.5 * float(np.min(s.box)), 8.0)
             self._is_oxygen = np.array([s.species_names[i] == "O" for i in s.species])

@@ -13,6 +13,12 @@ kernel's energy, neighbour list and space (built once per system description and
 and the chunked runner over them once per integrator and friction, kept for the process, so a
 new ``Simulation`` of the same system does not trace or compile again). In free space (no box)
 the pressure is not defined and is recorded as NaN.
+
+A system with a learned force field (``System.model``, ``workbench.learned_system``) runs the
+same way too: ``kernels.mlff.md`` adapts the model to the runner's energy, and its weights and
+the species indices are the runner's traced ``params``, so the compiled chunk (kept for the
+process per architecture, species list, box, size, dtype and integrator) serves new weights
+without recompiling.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import numpy as np
 import param
 
 from kernels.integrators import INTEGRATORS
+from kernels.mlff.md import md_functions, md_params
 from kernels.precision import float_dtype
 from kernels.runner import THERMO_KEYS, simulator
 from workbench import io
@@ -35,7 +42,8 @@ from workbench.jobs import Job, track_thread
 from workbench.registry import RunRegistry
 from workbench.system import System
 
-#: kernels of molecular systems, by (force field, dtype, integrator, friction): (init, run)
+#: kernels of molecular and learned systems, by (force field or model, dtype, integrator,
+#: friction): (init, run)
 _MOLECULAR_KERNELS: dict[tuple, tuple] = {}
 _MOLECULAR_KERNELS_MAX = 6
 #: one lock per molecular kernel, held while it compiles (a warm-up and a start that come
@@ -43,6 +51,10 @@ _MOLECULAR_KERNELS_MAX = 6
 _COMPILE_LOCKS: dict[tuple, threading.Lock] = {}
 _COMPILE_LOCKS_LOCK = threading.Lock()
 _WARMED: set[tuple] = set()  # (kernel key, n_frames, stride) compiled by a warm-up
+#: neighbour-list skin (Å) of learned systems, as the classical force fields' (ForceField.skin)
+LEARNED_SKIN = 1.0
+
+
 class Chunk:
     """Frames and thermo of one chunk as numpy arrays (``positions: [n_frames, n_atoms, 3]``,
     ``thermo[key]: [n_frames]``, temperatures in the system's unit)."""
@@ -114,6 +126,10 @@ class Simulation(Job):
 
     def _kernel_key(self) -> tuple:
         s = self.system
+        if s.model is not None:  # the weights are traced: a new model object, the same kernel
+            return (id(s), id(s.model), id(s.model.params), s.n_atoms,
+                    None if s.box is None else tuple(s.box), self.integrator, self.friction,
+                    self.precision)
         if s.forcefield is not None:
             return (id(s), s.n_atoms, None if s.box is None else tuple(s.box),
                     str(s.forcefield.to_dict()), self.integrator, self.friction, self.precision)
@@ -125,6 +141,12 @@ class Simulation(Job):
             return self._kernel[1:]
         s = self.system
         s.validate()
+        if s.model is not None:
+            init_fn, run_fn = self._molecular_kernel()
+            params = md_params(s.model.params, s.model.species_index(s.atomic_numbers()),
+                               self._dtype)
+            self._kernel = (self._kernel_key(), init_fn, run_fn, params)
+            return init_fn, run_fn, params
         if s.forcefield is not None:
             init_fn, run_fn = self._molecular_kernel()
             self._kernel = (self._kernel_key(), init_fn, run_fn, {})
@@ -139,12 +161,19 @@ class Simulation(Job):
         return init_fn, run_fn, params
 
     def _molecular_key(self) -> tuple:
-        return (str(self.system.forcefield.to_dict()), jnp.dtype(self._dtype).name,
-                self.integrator, float(self.friction))
+        s = self.system
+        if s.model is not None:
+            m = s.model
+            source = ("model", str(m.architecture.to_dict()), tuple(m.species),
+                      tuple(m.shifts), float(m.scale), s.n_atoms,
+                      None if s.box is None else tuple(float(b) for b in s.box))
+        else:
+            source = str(s.forcefield.to_dict())
+        return (source, jnp.dtype(self._dtype).name, self.integrator, float(self.friction))
 
     def _compile_lock(self):
         """The molecular kernel's compile lock (module docstring), or a no-op context."""
-        if self.system.forcefield is None:
+        if self.system.forcefield is None and self.system.model is None:
             return contextlib.nullcontext()
         with _COMPILE_LOCKS_LOCK:
             return _COMPILE_LOCKS.setdefault(self._molecular_key(), threading.Lock())
@@ -156,7 +185,8 @@ class Simulation(Job):
         key = self._molecular_key()
         if key in _MOLECULAR_KERNELS:
             return _MOLECULAR_KERNELS[key]
-        ks = s.forcefield.build(dtype)
+        ks = (md_functions(s.model.build_model(), s.box, dtype=dtype, skin=LEARNED_SKIN)
+              if s.model is not None else s.forcefield.build(dtype))
         units = s.unit_system
         # free space: any volume will do, the pressure is replaced by NaN (_to_numpy)
         kernel = simulator(ks.energy_fn, ks.shift_fn, ks.displacement_fn, ks.neighbor_fn,
@@ -194,7 +224,7 @@ class Simulation(Job):
         try:
             n_frames = min(self.frames_per_chunk, -(-self.n_steps // self.stride))
             key = None
-            if self.system.forcefield is not None:
+            if self.system.forcefield is not None or self.system.model is not None:
                 key = (self._molecular_key(), n_frames, self.stride)
             with self._compile_lock():
                 if key is not None and key in _WARMED:
@@ -375,8 +405,9 @@ class Simulation(Job):
                 **means}
 
     def save(self, registry=None, name: str = ""):
-        """Write the run (config, metrics, extxyz trajectory, npz arrays, thermo CSV) and index
-        it in the run registry; returns the ``Run``."""
+        """Write the run (config, metrics, extxyz trajectory, npz arrays, thermo CSV; for a
+        learned system also the model, ``model/``, loadable by ``LearnedForceField.load``) and
+        index it in the run registry; returns the ``Run``."""
         registry = registry or RunRegistry()
         traj, s = self.trajectory, self.system
         run = registry.create("simulation", self.config(), name=name or s.name)
@@ -392,6 +423,8 @@ class Simulation(Job):
         io.write_extxyz(run.file("trajectory.extxyz"), traj.positions, names, s.box,
                         pbc=s.periodic, info_per_frame=info)
         io.write_thermo_csv(run.file("thermo.csv"), traj.thermo, steps=traj.steps)
+        if s.model is not None:  # the weights that made the trajectory, reloadable on their own
+            s.model.save(run.file("model"))
         run.save_metrics(self.metrics())
         run.set_status({"completed": "completed", "failed": "failed"}.get(self.status,
                                                                           "stopped"))

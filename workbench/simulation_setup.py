@@ -11,8 +11,10 @@ Two kinds of system (``workbench.builders``):
   ``r_cutoff``, ``cutoff_mode``) or a fitted potential from a saved fit run (``fitted_run``: the
   run id; ``fitted_runs()`` lists them);
 - molecular systems (``water``, ``alanine_dipeptide_vacuum``, ``alanine_dipeptide_water``; ASE
-  units: K, fs, Å): a classical force field; the potential parameters do not apply and
-  ``n_molecules`` sizes the water box.
+  units: K, fs, Å): a classical force field, or a trained model (``model_run``: the id of a run
+  of kind ``"mlff"``; ``model_choices()`` lists those whose species cover the system's and says
+  why the others are not offered) moving the same starting structure; the potential
+  parameters do not apply and ``n_molecules`` sizes the water box.
 
 Choosing a system whose units differ from the current one's sets the temperature, time step and
 friction to the system's defaults (300 K, 0.5 fs, 0.01 / fs for the flexible molecular models;
@@ -30,8 +32,11 @@ import param
 
 from kernels.integrators import INTEGRATORS
 from kernels.potentials import FAMILIES, get_family
+from workbench import io
 from workbench.builders import SYSTEMS, build_system
 from workbench.fit import fitted_potential
+from workbench.learned import MODEL_FILE, LearnedForceField
+from workbench.learned_system import learned_system, load_model, model_runs
 from workbench.potential import PairPotential
 from workbench.registry import RunRegistry
 from workbench.simulation import Simulation
@@ -66,6 +71,9 @@ class SimulationSetup(param.Parameterized):
                                 doc="Water molecules (water box only).")
     fitted_run = param.String(default="", doc="Id of a saved fit run whose potential to use "
                               "('' for the family and parameters below); see fitted_runs().")
+    model_run = param.String(default="", doc="Id of a trained model run (kind 'mlff') that "
+                             "moves a molecular system instead of its classical force field "
+                             "('' for the force field); see model_choices().")
     family = param.Selector(default="lj", objects=list(FAMILIES), doc="Pair potential family.")
     potential_params = param.Dict(default={}, doc="Family parameters; per species pair as "
                                   "'AB' keys for mixtures ({'epsilon': {'AB': 1.5}}).")
@@ -87,6 +95,7 @@ class SimulationSetup(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         self._fitted: dict[str, PairPotential] = {}
+        self._models: dict[str, LearnedForceField] = {}
         self._checked: dict[tuple, str | None] = {}  # molecular choices validated: message
         self._units = self.entry().units
         defaults = self.entry().defaults
@@ -111,7 +120,7 @@ class SimulationSetup(param.Parameterized):
         entry = self.entry()
         out = set(RUNTIME) | {"system", "frames_per_chunk"}
         if entry.molecular:
-            out |= set(entry.options)
+            out |= set(entry.options) | {"model_run"}
         else:
             out |= {"n_atoms", "density", "fitted_run"}
             if not self.fitted_run:
@@ -206,6 +215,50 @@ class SimulationSetup(param.Parameterized):
         return PairPotential(family=self.family, params=params, r_cutoff=self.r_cutoff,
                              mode=self.cutoff_mode)
 
+    # --- learned models -----------------------------------------------------------------
+    def structure_species(self) -> list[str]:
+        """Element symbols of the chosen molecular system (``[]`` for a pair system)."""
+        if not self.molecular:
+            return []
+        return list(self._structure().species_names)
+
+    def model_choices(self, registry=None) -> tuple[dict[str, str], dict[str, str]]:
+        """``(offered, not_offered)``: ``{label: run id}`` of the trained models (runs of kind
+        "mlff" with a ``model.json``) whose species cover the chosen system's, and ``{label:
+        why}`` for the others (missing elements). Both empty for a pair system."""
+        from ase.data import chemical_symbols
+
+        if not self.molecular:
+            return {}, {}
+        registry = registry or RunRegistry()
+        needed = set(self.structure_species())
+        offered, excluded = {}, {}
+        for label, run_id in model_runs(registry).items():
+            try:
+                d = io.read_json(registry.get(run_id).path / MODEL_FILE)
+                known = {chemical_symbols[int(z)] for z in d["species"]}
+            except (OSError, KeyError, ValueError, TypeError, IndexError):
+                excluded[label] = "its model.json cannot be read"
+                continue
+            missing = sorted(needed - known)
+            if missing:
+                excluded[label] = f"not trained on {', '.join(missing)}"
+            else:
+                offered[label] = run_id
+        return offered, excluded
+
+    def learned_model(self) -> LearnedForceField:
+        """The model of ``model_run`` (``ValueError`` if it cannot be read); cached."""
+        if self.model_run not in self._models:
+            self._models[self.model_run] = load_model(self.model_run)
+        return self._models[self.model_run]
+
+    def _structure(self):
+        """The chosen molecular system with its classical force field (the starting
+        structure; cached by ``ForceField``)."""
+        entry = self.entry()
+        return build_system(self.system, **{k: getattr(self, k) for k in entry.options})
+
     # --- checks and building ------------------------------------------------------------
     def problems(self) -> dict[str, str]:
         """``{parameter name: message}`` for everything that would stop ``build()``."""
@@ -216,7 +269,8 @@ class SimulationSetup(param.Parameterized):
             why = (" (flexible bonds to hydrogen need about 0.5 fs)" if self.molecular else "")
             out["timestep"] = (f"the time step must be at most {limit} {units.time}{why}")
         if self.molecular:
-            key = (self.system, *(getattr(self, k) for k in self.entry().options))
+            key = (self.system, self.model_run,
+                   *(getattr(self, k) for k in self.entry().options))
             if key not in self._checked:
                 try:
                     self._build_system().validate()
@@ -224,7 +278,7 @@ class SimulationSetup(param.Parameterized):
                 except ValueError as exc:
                     self._checked[key] = str(exc)
             if self._checked[key]:
-                out["system"] = self._checked[key]
+                out["model_run" if self.model_run else "system"] = self._checked[key]
             return out
         key = "fitted_run" if self.fitted_run else "potential_params"
         try:
@@ -244,7 +298,10 @@ class SimulationSetup(param.Parameterized):
     def _build_system(self):
         entry = self.entry()
         if entry.molecular:
-            return build_system(self.system, **{k: getattr(self, k) for k in entry.options})
+            structure = self._structure()
+            if self.model_run:
+                return learned_system(self.learned_model(), structure)
+            return structure
         potential = self.potential()
         return build_system(self.system, n_atoms=self.n_atoms, density=self.density,
                             r_cutoff=potential.r_cutoff, potential=potential, seed=self.seed)

@@ -1,12 +1,14 @@
 """``System``: positions, species, masses, periodic box, units and interactions of one simulation
 cell, with checks for unphysical input and conversion to and from ASE ``Atoms``.
 
-The interactions are either a ``PairPotential`` (simple fluids, reduced or ASE units) or a
+The interactions are a ``PairPotential`` (simple fluids, reduced or ASE units), a
 ``ForceField`` (molecular systems: a classical force field built by ``workbench.molecules``, ASE
-units, bonds). A force-field system may be non-periodic (``box`` None: free space, as for a
-molecule in vacuum).
+units, bonds) or a ``LearnedForceField`` (a trained machine-learned model, ASE units, species
+named by element). A force-field or learned system may be non-periodic (``box`` None: free
+space, as for a molecule in vacuum).
 
-Builders for the systems the dashboards offer live in ``workbench.builders``.
+Builders for the systems the dashboards offer live in ``workbench.builders``; a structure with a
+learned model comes from ``workbench.learned_system.learned_system``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import param
 from ase import Atoms
 
 from workbench.forcefield import ForceField
+from workbench.learned import LearnedForceField
 from workbench.potential import PairPotential
 from workbench.units import get_units
 
@@ -44,6 +47,9 @@ class System(param.Parameterized):
     bonds = param.Array(default=None, allow_None=True, doc="[n_bonds, 2] atom indices, if any")
     forcefield = param.ClassSelector(class_=ForceField, default=None, allow_None=True,
                                      doc="Molecular force field (instead of a pair potential).")
+    model = param.ClassSelector(class_=LearnedForceField, default=None, allow_None=True,
+                                doc="Learned force field (instead of a pair potential or a "
+                                "classical force field); species_names are element symbols.")
 
     @property
     def n_atoms(self) -> int:
@@ -63,6 +69,11 @@ class System(param.Parameterized):
         return self.forcefield is not None
 
     @property
+    def learned(self) -> bool:
+        """True for a system driven by a learned force field."""
+        return self.model is not None
+
+    @property
     def volume(self) -> float | None:
         """Box volume (length units cubed); None in free space."""
         return float(np.prod(self.box)) if self.periodic else None
@@ -75,6 +86,8 @@ class System(param.Parameterized):
     @property
     def r_cutoff(self) -> float | None:
         """The interaction cutoff (length units); None for a force field without one."""
+        if self.model is not None:
+            return self.model.cutoff
         if self.forcefield is not None:
             return self.forcefield.r_cutoff
         return self.potential.r_cutoff if self.potential is not None else None
@@ -100,6 +113,9 @@ class System(param.Parameterized):
             raise ValueError("every mass must be > 0")
         if self.species.min() < 0 or self.species.max() >= self.n_species:
             raise ValueError(f"species indices must lie in [0, {self.n_species - 1}]")
+        if self.model is not None:
+            self._validate_learned()
+            return
         if self.forcefield is not None:
             self._validate_forcefield()
             return
@@ -130,6 +146,40 @@ class System(param.Parameterized):
             if ff.r_cutoff is not None:
                 self._check_box(ff.r_cutoff)
         self._check_overlaps(MOLECULAR_CONTACT, exclude=self.bonds)
+
+    def _validate_learned(self) -> None:
+        """Units, one source of interactions, species the model knows, weights, and a box
+        more than twice the model cutoff."""
+        model = self.model
+        if self.potential is not None or self.forcefield is not None:
+            raise ValueError("a system has one source of interactions: a learned model, a pair "
+                             "potential or a force field")
+        if self.units != "ase":
+            raise ValueError("learned-model systems use ASE units (Å, eV, amu, fs)")
+        if model.params is None:
+            raise ValueError("the learned force field has no weights (train or load it first)")
+        self.model.species_index(self.atomic_numbers())  # ValueError naming missing elements
+        if self.periodic:
+            if self.box.shape != (3,) or np.any(self.box <= 0):
+                raise ValueError(f"box must be three positive side lengths, got {self.box}")
+            if np.min(self.box) <= 2 * model.cutoff:
+                raise ValueError(
+                    f"the model cutoff {model.cutoff:g} Å exceeds half the box "
+                    f"({np.min(self.box):.4g} Å): the minimum-image convention would miss "
+                    "neighbours; use a larger box (more molecules)")
+        self._check_overlaps(MOLECULAR_CONTACT, exclude=self.bonds)
+
+    def atomic_numbers(self) -> np.ndarray:
+        """``[n_atoms]`` int64 atomic numbers from ``species_names`` (element symbols);
+        ``ValueError`` for a species that is not an element (a reduced-units bead)."""
+        from ase.data import atomic_numbers
+
+        unknown = [n for n in self.species_names if n not in atomic_numbers or n == "X"]
+        if unknown:
+            raise ValueError(f"species {unknown} are not chemical elements; a learned force "
+                             "field needs element symbols")
+        z = np.array([atomic_numbers[n] for n in self.species_names], dtype=np.int64)
+        return z[np.asarray(self.species, dtype=np.int64)]
 
     def _check_box(self, rc: float) -> None:
         if np.min(self.box) <= 2 * rc:
@@ -198,7 +248,10 @@ class System(param.Parameterized):
                "box": self.box.tolist() if self.periodic else None, "density": self.density,
                "units": self.units,
                "potential": self.potential.to_dict() if self.potential else None}
-        if self.forcefield is not None:
-            out["forcefield"] = self.forcefield.to_dict()
+        if self.model is not None:
+            out["model"] = {**self.model.to_dict(), "run_id": self.model.run_id}
+        if self.forcefield is not None or self.model is not None:
+            if self.forcefield is not None:
+                out["forcefield"] = self.forcefield.to_dict()
             out["n_bonds"] = 0 if self.bonds is None else int(len(self.bonds))
         return out

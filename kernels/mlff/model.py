@@ -28,7 +28,10 @@ class MLFFModel(NamedTuple):
 
     init_fn: ``(key, positions [n_atoms, 3], neighbor, species [n_atoms], box [3] | None) ->
       params``.
-    energy_fn: ``(params, positions, neighbor, species, box) -> []`` potential energy in eV.
+    energy_fn: ``(params, positions, neighbor, species, box, strain=None) -> []`` potential
+      energy in eV. ``strain``: optional ``[3, 3]`` symmetric strain tensor; every edge vector
+      ``v`` becomes ``v (1 + strain)`` (a homogeneous deformation of positions and cell), so
+      ``dE/dstrain / volume`` at 0 is the stress (``workbench.calculator.LearnedCalculator``).
     atom_energy_fn: the same, ``-> [n_atoms]`` per-atom energies in eV (shifts included).
     cutoff: Å; neighbour lists must hold every pair within it.
     """
@@ -50,24 +53,27 @@ def energy_model(module: Any, cutoff: float, shifts: Any = None, scale: float = 
     """``MLFFModel`` of ``module`` (see the module docstring for ``shifts`` and ``scale``)."""
     shifts = None if shifts is None else np.asarray(shifts, dtype=np.float64)
 
-    def _inputs(positions, neighbor, species, box):
+    def _inputs(positions, neighbor, species, box, strain=None):
         e = edges(neighbor)
         vectors, mask = edge_vectors(positions, e, box)
+        if strain is not None:  # homogeneous deformation of every edge, minimum image kept
+            eye = jnp.eye(3, dtype=positions.dtype)
+            vectors = vectors @ (eye + jnp.asarray(strain, positions.dtype))
         return vectors, jnp.asarray(species, jnp.int32), e.senders, e.receivers, mask
 
     def init_fn(key, positions, neighbor, species, box=None):
         return module.init(key, *_inputs(positions, neighbor, species, box))
 
-    def atom_energy_fn(params, positions, neighbor, species, box=None):
+    def atom_energy_fn(params, positions, neighbor, species, box=None, strain=None):
         dtype = positions.dtype
-        inputs = _inputs(positions, neighbor, species, box)
+        inputs = _inputs(positions, neighbor, species, box, strain)
         e = module.apply(cast_params(params, dtype), *inputs).astype(dtype) * scale
         if shifts is not None:
             e = e + jnp.asarray(shifts, dtype)[inputs[1]]
         return e
 
-    def energy_fn(params, positions, neighbor, species, box=None):
-        return jnp.sum(atom_energy_fn(params, positions, neighbor, species, box))
+    def energy_fn(params, positions, neighbor, species, box=None, strain=None):
+        return jnp.sum(atom_energy_fn(params, positions, neighbor, species, box, strain))
 
     return MLFFModel(init_fn, energy_fn, atom_energy_fn, float(cutoff))
 

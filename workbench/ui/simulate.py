@@ -15,7 +15,10 @@ alanine dipeptide) hides the pair-potential widgets, labels every quantity in it
 eV, bar), draws its bonds with each molecule made whole across the periodic boundary, and plots
 the intermolecular O-O, O-H and H-H RDFs (water) or a Ramachandran plot, F(phi, psi) / kT with
 the newest frames as points (alanine dipeptide). In free space the pressure plot is left out.
-While a simulation runs, the setup's live settings (``SimulationSetup.live_settings``) reach it;
+A molecular system may instead be moved by a trained model ("Force field": the classical
+force field, or a registered model run whose species cover the system's; the models left out
+are named under the widget with the elements they lack). While a simulation runs, the setup's
+live settings (``SimulationSetup.live_settings``) reach it;
 the others wait for the next run.
 """
 
@@ -47,6 +50,7 @@ RAMA_BINS = 36  # 10 degree bins
 RAMA_POINTS = 400  # newest (phi, psi) points drawn over the free-energy map
 RAMA_SAMPLES = 50_000  # (phi, psi) samples kept for the map
 FAMILY_LABEL = "family parameters"
+CLASSICAL_LABEL = "classical force field"
 #: widget classes for the setup parameters (the rest: Panel's default for the parameter)
 WIDGETS = {"n_atoms": pn.widgets.IntInput, "density": pn.widgets.FloatInput,
            "n_molecules": pn.widgets.IntInput, "r_cutoff": pn.widgets.FloatInput,
@@ -89,12 +93,17 @@ class SimulateDashboard(pn.viewable.Viewer):
         self.source.param.watch(self._on_source, "value")
         self.fit_note = pn.pane.Markdown("", visible=False, margin=(0, 10),
                                          styles={"font-size": "0.85em", "color": "#555"})
+        self.model_select = pn.widgets.Select(label="Force field", sizing_mode="stretch_width")
+        self.model_select.param.watch(self._on_model, "value")
+        self.model_note = pn.pane.Markdown("", visible=False, margin=(0, 10),
+                                           styles={"font-size": "0.85em", "color": "#555"})
         self.system_note = pn.pane.Markdown("", margin=(0, 10),
                                             styles={"font-size": "0.85em", "color": "#555"})
         w = self.widgets
         self.controls = pn.Column(
             w["system"], self.system_note, w["n_atoms"], w["density"], w["n_molecules"],
-            self.source, self.fit_note, w["family"], w["r_cutoff"], w["cutoff_mode"],
+            self.model_select, self.model_note, self.source, self.fit_note, w["family"],
+            w["r_cutoff"], w["cutoff_mode"],
             w["integrator"], w["temperature"], w["timestep"], w["friction"], w["n_steps"],
             w["stride"], w["seed"], sizing_mode="stretch_width")
         self.param_box = pn.Column(sizing_mode="stretch_width")
@@ -121,8 +130,30 @@ class SimulateDashboard(pn.viewable.Viewer):
         self.save_btn.on_click(lambda e: self.save())
         s.param.watch(self._on_setup, [p for p in s.param if p != "name"])
         self.refresh_fits()
+        self.refresh_models()
         self._potential_widgets()
         self._layout_controls()
+
+    def refresh_models(self) -> None:
+        """List the trained models that fit the chosen system in "Force field", and say under
+        it which were left out and why (the dashboard loads, the system changes)."""
+        s = self.setup
+        try:
+            offered, excluded = s.model_choices()
+        except Exception:  # an unreadable registry or structure must not break the page
+            offered, excluded = {}, {}
+        options = {CLASSICAL_LABEL: "", **offered}
+        if s.model_run and s.model_run not in options.values() and not s.molecular:
+            s.model_run = ""  # a pair system: models do not apply
+        if s.model_run and s.model_run not in options.values():
+            options[f"model: {s.model_run}"] = s.model_run
+        self.model_select.param.update(options=options, value=s.model_run)
+        self.model_note.object = "<br>".join(
+            f"Not offered: {label}: {why}." for label, why in excluded.items())
+        self.model_note.visible = bool(excluded) and "model_run" in s.applicable()
+
+    def _on_model(self, event) -> None:
+        self.setup.model_run = event.new or ""
 
     def refresh_fits(self) -> None:
         """List the saved fit runs in "Potential source" (done when the dashboard loads)."""
@@ -145,6 +176,8 @@ class SimulateDashboard(pn.viewable.Viewer):
         for name, widget in self.widgets.items():
             widget.visible = name in applicable
         self.source.visible = "fitted_run" in applicable
+        self.model_select.visible = "model_run" in applicable
+        self.model_note.visible = self.model_note.visible and "model_run" in applicable
         self.param_box.visible = "potential_params" in applicable
         u = s.units()
         length = {"sigma": "σ"}.get(u.length, u.length)
@@ -157,7 +190,9 @@ class SimulateDashboard(pn.viewable.Viewer):
             self.widgets[name].label = label
         entry = s.entry()
         note = entry.description
-        if entry.molecular:
+        if entry.molecular and s.model_run:
+            note += ": its starting structure, moved by the chosen trained model."
+        elif entry.molecular:
             note += ". Flexible bonds: keep the time step at 0.5 fs."
         self.system_note.object = note
         state = s.fit_state_point()
@@ -208,10 +243,13 @@ class SimulateDashboard(pn.viewable.Viewer):
             if names & {"system", "family"}:
                 self.setup.potential_params = {}
             self._potential_widgets()
-        if names & {"system", "fitted_run", "integrator"}:
+        if names & {"system", "fitted_run", "integrator", "model_run"}:
             self._layout_controls()
         if "fitted_run" in names and self.source.value != self.setup.fitted_run:
             self.refresh_fits()
+        if names & {"system", "n_molecules"} or (
+                "model_run" in names and self.model_select.value != self.setup.model_run):
+            self.refresh_models()
         if self.sim is not None and self.sim.status in ("running", "paused"):
             self.setup.apply_live(self.sim, names)  # the rest waits for the next run
             return
@@ -337,7 +375,12 @@ class SimulateDashboard(pn.viewable.Viewer):
         self.fes_src.data = {"image": [np.full((RAMA_BINS, RAMA_BINS), np.nan)]}
         self._buttons()
         unit = s.unit_system.length
-        if s.forcefield is not None:
+        if s.model is not None:
+            where = (f"box {s.box[0]:.4g} {unit}" if s.periodic else "free space")
+            run = f" (run `{s.model.run_id}`)" if s.model.run_id else ""
+            text = (f"**{s.name}** moved by the learned force field {s.model.describe()}{run}: "
+                    f"{s.n_atoms} atoms, {where}.")
+        elif s.forcefield is not None:
             where = (f"box {s.box[0]:.4g} {unit}, cutoff {s.r_cutoff:.3g} {unit}" if s.periodic
                      else "free space")
             text = f"**{s.forcefield.description()}**: {s.n_atoms} atoms, {where}."
@@ -348,7 +391,7 @@ class SimulateDashboard(pn.viewable.Viewer):
                 text += f", fitted {s.potential.family} potential ({self.setup.fitted_run})"
             text += "."
         self.status.object = text + " Press Start."
-        if s.forcefield is not None:  # compile while the user looks (PME: ~15 s on 2 cores)
+        if s.forcefield is not None or s.model is not None:  # compile while the user looks
             sim.warm_up(background=True)
 
     def start(self) -> None:
@@ -403,7 +446,7 @@ class SimulateDashboard(pn.viewable.Viewer):
         has_data = self.sim is not None and self.sim.step > 0
         self.save_btn.disabled = active or not has_data
         self.dl_traj.disabled = self.dl_thermo.disabled = not has_data
-        for widget in (*self.widgets.values(), self.source):
+        for widget in (*self.widgets.values(), self.source, self.model_select):
             widget.disabled = active
 
     # --- refresh (event loop) -----------------------------------------------------------
