@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import panel as pn
+from ase.data import chemical_symbols
 from bokeh.models import ColumnDataSource
 from bokeh.palettes import Category10_10
 
@@ -129,7 +130,7 @@ class TrainDashboard(pn.viewable.Viewer):
 
     def _show_dataset(self) -> None:
         ds = self.session.dataset
-        self.data_info.object = f"**{self.session.dataset_name}**\n\n```\n" + \
+        self.data_info.object = f"**{self.session.dataset_name}**\n\n```text\n" + \
             "\n".join(ds.summary().splitlines()[:4]) + "\n```"
 
     # --- model and training ---------------------------------------------------------------------
@@ -202,11 +203,13 @@ class TrainDashboard(pn.viewable.Viewer):
                     fig.line("x", col, source=self.curve_src[key], color=color, line_width=2,
                              line_dash=dash, legend_label=label)
             compact_legend(fig)
-        self.parity_src = ColumnDataSource({"ref": [], "pred": [], "color": []})
+        self.parity_src = ColumnDataSource({"ref": [], "pred": [], "color": [],
+                                            "species": []})
         self.fig_parity = line_figure("Force parity (validation, best weights)",
                                       "predicted (eV/Å)", "reference (eV/Å)", height=300)
         self.fig_parity.scatter("ref", "pred", source=self.parity_src, color="color", size=3,
-                                alpha=0.5)
+                                alpha=0.5, legend_field="species")
+        compact_legend(self.fig_parity, location="top_left")
         self.diagonal = ColumnDataSource({"x": [0, 0], "y": [0, 0]})
         self.fig_parity.line("x", "y", source=self.diagonal, color="black", line_dash="dotted")
         self.species_table = pn.pane.Markdown("", sizing_mode="stretch_width")
@@ -250,7 +253,8 @@ class TrainDashboard(pn.viewable.Viewer):
             ref, pred, species = ref[pick], pred[pick], species[pick]
         kinds = sorted(set(species.tolist()))
         colors = [Category10_10[kinds.index(z) % 10] for z in species.tolist()]
-        self.parity_src.data = {"ref": ref, "pred": pred, "color": colors}
+        self.parity_src.data = {"ref": ref, "pred": pred, "color": colors,
+                                "species": [chemical_symbols[z] for z in species.tolist()]}
         lim = float(np.max(np.abs(ref))) if len(ref) else 1.0
         self.diagonal.data = {"x": [-lim, lim], "y": [-lim, lim]}
         rows = species_errors(ev.metrics)
