@@ -72,6 +72,8 @@ from workbench.registry import Run, RunRegistry
 __all__ = ["RUN_KIND", "Training"]
 
 RUN_KIND = "mlff"
+#: settings a resumed training must keep (they fix the split, the shifts and the batches)
+_FIXED_ON_RESUME = ("split", "seed", "batch_size", "precision")
 
 
 class Training(TrainingSettings, Job):
@@ -377,8 +379,9 @@ class Training(TrainingSettings, Job):
         self.curves = {k: [float(x) for x in np.atleast_1d(v)] if np.size(v) else []
                        for k, v in state["curves"].items()}
         self.stop_reason = ""  # a new max_epochs or patience may let it go on
+        n_b = n_batches(self._split[0].size, self.batch_size)
         self._set(epoch=epoch, best_val_force_mae=None if np.isinf(best) else best,
-                  done=epoch, total=self.max_epochs)
+                  done=epoch + self._batch / n_b, total=self.max_epochs)
         metrics = run.metrics.get("validation")
         self._best_validation = metrics or {}
         self._run = run
@@ -389,7 +392,8 @@ class Training(TrainingSettings, Job):
                  registry: RunRegistry | None = None, **overrides: Any) -> Training:
         """A training that resumes ``run`` (an id or ``Run`` of kind ``"mlff"``) from its last
         checkpoint, with the recorded settings (``overrides``, e.g. ``max_epochs``, replace
-        them). ``dataset``: the same frames (checked by digest); loaded from the recorded
+        them, except ``split``, ``seed``, ``batch_size`` and ``precision``). ``dataset``: the
+        same frames (checked by digest); loaded from the recorded
         source with ``load_dataset``'s defaults when None (pass it when the file needed
         options such as ``energy_unit``).
 
@@ -412,6 +416,11 @@ class Training(TrainingSettings, Job):
                              f"atoms) is not the one run {run.id} was trained on "
                              f"({cfg['data']['n_frames']} frames of {cfg['data']['n_atoms']}; "
                              "checked by digest of species, positions, energies and forces)")
+        fixed = {k: v for k, v in overrides.items()
+                 if k in _FIXED_ON_RESUME and v != cfg["hyperparameters"].get(k)}
+        if fixed:
+            raise ValueError(f"{sorted(fixed)} cannot change when resuming run {run.id} (they "
+                             "fix the split, the shifts and the batches); start a new training")
         settings = {**cfg["hyperparameters"], **overrides}
         job = cls(architecture=architecture_from_dict(cfg["architecture"]), dataset=dataset,
                   registry=registry, **settings)

@@ -104,8 +104,10 @@ def test_stop_keeps_the_best_weights_and_resume_continues(tmp_path):
 
     with pytest.raises(ValueError, match="is not the one run"):
         Training.from_run(run.id, dataset=morse_dataset(40, seed=1), registry=registry)
+    with pytest.raises(ValueError, match=r"\['seed'\] cannot change when resuming"):
+        Training.from_run(run.id, dataset=ds, registry=registry, seed=5)
     resumed = Training.from_run(run.id, dataset=ds, registry=registry)
-    assert resumed.epoch == 1 and resumed.curves["epoch"] == [1]
+    assert resumed.epoch == 1 and resumed.done == 1.5 and resumed.curves["epoch"] == [1]
     resumed.run(progress=False)
     assert resumed.status == "completed" and resumed.epoch == 3
     assert registry.get(run.id).status == "completed"
