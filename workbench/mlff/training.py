@@ -56,7 +56,7 @@ from workbench.data.dataset import Dataset
 from workbench.jobs import Job
 from workbench.learned import LearnedForceField
 from workbench.mlff import checkpoint as ckpt
-from workbench.mlff.batches import GraphData, n_batches
+from workbench.mlff.batches import GraphData, check_cutoff, n_batches
 from workbench.mlff.evaluate import Evaluation, error_metrics, parity_data, predictions
 from workbench.mlff.settings import TrainingSettings
 from workbench.mlff.shifts import fit_shifts, species_counts
@@ -117,20 +117,12 @@ class Training(TrainingSettings, Job):
         the run is registered when the work starts). ``ValueError`` for bad input."""
         if self._prepared:
             return
-        if self.architecture is None or self.dataset is None:
-            raise ValueError("Training needs an architecture and a dataset")
+        self.check()
         ds = self.dataset
-        if ds.units != "ase":
-            raise ValueError("training needs a dataset in ASE units (Å, eV)")
-        self.check_settings()
         dtype = np.dtype(self.precision)
         self._data = GraphData(ds, self.architecture.cutoff, dtype=dtype)
         self._split = ds.split_indices(tuple(self.split), seed=self.seed)
-        train, val, _ = self._split
-        if train.size == 0 or val.size == 0:
-            raise ValueError(f"{ds.n_frames} frames split {self.split} leave "
-                             f"{train.size} for training and {val.size} for validation; "
-                             "each needs at least one")
+        train = self._split[0]
         species = sorted(int(z) for z in np.unique(ds.species))
         shifts = fit_shifts(species_counts(ds.species, species), ds.energies[train])
         scale = float(np.sqrt(np.mean(ds.forces[train] ** 2))) or 1.0
@@ -157,6 +149,28 @@ class Training(TrainingSettings, Job):
                                            self.force_weight, self.ema_decay)
         self._set(total=self.max_epochs)
         self._prepared = True
+
+    def check(self) -> None:
+        """Cheap checks of the choices, for a message next to a widget before starting:
+        ``ValueError`` for a missing architecture or dataset, a dataset not in ASE units,
+        without energies or forces, partly periodic, with too few frames for the split, a
+        cutoff above half the smallest box side, or settings that cannot train."""
+        if self.architecture is None or self.dataset is None:
+            raise ValueError("Training needs an architecture and a dataset")
+        ds = self.dataset
+        if ds.units != "ase":
+            raise ValueError("training needs a dataset in ASE units (Å, eV), not reduced LJ "
+                             "units")
+        missing = [name for name in ("energies", "forces") if getattr(ds, name) is None]
+        if missing:
+            raise ValueError(f"training needs energies and forces; this dataset has no "
+                             f"{' and no '.join(missing)}")
+        check_cutoff(self.architecture.cutoff, ds.periodic_box("training"))
+        self.check_settings()
+        sizes = [int(np.floor(f * ds.n_frames)) for f in self.split[:2]]
+        if min(sizes) < 1:
+            raise ValueError(f"{ds.n_frames} frames split {self.split} leave {sizes[0]} for "
+                             f"training and {sizes[1]} for validation; each needs at least one")
 
     def _register(self) -> None:
         if self._run is not None:

@@ -139,6 +139,17 @@ def test_bad_input_is_refused(tmp_path):
         job.prepare()
     with pytest.raises(ValueError, match="validation > 0"):
         _training(ds, registry, split=[0.9, 0.0, 0.1]).prepare()
+    with pytest.raises(ValueError, match="leave 8 for training and 0 for validation"):
+        _training(ds, registry, split=[0.8, 0.05, 0.15]).check()
+    lj = Dataset(positions=ds.positions, species=np.zeros(8, int), energies=ds.energies,
+                 forces=ds.forces, units="lj", species_names=["A"])
+    with pytest.raises(ValueError, match="ASE units"):
+        _training(lj, registry).check()
+    # a failed start says why in the job's message
+    job = _training(no_energy, registry)
+    job.start()
+    job.wait()
+    assert job.status == "failed" and "has no energies" in job.message
     assert registry.list() == []  # nothing registered for refused input
 
 
