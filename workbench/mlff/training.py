@@ -248,7 +248,7 @@ class Training(TrainingSettings, Job):
                     if (self._batch < n_b
                             and time.perf_counter() - last_yield >= self.chunk_seconds):
                         self._count_steps(segment, loss)
-                        self._advance(self.epoch + self._batch / n_b)
+                        self._advance(round(self.epoch + self._batch / n_b, 3))
                         yield
                         last_yield = time.perf_counter()
                         segment = [last_yield, 0]
@@ -395,7 +395,7 @@ class Training(TrainingSettings, Job):
         self.stop_reason = ""  # a new max_epochs or patience may let it go on
         n_b = n_batches(self._split[0].size, self.batch_size)
         self._set(epoch=epoch, best_val_force_mae=None if np.isinf(best) else best,
-                  done=epoch + self._batch / n_b, total=self.max_epochs)
+                  done=round(epoch + self._batch / n_b, 3), total=self.max_epochs)
         metrics = run.metrics.get("validation")
         self._best_validation = metrics or {}
         self._run = run
