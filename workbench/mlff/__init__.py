@@ -5,8 +5,10 @@ The model value (``workbench.learned.LearnedForceField``) and the architecture d
 trained model without importing this workflow.
 """
 
+from workbench.mlff.checkpoint import read_curves
 from workbench.mlff.evaluate import Evaluation, evaluate
 from workbench.mlff.shifts import fit_shifts, species_counts
 from workbench.mlff.training import RUN_KIND, Training
 
-__all__ = ["RUN_KIND", "Evaluation", "Training", "evaluate", "fit_shifts", "species_counts"]
+__all__ = ["RUN_KIND", "Evaluation", "Training", "evaluate", "fit_shifts", "read_curves",
+           "species_counts"]

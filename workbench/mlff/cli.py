@@ -20,7 +20,16 @@ import argparse
 import json
 import sys
 
-from workbench.data.cli import _option
+
+def _option(text: str) -> tuple[str, object]:
+    """``key=value``: value parsed as JSON (numbers, true/false, lists), else a string."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
 
 
 def add_mlff_parser(sub) -> None:

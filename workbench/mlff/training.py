@@ -56,7 +56,7 @@ from workbench.data.dataset import Dataset
 from workbench.jobs import Job
 from workbench.learned import LearnedForceField
 from workbench.mlff import checkpoint as ckpt
-from workbench.mlff.batches import GraphData, n_batches
+from workbench.mlff.batches import GraphData, check_cutoff, n_batches
 from workbench.mlff.evaluate import Evaluation, error_metrics, parity_data, predictions
 from workbench.mlff.settings import TrainingSettings
 from workbench.mlff.shifts import fit_shifts, species_counts
@@ -72,6 +72,8 @@ from workbench.registry import Run, RunRegistry
 __all__ = ["RUN_KIND", "Training"]
 
 RUN_KIND = "mlff"
+#: settings a resumed training must keep (they fix the split, the shifts and the batches)
+_FIXED_ON_RESUME = ("split", "seed", "batch_size", "precision")
 
 
 class Training(TrainingSettings, Job):
@@ -115,20 +117,12 @@ class Training(TrainingSettings, Job):
         the run is registered when the work starts). ``ValueError`` for bad input."""
         if self._prepared:
             return
-        if self.architecture is None or self.dataset is None:
-            raise ValueError("Training needs an architecture and a dataset")
+        self.check()
         ds = self.dataset
-        if ds.units != "ase":
-            raise ValueError("training needs a dataset in ASE units (Å, eV)")
-        self.check_settings()
         dtype = np.dtype(self.precision)
         self._data = GraphData(ds, self.architecture.cutoff, dtype=dtype)
         self._split = ds.split_indices(tuple(self.split), seed=self.seed)
-        train, val, _ = self._split
-        if train.size == 0 or val.size == 0:
-            raise ValueError(f"{ds.n_frames} frames split {self.split} leave "
-                             f"{train.size} for training and {val.size} for validation; "
-                             "each needs at least one")
+        train = self._split[0]
         species = sorted(int(z) for z in np.unique(ds.species))
         shifts = fit_shifts(species_counts(ds.species, species), ds.energies[train])
         scale = float(np.sqrt(np.mean(ds.forces[train] ** 2))) or 1.0
@@ -155,6 +149,28 @@ class Training(TrainingSettings, Job):
                                            self.force_weight, self.ema_decay)
         self._set(total=self.max_epochs)
         self._prepared = True
+
+    def check(self) -> None:
+        """Cheap checks of the choices, for a message next to a widget before starting:
+        ``ValueError`` for a missing architecture or dataset, a dataset not in ASE units,
+        without energies or forces, partly periodic, with too few frames for the split, a
+        cutoff above half the smallest box side, or settings that cannot train."""
+        if self.architecture is None or self.dataset is None:
+            raise ValueError("Training needs an architecture and a dataset")
+        ds = self.dataset
+        if ds.units != "ase":
+            raise ValueError("training needs a dataset in ASE units (Å, eV), not reduced LJ "
+                             "units")
+        missing = [name for name in ("energies", "forces") if getattr(ds, name) is None]
+        if missing:
+            raise ValueError(f"training needs energies and forces; this dataset has no "
+                             f"{' and no '.join(missing)}")
+        check_cutoff(self.architecture.cutoff, ds.periodic_box("training"))
+        self.check_settings()
+        sizes = [int(np.floor(f * ds.n_frames)) for f in self.split[:2]]
+        if min(sizes) < 1:
+            raise ValueError(f"{ds.n_frames} frames split {self.split} leave {sizes[0]} for "
+                             f"training and {sizes[1]} for validation; each needs at least one")
 
     def _register(self) -> None:
         if self._run is not None:
@@ -232,7 +248,7 @@ class Training(TrainingSettings, Job):
                     if (self._batch < n_b
                             and time.perf_counter() - last_yield >= self.chunk_seconds):
                         self._count_steps(segment, loss)
-                        self._advance(self.epoch + self._batch / n_b)
+                        self._advance(round(self.epoch + self._batch / n_b, 3))
                         yield
                         last_yield = time.perf_counter()
                         segment = [last_yield, 0]
@@ -377,8 +393,9 @@ class Training(TrainingSettings, Job):
         self.curves = {k: [float(x) for x in np.atleast_1d(v)] if np.size(v) else []
                        for k, v in state["curves"].items()}
         self.stop_reason = ""  # a new max_epochs or patience may let it go on
+        n_b = n_batches(self._split[0].size, self.batch_size)
         self._set(epoch=epoch, best_val_force_mae=None if np.isinf(best) else best,
-                  done=epoch, total=self.max_epochs)
+                  done=round(epoch + self._batch / n_b, 3), total=self.max_epochs)
         metrics = run.metrics.get("validation")
         self._best_validation = metrics or {}
         self._run = run
@@ -389,7 +406,8 @@ class Training(TrainingSettings, Job):
                  registry: RunRegistry | None = None, **overrides: Any) -> Training:
         """A training that resumes ``run`` (an id or ``Run`` of kind ``"mlff"``) from its last
         checkpoint, with the recorded settings (``overrides``, e.g. ``max_epochs``, replace
-        them). ``dataset``: the same frames (checked by digest); loaded from the recorded
+        them, except ``split``, ``seed``, ``batch_size`` and ``precision``). ``dataset``: the
+        same frames (checked by digest); loaded from the recorded
         source with ``load_dataset``'s defaults when None (pass it when the file needed
         options such as ``energy_unit``).
 
@@ -412,6 +430,11 @@ class Training(TrainingSettings, Job):
                              f"atoms) is not the one run {run.id} was trained on "
                              f"({cfg['data']['n_frames']} frames of {cfg['data']['n_atoms']}; "
                              "checked by digest of species, positions, energies and forces)")
+        fixed = {k: v for k, v in overrides.items()
+                 if k in _FIXED_ON_RESUME and v != cfg["hyperparameters"].get(k)}
+        if fixed:
+            raise ValueError(f"{sorted(fixed)} cannot change when resuming run {run.id} (they "
+                             "fix the split, the shifts and the batches); start a new training")
         settings = {**cfg["hyperparameters"], **overrides}
         job = cls(architecture=architecture_from_dict(cfg["architecture"]), dataset=dataset,
                   registry=registry, **settings)

@@ -69,7 +69,7 @@ def test_saved_model_reloads_to_identical_energies(trained):
     data = GraphData(ds, 5.0)
     species = jnp.asarray(loaded.species_index(ds.species))
     for k in range(3):
-        edges = Edges(jnp.asarray(data.senders[k]), jnp.asarray(data.receivers[k]))
+        edges = Edges(*(jnp.asarray(a[0]) for a in data.edges([k])))
         R = jnp.asarray(data.positions[k])
         assert float(a.energy_fn(job.force_field.params, R, edges, species)) == \
             float(b.energy_fn(loaded.params, R, edges, species))  # bit for bit
@@ -104,8 +104,10 @@ def test_stop_keeps_the_best_weights_and_resume_continues(tmp_path):
 
     with pytest.raises(ValueError, match="is not the one run"):
         Training.from_run(run.id, dataset=morse_dataset(40, seed=1), registry=registry)
+    with pytest.raises(ValueError, match=r"\['seed'\] cannot change when resuming"):
+        Training.from_run(run.id, dataset=ds, registry=registry, seed=5)
     resumed = Training.from_run(run.id, dataset=ds, registry=registry)
-    assert resumed.epoch == 1 and resumed.curves["epoch"] == [1]
+    assert resumed.epoch == 1 and resumed.done == 1.5 and resumed.curves["epoch"] == [1]
     resumed.run(progress=False)
     assert resumed.status == "completed" and resumed.epoch == 3
     assert registry.get(run.id).status == "completed"
@@ -137,6 +139,17 @@ def test_bad_input_is_refused(tmp_path):
         job.prepare()
     with pytest.raises(ValueError, match="validation > 0"):
         _training(ds, registry, split=[0.9, 0.0, 0.1]).prepare()
+    with pytest.raises(ValueError, match="leave 8 for training and 0 for validation"):
+        _training(ds, registry, split=[0.8, 0.05, 0.15]).check()
+    lj = Dataset(positions=ds.positions, species=np.zeros(8, int), energies=ds.energies,
+                 forces=ds.forces, units="lj", species_names=["A"])
+    with pytest.raises(ValueError, match="ASE units"):
+        _training(lj, registry).check()
+    # a failed start says why in the job's message
+    job = _training(no_energy, registry)
+    job.start()
+    job.wait()
+    assert job.status == "failed" and "has no energies" in job.message
     assert registry.list() == []  # nothing registered for refused input
 
 
