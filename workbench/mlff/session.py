@@ -123,7 +123,7 @@ class TrainSession(param.Parameterized):
         job = Training(architecture=arch, dataset=self.dataset,
                        run_name=settings.pop("run_name", "") or
                        f"{arch.label} on {self.dataset_name}", **settings)
-        job.prepare()  # the checks: species, cutoff against the box, forces
+        job.check()  # cheap: units, forces, cutoff against the box, split; the rest runs
         self.training = self.job = job
         job.start()
         return job

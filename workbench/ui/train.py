@@ -139,6 +139,7 @@ class TrainDashboard(pn.viewable.Viewer):
             cls.label: name for name, cls in ARCHITECTURES.items()}, value="schnet"
             if "schnet" in ARCHITECTURES else "pair_mlp")
         self.hyper = pn.Column(sizing_mode="stretch_width")
+        self._archs, self._hyper_widgets = {}, {}
         self.settings = {k: cls(label=k.replace("_", " ").capitalize(), value=v)
                          for k, (cls, v) in SETTINGS.items()}
         self.train_btn = pn.widgets.Button(label="Train", color="success")
@@ -152,10 +153,19 @@ class TrainDashboard(pn.viewable.Viewer):
         self._on_arch()
 
     def _on_arch(self, event=None) -> None:
-        """Hyperparameter widgets of the chosen architecture, at the papers' defaults."""
-        self._arch = architecture(self.arch.value)
-        self.hyper.objects = [pn.Param(self._arch, show_name=False, sizing_mode="stretch_width",
-                                       widgets={"cutoff": pn.widgets.FloatInput})]
+        """Show the hyperparameter widgets of the chosen architecture (the papers' defaults).
+        One set per architecture, made once and shown or hidden: replacing widgets that carry
+        a description tooltip makes Bokeh's page throw."""
+        name = self.arch.value
+        if name not in self._archs:
+            self._archs[name] = architecture(name)
+            self._hyper_widgets[name] = pn.Param(
+                self._archs[name], show_name=False, sizing_mode="stretch_width",
+                widgets={"cutoff": pn.widgets.FloatInput})
+            self.hyper.append(self._hyper_widgets[name])
+        for key, widgets in self._hyper_widgets.items():
+            widgets.visible = key == name
+        self._arch = self._archs[name]
         _say(self.model_notice, None)
 
     def train(self) -> None:
@@ -221,7 +231,7 @@ class TrainDashboard(pn.viewable.Viewer):
         t = self.session.training
         if t is None:
             return
-        curves = t.curves
+        curves = t.curves_snapshot()
         n = len(curves["epoch"])
         if n == self._curve_rows and not full:
             return
@@ -297,7 +307,7 @@ class TrainDashboard(pn.viewable.Viewer):
         self.progress.job = s.job
         self.progress.refresh()
         busy = s.busy
-        for w in (self.data_btn, self.train_btn, self.resume_btn, self.md_btn):
+        for w in (self.data_btn, self.train_btn, self.resume_btn):
             w.disabled = busy
         self.stop_btn.disabled = not busy
         self.md_btn.disabled = busy or s.training is None or s.training.epoch == 0
