@@ -231,9 +231,12 @@ class SimulationSetup(param.Parameterized):
         if not self.molecular:
             return {}, {}
         registry = registry or RunRegistry()
+        runs = model_runs(registry)
+        if not runs:  # nothing to compare: do not build the structure
+            return {}, {}
         needed = set(self.structure_species())
         offered, excluded = {}, {}
-        for label, run_id in model_runs(registry).items():
+        for label, run_id in runs.items():
             try:
                 d = io.read_json(registry.get(run_id).path / MODEL_FILE)
                 known = {chemical_symbols[int(z)] for z in d["species"]}
