@@ -6,13 +6,15 @@ itself) and its persistent compilation cache (``workbench.jax_setup``).
 
 from workbench import jax_setup  # noqa: F401  (first: 64-bit support before any array)
 from workbench.builders import SYSTEMS, build_system, register_system
-from workbench.calculator import PairCalculator
+from workbench.calculator import LearnedCalculator, PairCalculator
 from workbench.jax_setup import enable_compilation_cache
+from workbench.learned_system import learned_system, load_model
 from workbench.potential import PairPotential
 from workbench.simulation import Simulation
 from workbench.system import System
 
 enable_compilation_cache()
 
-__all__ = ["SYSTEMS", "PairCalculator", "PairPotential", "Simulation", "System", "build_system",
-           "enable_compilation_cache", "register_system"]
+__all__ = ["SYSTEMS", "LearnedCalculator", "PairCalculator", "PairPotential", "Simulation",
+           "System", "build_system", "enable_compilation_cache", "learned_system", "load_model",
+           "register_system"]

@@ -231,9 +231,12 @@ class SimulationSetup(param.Parameterized):
         if not self.molecular:
             return {}, {}
         registry = registry or RunRegistry()
+        runs = model_runs(registry)
+        if not runs:  # nothing to compare: do not build the structure
+            return {}, {}
         needed = set(self.structure_species())
         offered, excluded = {}, {}
-        for label, run_id in model_runs(registry).items():
+        for label, run_id in runs.items():
             try:
                 d = io.read_json(registry.get(run_id).path / MODEL_FILE)
                 known = {chemical_symbols[int(z)] for z in d["species"]}
@@ -317,3 +320,19 @@ class SimulationSetup(param.Parameterized):
                           timestep=self.timestep, friction=self.friction, n_steps=self.n_steps,
                           stride=self.stride, frames_per_chunk=self.frames_per_chunk,
                           seed=self.seed)
+
+
+def learned_simulation(model, structure, *, box=None, **simulation: object) -> Simulation:
+    """A ``Simulation`` of ``structure`` moved by a trained ``model`` (what the Train
+    dashboard's "Run MD with this model" starts).
+
+    ``model``: a ``LearnedForceField``, a model folder or a registered run id; ``structure``: a
+    ``System``, an ASE ``Atoms`` (e.g. ``dataset.to_ase()[0]``) or a registered system's name;
+    ``box``: Å, to impose a periodic box (``workbench.learned_system.learned_system``).
+    ``simulation``: ``Simulation`` parameters; defaults for molecules in ASE units: Langevin,
+    300 K, 0.5 fs, friction 0.01 / fs (``workbench.builders.MOLECULAR_DEFAULTS``).
+    ``ValueError`` for elements the model lacks or a box not longer than twice its cutoff."""
+    from workbench.builders import MOLECULAR_DEFAULTS
+
+    system = learned_system(model, structure, box=box)
+    return Simulation(system, **{**MOLECULAR_DEFAULTS, **simulation})

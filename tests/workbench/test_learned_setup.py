@@ -54,3 +54,16 @@ def test_a_learned_water_simulation_is_built_and_runs(runs):
     assert "exceeds half the box" in setup.problems()["model_run"]
     with pytest.raises(ValueError, match="exceeds half the box"):
         setup.build()
+
+
+def test_learned_simulation_takes_atoms_and_molecular_defaults():
+    from ase.cluster import Icosahedron
+
+    from workbench.simulation_setup import learned_simulation
+
+    sim = learned_simulation(silent_model((AR,)), Icosahedron("Ar", 2), n_steps=10)
+    assert (sim.integrator, sim.temperature, sim.timestep, sim.friction) == (
+        "langevin", 300.0, 0.5, 0.01)
+    assert sim.system.model is not None and not sim.system.periodic
+    with pytest.raises(ValueError, match="exceeds half the box"):
+        learned_simulation(silent_model((AR,)), Icosahedron("Ar", 2), box=8.0)

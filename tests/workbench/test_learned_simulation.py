@@ -50,7 +50,7 @@ def test_every_integrator_runs(model, integrator, make):
 def test_nve_conserves_energy_in_float64():
     # 13-atom argon cluster started at 30 K, 5 fs steps (~1/60 of the LJ vibration period,
     # 0.3 ps), 4,000 steps = 20 ps, float64. Measured (this model, seeds 0-2): peak-to-peak
-    # total energy 4.6e-6 to 5.5e-6 eV, drift over the run < 3.4e-6 eV, against a mean kinetic
+    # total energy 3.7e-6 to 4.9e-6 eV, drift over the run < 2.8e-6 eV, against a mean kinetic
     # energy of 0.020-0.034 eV. Bound: 1e-4 eV, ~20x the measured spread and still well
     # below what a force that is not -grad E, or a missed neighbour, gives (>1e-3 eV).
     model = lj_model((AR,), cutoff=7.0)
