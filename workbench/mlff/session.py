@@ -27,9 +27,9 @@ from workbench.data import GENERATORS, load_dataset
 from workbench.data.dataset import Dataset
 from workbench.data.generate import generation_job
 from workbench.jobs import Job
-from workbench.learned_system import learned_system
 from workbench.mlff.training import Training
 from workbench.simulation import Simulation
+from workbench.simulation_setup import learned_simulation
 
 #: dataset files the session lists and reads
 DATA_SUFFIXES = (".npz", ".extxyz", ".xyz", ".traj")
@@ -146,16 +146,15 @@ class TrainSession(param.Parameterized):
     # --- MD with the model ------------------------------------------------------------------
     def run_md(self, n_steps: int = 2000, temperature: float = 300.0, timestep: float = 0.5,
                frame: int | None = None) -> Simulation:
-        """Langevin MD (``temperature`` K, ``timestep`` fs) with the best weights so far, from
-        a test frame of the dataset (default the last frame)."""
+        """Langevin MD (``temperature`` K, ``timestep`` fs, friction 0.01 / fs) with the best
+        weights so far, from a frame of the dataset (default the last frame)."""
         self._check_idle()
         if self.training is None or self.training.epoch == 0:
             raise ValueError("train for at least one epoch first")
         atoms = self.dataset.to_ase()[-1 if frame is None else int(frame)]
-        system = learned_system(self.training.force_field, atoms)
-        sim = Simulation(system, integrator="langevin", temperature=float(temperature),
-                         timestep=float(timestep), n_steps=int(n_steps),
-                         stride=max(1, int(n_steps) // 200))
+        sim = learned_simulation(self.training.force_field, atoms,
+                                 temperature=float(temperature), timestep=float(timestep),
+                                 n_steps=int(n_steps), stride=max(1, int(n_steps) // 200))
         self.simulation = self.job = sim
         sim.start()
         return sim
