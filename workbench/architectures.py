@@ -124,7 +124,8 @@ _AVG_NEIGHBORS_DOC = ("Mean number of neighbours within the cutoff; message sums
 
 
 class MACE(_MLIPArchitecture):
-    """MACE from ``mlip`` (``mlip.models.Mace``), mlip's defaults."""
+    """MACE from ``mlip`` (``mlip.models.Mace``), mlip's defaults but for ``node_symmetry``
+    (1, as mace-torch, instead of l_max: see its doc)."""
 
     label = "MACE"
     reference = ("Batatia et al., NeurIPS 2022 (arXiv:2206.07697); InstaDeep mlip "
@@ -137,8 +138,11 @@ class MACE(_MLIPArchitecture):
     num_channels = param.Integer(default=128, bounds=(1, None), doc="Channels per irrep.")
     l_max = param.Integer(default=3, bounds=(0, None), doc="Highest degree of the spherical "
                           "harmonics of the edge directions.")
-    node_symmetry = param.Integer(default=None, bounds=(0, None), allow_None=True,
-                                  doc="Highest degree kept in the node features (None: l_max).")
+    node_symmetry = param.Integer(default=1, bounds=(0, None), allow_None=True,
+                                  doc="Highest degree kept in the node features (None: l_max, "
+                                  "mlip's default). 1 here: node features 128x0e + 128x1o, "
+                                  "mace-torch's default; l_max = 3 costs minutes a step on a "
+                                  "few CPU cores.")
     correlation = param.Integer(default=3, bounds=(1, 4), doc="Body order of the atomic "
                                 "cluster expansion product, minus one.")
     num_rbf = param.Integer(default=8, bounds=(1, None), doc="Bessel functions of the radial "
