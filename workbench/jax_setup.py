@@ -9,11 +9,17 @@
 - The persistent compilation cache is on by default, in the user cache folder
   (``workbench.paths.cache_dir()/jax``), so a dashboard restarted or a slider moved in a new
   session does not pay XLA compilation again. ``MDWB_JAX_CACHE=0`` turns it off.
+- One FutureWarning from a library is silenced, by its exact message: with 64-bit mode on,
+  jax_md's sparse neighbour-list pruning (``partition.prune_neighbor_list_sparse``) scatters
+  int64 counts into an int32 index array ("scatter inputs have incompatible types"), harmless
+  for lists below 2^31 entries; users of free-space and learned-force-field MD would otherwise
+  see it on every new system.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import jax
 
@@ -39,3 +45,5 @@ def enable_compilation_cache() -> str | None:
 
 
 enable_x64()  # on import: before any other workbench module builds an array
+warnings.filterwarnings("ignore", message="scatter inputs have incompatible types",
+                        category=FutureWarning)
