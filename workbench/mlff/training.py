@@ -123,6 +123,12 @@ class Training(TrainingSettings, Job):
         self._data = GraphData(ds, self.architecture.cutoff, dtype=dtype)
         self._split = ds.split_indices(tuple(self.split), seed=self.seed)
         train = self._split[0]
+        if "avg_num_neighbors" in self.architecture.param and \
+                self.architecture.avg_num_neighbors is None:
+            # MACE / NequIP normalise their messages by it (mlip, as mace-torch): the mean
+            # number of neighbours within the cutoff over the training frames, as theirs do
+            counts = np.asarray(self._data.edge_counts, dtype=np.float64)[train]
+            self.architecture.avg_num_neighbors = float(counts.mean() / ds.n_atoms)
         species = sorted(int(z) for z in np.unique(ds.species))
         shifts = fit_shifts(species_counts(ds.species, species), ds.energies[train])
         scale = float(np.sqrt(np.mean(ds.forces[train] ** 2))) or 1.0

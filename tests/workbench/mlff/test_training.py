@@ -193,3 +193,20 @@ def test_early_stopping_and_the_learning_rate_floor(tmp_path, monkeypatch):
     # 1e-3 / 3e-3, and training stops
     assert job.epoch == 3 and job.message == "learning rate reached 0.001"
     np.testing.assert_allclose(job.curves["learning_rate"], [3e-3, 3e-3, 1.5e-3], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_mace_message_normalisation_is_set_from_the_training_frames(tmp_path):
+    # mlip's MACE divides its messages by avg_num_neighbors (default 1 when unset); as in
+    # mace-torch, training sets it to the mean neighbour count within the cutoff
+    ds = morse_dataset(20, seed=0)
+    arch = architecture("mace", cutoff=5.0, num_channels=8, l_max=1, num_layers=1,
+                        correlation=2, radial_mlp_hidden=[8])
+    job = Training(architecture=arch, dataset=ds, registry=RunRegistry(tmp_path), **FAST)
+    job.prepare()
+    train = job._split[0]
+    d = np.linalg.norm(ds.positions[train][:, :, None] - ds.positions[train][:, None], axis=-1)
+    n = ds.n_atoms
+    expected = ((d < 5.0).sum() - len(train) * n) / (len(train) * n)  # pairs i != j per atom
+    assert arch.avg_num_neighbors == pytest.approx(expected, rel=1e-12)
+    assert job._config()["architecture"]["avg_num_neighbors"] == pytest.approx(expected)
