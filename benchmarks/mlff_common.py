@@ -120,6 +120,22 @@ def peer_hyperparameters(arch: str, ours: dict[str, Any], avg_num_neighbors: flo
     raise ValueError(f"no PyTorch peer for {arch!r}")
 
 
+#: Benchmark sizes that differ from an architecture's defaults: MACE with mace-torch's default
+#: hidden features (``128x0e + 128x1o``, i.e. node features up to L = 1) rather than mlip's
+#: (up to L = l_max = 3), which on two CPU cores takes minutes a step in either library. Applied
+#: only where the architecture has that hyperparameter; ``--hyper`` overrides them.
+BENCHMARK_HYPER: dict[str, dict[str, Any]] = {"mace": {"node_symmetry": 1}}
+
+
+def hyper_overrides(arch: str, given: dict[str, Any]) -> dict[str, Any]:
+    """``BENCHMARK_HYPER[arch]`` (those the architecture has) updated with ``given``."""
+    from workbench.architectures import ARCHITECTURES
+
+    cls = ARCHITECTURES[arch]
+    return {**{k: v for k, v in BENCHMARK_HYPER.get(arch, {}).items() if k in cls.param},
+            **given}
+
+
 def our_architecture(arch: str, overrides: dict[str, Any], avg_num_neighbors: float):
     """``workbench.architectures.architecture(arch, **overrides)``; ``avg_num_neighbors`` is
     given where the architecture has that hyperparameter (mlip's MACE normalises messages by

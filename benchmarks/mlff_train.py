@@ -53,6 +53,7 @@ from mlff_common import (
     Worker,
     count_parameters,
     find_peers_python,
+    hyper_overrides,
     interleave,
     load_average,
     mean_neighbours,
@@ -234,7 +235,7 @@ def measure(arch: str, data_path: str, data: dict, args, tmp: str,
     if arch not in ARCHITECTURES:
         raise LookupError(f"architecture {arch!r} is not in this checkout "
                           f"(has {sorted(ARCHITECTURES)})")
-    overrides = args.hyper.get(arch, {})
+    overrides = hyper_overrides(arch, args.hyper.get(arch, {}))
     cutoff = float(architecture(arch, **overrides).cutoff)
     avg = mean_neighbours(data["positions"][0], data["box"], cutoff)
     ours_hyper = our_architecture(arch, overrides, avg).hyperparameters()
@@ -272,7 +273,8 @@ def measure(arch: str, data_path: str, data: dict, args, tmp: str,
         row[name] = {"median": float(np.median(rates)), "best": float(max(rates)),
                      "rates": rates, "loss_end": results[name][-1]["loss"],
                      "n_params": infos[name]["n_params"], "maxrss_MiB": done[name]["maxrss_MiB"],
-                     "engine": infos[name]["engine"]}
+                     "engine": infos[name]["engine"],
+                     "compile_s": infos[name].get("compile_s")}
     return row
 
 
@@ -321,7 +323,8 @@ def main() -> None:
                 print(f"  {arch}: skipped ({exc})")
                 continue
             r = rows[-1]
-            print(f"  {arch}: ours {r['ours']['median']:.2f} frames/s"
+            print(f"  {arch}: ours {r['ours']['median']:.2f} frames/s (compiled in "
+                  f"{r['ours']['compile_s']:.0f} s)"
                   + (f", peer {r['peer']['median']:.2f} frames/s" if "peer" in r else "")
                   + f"  [{time.perf_counter() - t0:.0f} s]", flush=True)
     if not rows:
