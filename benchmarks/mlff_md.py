@@ -270,7 +270,7 @@ def main() -> None:
     p.add_argument("--arch", nargs="*", default=list(PEER_ARCHS))
     p.add_argument("--systems", nargs="*", default=list(STRUCTURES), choices=list(STRUCTURES))
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--seconds", type=float, default=4.0, help="least length of a timed block")
+    p.add_argument("--seconds", type=float, default=3.0, help="least length of a timed block")
     p.add_argument("--skin", type=float, default=0.5,
                    help="neighbour-list skin (Å), ours: every edge costs a model evaluation, and\n"
                         "a 1 Å skin carries 1.7x the edges at a 5 Å cutoff (0.5 Å: 1.3x)")

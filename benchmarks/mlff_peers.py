@@ -51,6 +51,10 @@ def build_mace(h: dict, zs: list[int]):
     """mace-torch ``MACE`` (RealAgnosticResidualInteractionBlock, as its default training
     script), float32, random weights, atomic energies zero."""
     import torch
+
+    # e3nn 0.4.4 (mace-torch's pin) loads its own constants file with torch.load, which torch
+    # >= 2.6 refuses unless ``slice`` is an allowed global (mace's calculator module allows it)
+    torch.serialization.add_safe_globals([slice])
     from e3nn import o3
     from mace import modules
 
