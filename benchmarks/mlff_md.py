@@ -7,11 +7,13 @@ float32, velocities drawn at 300 K; the models have random weights (speed does n
 them).
 
 - ours: ``architecture(name).module(n_species)`` + ``kernels.mlff.energy_model``, a jax_md
-  sparse neighbour list at cutoff + ``--skin`` (the workbench's all-pairs rebuild for the small
-  periodic box, jax_md's for the free molecule), ``jax_md.simulate.nve`` in a jitted
-  ``lax.fori_loop`` with the list updated every step; an overflowing block is re-run with a
-  larger list (``kernels.neighbors.retry_on_overflow``). ``our_md_engine`` is the one function to
-  swap for the workbench ``Simulation`` once it runs learned models.
+  sparse neighbour list at cutoff + ``--skin`` with ``--capacity`` times the pairs it had at
+  allocation (the workbench's all-pairs rebuild for the small periodic box, jax_md's for the
+  free molecule; every slot, padding included, costs a model evaluation of an edge),
+  ``jax_md.simulate.nve`` in a jitted ``lax.fori_loop`` with the list updated every step; an
+  overflowing block is re-run with a larger list (``kernels.neighbors.retry_on_overflow``).
+  ``our_md_engine`` is the one function to swap for the workbench ``Simulation`` once it runs
+  learned models.
 - peers (``mlff_peers.py``): mace-torch's ``MACE`` in its ``MACECalculator`` and schnetpack's
   ``SchNet`` in its ``SpkCalculator``, each in ``ase.md.verlet.VelocityVerlet`` (the neighbour
   list is rebuilt by the calculator at every step, as in any ASE run).
@@ -74,7 +76,7 @@ PEER_ARCHS = ("schnet", "mace")
 # --- our side (a worker process) ------------------------------------------------------------
 
 
-def our_md_engine(model, params, structure: dict, skin: float):
+def our_md_engine(model, params, structure: dict, skin: float, capacity: float = 1.05):
     """Our MD loop: ``(advance(n) -> info, n_params)``, ``advance`` running ``n`` NVE steps and
     blocking until they are done. The place to switch to the workbench ``Simulation`` with a
     learned model when it exists (the ``md`` branch)."""
@@ -96,13 +98,14 @@ def our_md_engine(model, params, structure: dict, skin: float):
         box = jnp.asarray(box_np, f32)
         disp, shift = space.periodic(box)
         neighbor_fn = neighbor_list(disp, box, model.cutoff, skin,
-                                    format=partition.OrderedSparse)
+                                    format=partition.OrderedSparse, capacity_multiplier=capacity)
     else:
         box = None
         disp, shift = space.free()
         extent = float(np.ptp(structure["positions"], axis=0).max()) + 10 * (model.cutoff + skin)
         neighbor_fn = partition.neighbor_list(disp, extent, model.cutoff, skin,
                                               format=partition.OrderedSparse,
+                                              capacity_multiplier=capacity,
                                               disable_cell_list=True)
 
     def energy(R, neighbor):
@@ -165,7 +168,7 @@ def our_worker(spec: dict) -> None:
     params = model.init_fn(jax.random.PRNGKey(0), jnp.asarray(s["positions"], jnp.float32),
                            Edges(jnp.asarray(i, jnp.int32), jnp.asarray(j, jnp.int32)),
                            jnp.asarray(species), box)
-    advance, n_params = our_md_engine(model, params, s, spec["skin"])
+    advance, n_params = our_md_engine(model, params, s, spec["skin"], spec["capacity"])
     t0 = time.perf_counter()
     advance(10)  # compiles (n is traced, so no recompilation later)
     compile_s = time.perf_counter() - t0
@@ -206,7 +209,7 @@ def measure(arch: str, system: str, args, tmp: str, peers_python: str | None) ->
     avg = mean_neighbours(structure["positions"], structure["box"], cutoff)
     ours_hyper = our_architecture(arch, overrides, avg).hyperparameters()
     spec = {"arch": arch, "hyper": overrides, "avg_num_neighbors": avg, "structure": path,
-            "skin": args.skin}
+            "skin": args.skin, "capacity": args.capacity}
     env = worker_env(args.threads or None)
     workers = [Worker("ours", [sys.executable, os.path.abspath(__file__), "--worker",
                                write_json(os.path.join(tmp, f"ours-{arch}-{system}.json"),
@@ -274,6 +277,9 @@ def main() -> None:
     p.add_argument("--skin", type=float, default=0.5,
                    help="neighbour-list skin (Å), ours: every edge costs a model evaluation, and\n"
                         "a 1 Å skin carries 1.7x the edges at a 5 Å cutoff (0.5 Å: 1.3x)")
+    p.add_argument("--capacity", type=float, default=1.05,
+                   help="neighbour-list capacity / pairs at allocation, ours (padding slots cost\n"
+                        "as much as edges; an overflow re-runs the block with a larger list)")
     p.add_argument("--threads", type=int, default=1,
                    help="threads of torch and XLA (default 1, both: on a loaded machine "
                         "torch's OpenMP threads\nspin against other processes, 40x slower "
