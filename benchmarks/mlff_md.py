@@ -1,0 +1,330 @@
+"""MD speed with a learned force field: the workbench's JAX models against the same architecture
+and size in PyTorch driven by ASE's MD loop, measured in the same run.
+
+Systems (``mlff_common``): aspirin (21 atoms, free boundaries; RDKit) and 64 SPC/Fw waters
+(192 atoms, periodic 12.4 Å box; the workbench's builder). NVE velocity Verlet, dt = 1 fs,
+float32, velocities drawn at 300 K; the models have random weights (speed does not depend on
+them).
+
+- ours: ``architecture(name).module(n_species)`` + ``kernels.mlff.energy_model``, a jax_md
+  sparse neighbour list at cutoff + ``--skin`` with ``--capacity`` times the pairs it had at
+  allocation (the workbench's all-pairs rebuild for the small periodic box, jax_md's for the
+  free molecule; every slot, padding included, costs a model evaluation of an edge),
+  ``jax_md.simulate.nve`` in a jitted ``lax.fori_loop`` with the list updated every step; an
+  overflowing block is re-run with a larger list (``kernels.neighbors.retry_on_overflow``).
+  ``our_md_engine`` is the one function to swap for the workbench ``Simulation`` once it runs
+  learned models.
+- peers (``mlff_peers.py``): mace-torch's ``MACE`` in its ``MACECalculator`` and schnetpack's
+  ``SchNet`` in its ``SpkCalculator``, each in ``ase.md.verlet.VelocityVerlet`` (the neighbour
+  list is rebuilt by the calculator at every step, as in any ASE run).
+
+Every engine runs in its own process (so that its peak memory, ``getrusage`` maxrss, is its
+own), compiles and warms up untimed, then the engines take turns: ``--rounds`` blocks of at least
+``--seconds`` each, the order reversed every round, so that load from other processes falls on
+both. Prints steps/s (median over rounds, and the best), ours / peer, the final temperature and
+the peak memory of each process, and the load average. The targets of issue 12 are at least 10x
+the peer's steps/s for aspirin and 3x for water.
+
+Install and run (the peers are heavy and optional; without them our side is still measured):
+
+    pip install -e '.[peers]'                # torch, mace-torch, schnetpack
+    python benchmarks/mlff_md.py             # schnet and mace, aspirin and water
+    python benchmarks/mlff_md.py --arch schnet --systems aspirin --rounds 5
+    python benchmarks/mlff_md.py --peers-python /path/peers-venv/bin/python   # peers elsewhere
+
+Model size: each architecture's defaults (``workbench.architectures``), overridable as JSON,
+e.g. ``--hyper '{"mace": {"num_channels": 64}}'``; the peer gets the same hyperparameters
+(``mlff_common.peer_hyperparameters``) and both parameter counts are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # after PYTHONPATH
+
+import numpy as np
+from mlff_common import (
+    HERE,
+    PEERS_INSTALL,
+    STRUCTURES,
+    Worker,
+    count_parameters,
+    find_peers_python,
+    hyper_overrides,
+    interleave,
+    load_average,
+    mean_neighbours,
+    our_architecture,
+    peer_hyperparameters,
+    species_of,
+    worker_env,
+    write_json,
+)
+
+TIMESTEP_FS = 1.0
+TEMPERATURE_K = 300.0
+PEER_ARCHS = ("schnet", "mace")
+
+
+# --- our side (a worker process) ------------------------------------------------------------
+
+
+def our_md_engine(model, params, structure: dict, skin: float, capacity: float = 1.05):
+    """Our MD loop: ``(advance(n) -> info, n_params)``, ``advance`` running ``n`` NVE steps and
+    blocking until they are done. The place to switch to the workbench ``Simulation`` with a
+    learned model when it exists (the ``md`` branch)."""
+    import jax
+    import jax.numpy as jnp
+    from ase import units
+    from ase.data import atomic_masses
+    from jax_md import partition, simulate, space
+
+    from kernels.neighbors import neighbor_list, retry_on_overflow
+
+    f32 = jnp.float32
+    R = jnp.asarray(structure["positions"], f32)
+    numbers = np.asarray(structure["numbers"])
+    species = jnp.asarray(species_of(numbers)[0])
+    masses = jnp.asarray(atomic_masses[numbers], f32)
+    box_np = np.asarray(structure["box"], dtype=np.float64)
+    if box_np.size:
+        box = jnp.asarray(box_np, f32)
+        disp, shift = space.periodic(box)
+        neighbor_fn = neighbor_list(disp, box, model.cutoff, skin,
+                                    format=partition.OrderedSparse, capacity_multiplier=capacity)
+    else:
+        box = None
+        disp, shift = space.free()
+        extent = float(np.ptp(structure["positions"], axis=0).max()) + 10 * (model.cutoff + skin)
+        neighbor_fn = partition.neighbor_list(disp, extent, model.cutoff, skin,
+                                              format=partition.OrderedSparse,
+                                              capacity_multiplier=capacity,
+                                              disable_cell_list=True)
+
+    def energy(R, neighbor):
+        return model.energy_fn(params, R, neighbor, species, box)
+
+    init, apply = simulate.nve(energy, shift, TIMESTEP_FS * units.fs)
+    nbrs = neighbor_fn.allocate(R)
+    state = init(jax.random.PRNGKey(0), R, mass=masses, kT=f32(units.kB * TEMPERATURE_K),
+                 neighbor=nbrs)
+
+    @jax.jit
+    def block(state, nbrs, n):
+        def body(_, carry):
+            s, nb = carry
+            s = apply(s, neighbor=nb)
+            return s, nb.update(s.position)
+
+        return jax.lax.fori_loop(0, n, body, (state, nbrs))
+
+    cur = {"state": state, "nbrs": nbrs}
+
+    def advance(n: int) -> dict:
+        start = cur["state"]
+
+        def attempt(nb):
+            out = jax.block_until_ready(block(start, nb, n))
+            return out, out[1]
+
+        (s, nb), _ = retry_on_overflow(attempt, cur["nbrs"], lambda extra: neighbor_fn.allocate(
+            start.position, extra_capacity=extra))
+        if s.position.dtype != f32:
+            raise RuntimeError(f"the float32 run was promoted to {s.position.dtype}")
+        cur["state"], cur["nbrs"] = s, nb
+        kinetic = float(0.5 * jnp.sum(s.momentum**2 / s.mass))
+        temperature = 2 * kinetic / (3 * (R.shape[0] - 1)) / units.kB
+        if not np.isfinite(temperature):
+            raise FloatingPointError(f"our MD blew up: T = {temperature}")
+        return {"temperature_K": temperature}
+
+    return advance, count_parameters(params)
+
+
+def our_worker(spec: dict) -> None:
+    """Worker process for our side (protocol in ``mlff_peers.py``)."""
+    import jax
+    import jax.numpy as jnp
+    from mlff_peers import maxrss_mib, say
+
+    from kernels.mlff.model import energy_model
+
+    s = {k: v for k, v in np.load(spec["structure"]).items()}
+    arch = our_architecture(spec["arch"], spec["hyper"], spec["avg_num_neighbors"])
+    species, n_species = species_of(s["numbers"])
+    model = energy_model(arch.module(n_species), arch.cutoff)
+    from kernels.mlff.graph import Edges
+
+    n = len(species)
+    i, j = np.nonzero(~np.eye(n, dtype=bool))
+    box = jnp.asarray(s["box"], jnp.float32) if s["box"].size else None
+    params = model.init_fn(jax.random.PRNGKey(0), jnp.asarray(s["positions"], jnp.float32),
+                           Edges(jnp.asarray(i, jnp.int32), jnp.asarray(j, jnp.int32)),
+                           jnp.asarray(species), box)
+    advance, n_params = our_md_engine(model, params, s, spec["skin"], spec["capacity"])
+    t0 = time.perf_counter()
+    advance(10)  # compiles (n is traced, so no recompilation later)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    advance(10)
+    per_step = (time.perf_counter() - t0) / 10
+    say("READY", {"engine": f"{spec['arch']} jax {jax.__version__}", "n_params": n_params,
+                  "compile_s": compile_s, "warmup_s_per_step": per_step,
+                  "hyper": arch.hyperparameters()})
+    for line in sys.stdin:
+        cmd = line.split()
+        if cmd and cmd[0] == "run":
+            steps = max(1, int(float(cmd[1]) / per_step))
+            t0 = time.perf_counter()
+            info = advance(steps)
+            dt = time.perf_counter() - t0
+            per_step = dt / steps
+            say("RESULT", {"steps": steps, "seconds": dt, **info})
+        elif cmd and cmd[0] == "quit":
+            break
+    say("DONE", {"maxrss_MiB": maxrss_mib()})
+
+
+# --- the benchmark --------------------------------------------------------------------------
+
+
+def measure(arch: str, system: str, args, tmp: str, peers_python: str | None) -> dict:
+    structure = STRUCTURES[system]()
+    path = os.path.join(tmp, f"{system}.npz")
+    np.savez(path, **structure)
+    from workbench.architectures import ARCHITECTURES, architecture
+
+    if arch not in ARCHITECTURES:
+        raise LookupError(f"architecture {arch!r} is not in this checkout "
+                          f"(has {sorted(ARCHITECTURES)})")
+    overrides = hyper_overrides(arch, args.hyper.get(arch, {}))
+    cutoff = float(architecture(arch, **overrides).cutoff)
+    avg = mean_neighbours(structure["positions"], structure["box"], cutoff)
+    ours_hyper = our_architecture(arch, overrides, avg).hyperparameters()
+    spec = {"arch": arch, "hyper": overrides, "avg_num_neighbors": avg, "structure": path,
+            "skin": args.skin, "capacity": args.capacity}
+    env = worker_env(args.threads or None)
+    workers = [Worker("ours", [sys.executable, os.path.abspath(__file__), "--worker",
+                               write_json(os.path.join(tmp, f"ours-{arch}-{system}.json"),
+                                          spec)],
+                      os.path.join(tmp, f"ours-{arch}-{system}.log"), env)]
+    peer_note = ""
+    if peers_python and arch in PEER_ARCHS:
+        pspec = {"arch": arch, "hyper": peer_hyperparameters(arch, ours_hyper, avg),
+                 "structure": path, "workdir": tmp, "temperature_K": TEMPERATURE_K,
+                 "timestep_fs": TIMESTEP_FS, "threads": args.threads or None}
+        workers.append(Worker("peer", [peers_python, os.path.join(HERE, "mlff_peers.py"), "md",
+                                       write_json(os.path.join(tmp, f"peer-{arch}-{system}.json"),
+                                                  pspec)],
+                              os.path.join(tmp, f"peer-{arch}-{system}.log"), env))
+    elif arch not in PEER_ARCHS:
+        peer_note = "no PyTorch peer for this architecture"
+    try:
+        for w in workers:
+            w.start()
+        infos = {w.name: w.ready() for w in workers}
+        results = interleave(workers, args.rounds, args.seconds)
+        done = {w.name: w.quit() for w in workers}
+    finally:
+        for w in workers:
+            w.kill()
+    row = {"arch": arch, "system": system, "n_atoms": len(structure["numbers"]),
+           "avg_neighbours": avg, "peer_note": peer_note}
+    for name in infos:
+        rates = [r["steps"] / r["seconds"] for r in results[name]]
+        if not all(np.isfinite(rates)) or min(rates) <= 0:
+            raise RuntimeError(f"{name} {arch} {system}: bad rates {rates}")
+        row[name] = {"median": float(np.median(rates)), "best": float(max(rates)),
+                     "rates": rates, "T_end": results[name][-1]["temperature_K"],
+                     "n_params": infos[name]["n_params"], "maxrss_MiB": done[name]["maxrss_MiB"],
+                     "engine": infos[name]["engine"],
+                     "compile_s": infos[name].get("compile_s")}
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"\n{'arch':<7}{'system':<9}{'atoms':>6}{'engine':>8}{'params':>9}{'steps/s':>10}"
+          f"{'best':>9}{'ours/peer':>10}{'target':>8}{'T_end K':>9}{'peak MiB':>10}")
+    for row in rows:
+        target = {"aspirin": 10.0, "water": 3.0}.get(row["system"], np.nan)
+        for name in ("ours", "peer"):
+            if name not in row:
+                continue
+            r = row[name]
+            ratio = (f"{row['ours']['median'] / row['peer']['median']:>10.1f}"
+                     if name == "ours" and "peer" in row else f"{'':>10}")
+            tgt = f"{target:>7.0f}x" if name == "ours" and "peer" in row else f"{'':>8}"
+            print(f"{row['arch']:<7}{row['system']:<9}{row['n_atoms']:>6}{name:>8}"
+                  f"{r['n_params']:>9,}{r['median']:>10.1f}{r['best']:>9.1f}{ratio}{tgt}"
+                  f"{r['T_end']:>9.0f}{r['maxrss_MiB']:>10.0f}")
+        if row.get("peer_note"):
+            print(f"{'':<22}({row['peer_note']})")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--arch", nargs="*", default=list(PEER_ARCHS))
+    p.add_argument("--systems", nargs="*", default=list(STRUCTURES), choices=list(STRUCTURES))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=3.0, help="least length of a timed block")
+    p.add_argument("--skin", type=float, default=0.5,
+                   help="neighbour-list skin (Å), ours: every edge costs a model evaluation, and\n"
+                        "a 1 Å skin carries 1.7x the edges at a 5 Å cutoff (0.5 Å: 1.3x)")
+    p.add_argument("--capacity", type=float, default=1.05,
+                   help="neighbour-list capacity / pairs at allocation, ours (padding slots cost\n"
+                        "as much as edges; an overflow re-runs the block with a larger list)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads of torch and XLA (default 1, both: on a loaded machine "
+                        "torch's OpenMP threads\nspin against other processes, 40x slower "
+                        "here; 0: each library's own default)")
+    p.add_argument("--hyper", type=json.loads, default={},
+                   help='JSON {arch: {hyperparameter: value}}, for ours and the peer')
+    p.add_argument("--peers-python", default=None,
+                   help="python with torch, mace-torch, schnetpack (default: "
+                        "$MDWB_PEERS_PYTHON, else this one if it has them)")
+    p.add_argument("--json", default=None, help="also write the rows to this file")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        with open(args.worker) as fh:
+            return our_worker(json.load(fh))
+    peers_python = find_peers_python(args.peers_python)
+    if peers_python is None:
+        print(PEERS_INSTALL)
+    print(f"learned-force-field MD speed: NVE, dt {TIMESTEP_FS} fs, float32, {TEMPERATURE_K:.0f} K "
+          f"start; {args.rounds} interleaved rounds of >= {args.seconds} s per engine; "
+          f"peers python: {peers_python}")
+    print(f"load average before: {load_average()}")
+    rows = []
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mlff_md_") as tmp:
+        for arch in args.arch:
+            for system in args.systems:
+                try:
+                    rows.append(measure(arch, system, args, tmp, peers_python))
+                except LookupError as exc:
+                    print(f"  {arch} on {system}: skipped ({exc})")
+                    continue
+                r = rows[-1]
+                print(f"  {arch} on {system}: ours {r['ours']['median']:.1f} steps/s (compiled in "
+                      f"{r['ours']['compile_s']:.0f} s)"
+                      + (f", peer {r['peer']['median']:.1f} steps/s" if "peer" in r else "")
+                      + f"  [{time.perf_counter() - t0:.0f} s]", flush=True)
+    if not rows:
+        raise SystemExit("nothing was measured")
+    print_table(rows)
+    print(f"\nload average after: {load_average()}; wall {time.perf_counter() - t0:.0f} s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

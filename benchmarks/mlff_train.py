@@ -1,0 +1,351 @@
+"""Training throughput (frames/s) of learned force fields: the workbench's JAX models against the
+same architecture and size in PyTorch, on the same data, measured in the same run.
+
+Data (made here, no downloads): ``--frames`` structures of 64 SPC/Fw waters (192 atoms, periodic
+12.4 Å box, the workbench's builder) displaced from the minimised box by Gaussian noise of
+``--sigma`` Å per coordinate, with energies and forces of the workbench's classical kernel force
+field (``ForceField(...).build()``: SPC/Fw with PME, float64). Energies are taken relative to
+their mean, so random-weight models start with an O(1) loss.
+
+Loss on both sides: ``energy_weight * mean(((E - E_ref) / n_atoms)^2) + force_weight *
+mean((F - F_ref)^2)`` (1 and 100, mace-torch's defaults), forces by differentiating the energy,
+Adam (lr 1e-3), ``--batch-size`` frames a step; the models start from random weights.
+
+- ours: ``architecture(name).module(n_species)`` + ``kernels.mlff.energy_model``; edges within
+  the cutoff precomputed per frame (minimum image) and padded to one fixed count, so every batch
+  has the same shapes; a jitted optax Adam step over ``vmap``-ed frames (``our_train_step``: the
+  one function to swap for the workbench's training job once it lands, ``train`` branch).
+- peers (``mlff_peers.py``): mace-torch's ``MACE`` on batches from its own ``AtomicData`` +
+  torch_geometric loader, schnetpack's ``SchNet`` on batches from its ``AtomsConverter`` (ASE
+  neighbour list); batches built once before timing, then a plain torch loop (forward with
+  forces, the same loss, ``backward``, ``torch.optim.Adam``): what both libraries' trainers do
+  per step, without their logging, validation and checkpointing.
+
+Each engine runs in its own process (its peak memory, ``getrusage`` maxrss, is its own), warms
+up untimed, then the engines take turns: ``--rounds`` blocks of at least ``--seconds`` of whole
+steps each, the order reversed every round. Prints frames/s (median, best), ours / peer, the
+peak memory of each process and the load average. Issue 12's target: at least parity.
+
+Install and run (the peers are heavy and optional; without them our side is still measured):
+
+    pip install -e '.[peers]'                # torch, mace-torch, schnetpack
+    python benchmarks/mlff_train.py          # schnet and mace
+    python benchmarks/mlff_train.py --arch schnet --batch-size 8 --rounds 5
+    python benchmarks/mlff_train.py --peers-python /path/peers-venv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # after PYTHONPATH
+
+import numpy as np
+from mlff_common import (
+    HERE,
+    PEERS_INSTALL,
+    Worker,
+    count_parameters,
+    find_peers_python,
+    hyper_overrides,
+    interleave,
+    load_average,
+    mean_neighbours,
+    our_architecture,
+    peer_hyperparameters,
+    species_of,
+    worker_env,
+    write_json,
+)
+
+PEER_ARCHS = ("schnet", "mace")
+ENERGY_WEIGHT, FORCE_WEIGHT, LEARNING_RATE = 1.0, 100.0, 1e-3
+
+
+def water_dataset(n_frames: int, sigma: float, seed: int = 0) -> dict[str, np.ndarray]:
+    """``{numbers [n], positions [F, n, 3] Å, energy [F] eV (minus their mean), forces
+    [F, n, 3] eV/Å, box [3] Å}``: 64 SPC/Fw waters displaced by ``sigma`` Å Gaussian noise,
+    labelled by the workbench's classical kernel force field (float64)."""
+    import jax
+    import jax.numpy as jnp
+
+    from workbench.forcefield import ForceField
+
+    ff = ForceField(builder="water_spcfw", kwargs={"n_molecules": 64})
+    mol = ff.molecule()
+    ks = ff.build(dtype=jnp.float64)
+    box = 10.0 * np.asarray(mol.box, dtype=np.float64)
+    R0 = ff.positions()
+    rng = np.random.default_rng(seed)
+    Rs = np.mod(R0[None] + sigma * rng.standard_normal((n_frames, *R0.shape)), box)
+    nbrs = ks.neighbor_fn.allocate(jnp.asarray(R0))
+    value_and_grad = jax.jit(jax.value_and_grad(lambda R, nb: ks.energy_fn(R, neighbor=nb)))
+    E, F = np.zeros(n_frames), np.zeros_like(Rs)
+    for k, R in enumerate(Rs):
+        nb = nbrs.update(jnp.asarray(R))
+        if bool(nb.did_buffer_overflow):
+            nbrs = ks.neighbor_fn.allocate(jnp.asarray(R), extra_capacity=8)
+            nb = nbrs.update(jnp.asarray(R))
+        e, g = value_and_grad(jnp.asarray(R), nb)
+        E[k], F[k] = float(e), -np.asarray(g)
+    if not (np.all(np.isfinite(E)) and np.all(np.isfinite(F))):
+        raise FloatingPointError("the classical force field gave non-finite labels")
+    numbers = np.array([a.element.atomic_number for a in mol.topology.atoms()], np.int64)
+    return {"numbers": numbers, "positions": Rs, "energy": E - E.mean(), "forces": F,
+            "box": box}
+
+
+def padded_edges(positions: np.ndarray, box: np.ndarray, cutoff: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Directed edges within ``cutoff`` of every frame (minimum image), padded with ``n_atoms``
+    to the largest count: ``(senders [F, E], receivers [F, E])`` int32."""
+    n = positions.shape[1]
+    pairs = []
+    for R in positions:
+        d = R[:, None, :] - R[None, :, :]
+        d -= box * np.round(d / box)
+        r = np.linalg.norm(d, axis=-1)
+        i, j = np.nonzero((r < cutoff) & ~np.eye(n, dtype=bool))
+        pairs.append((i, j))
+    width = max(len(i) for i, _ in pairs)
+    S = np.full((len(pairs), width), n, np.int32)
+    Rc = np.full((len(pairs), width), n, np.int32)
+    for k, (i, j) in enumerate(pairs):
+        S[k, :len(i)], Rc[k, :len(j)] = i, j
+    return S, Rc
+
+
+# --- our side (a worker process) ------------------------------------------------------------
+
+
+def our_train_step(model, species, box, n_atoms: int, learning_rate: float):
+    """``(init(params) -> opt_state, step(params, opt_state, batch) -> (params, opt_state,
+    loss))``: energy + force MSE, optax Adam, jitted, over a batch of ``vmap``-ed frames
+    (``batch``: positions [B, n, 3], senders / receivers [B, E], energy [B], forces [B, n, 3]).
+    The place to switch to the workbench's training job (``train`` branch) when it lands."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from kernels.mlff.graph import Edges
+
+    opt = optax.adam(learning_rate)
+
+    def frame_loss(params, R, senders, receivers, E_ref, F_ref):
+        E, g = jax.value_and_grad(model.energy_fn, argnums=1)(
+            params, R, Edges(senders, receivers), species, box)
+        return (ENERGY_WEIGHT * ((E - E_ref) / n_atoms) ** 2
+                + FORCE_WEIGHT * jnp.mean((-g - F_ref) ** 2))
+
+    def batch_loss(params, b):
+        return jnp.mean(jax.vmap(frame_loss, (None, 0, 0, 0, 0, 0))(
+            params, b["positions"], b["senders"], b["receivers"], b["energy"], b["forces"]))
+
+    @jax.jit
+    def step(params, opt_state, b):
+        loss, grads = jax.value_and_grad(batch_loss)(params, b)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return opt.init, step
+
+
+def our_worker(spec: dict) -> None:
+    """Worker process for our side (protocol in ``mlff_peers.py``)."""
+    import jax
+    import jax.numpy as jnp
+    from mlff_peers import maxrss_mib, say
+
+    from kernels.mlff.graph import Edges
+    from kernels.mlff.model import energy_model
+
+    f32 = jnp.float32
+    d = {k: v for k, v in np.load(spec["data"]).items()}
+    arch = our_architecture(spec["arch"], spec["hyper"], spec["avg_num_neighbors"])
+    species, n_species = species_of(d["numbers"])
+    n = len(species)
+    model = energy_model(arch.module(n_species), arch.cutoff)
+    box = jnp.asarray(d["box"], f32)
+    S, Rc = padded_edges(d["positions"], d["box"], arch.cutoff)
+    bs = int(spec["batch_size"])
+    n_batches = len(S) // bs
+    take = n_batches * bs
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(S))[:take]
+
+    def stack(x, dtype):
+        x = np.asarray(x)[order]
+        return jnp.asarray(x.reshape(n_batches, bs, *x.shape[1:]), dtype)
+
+    data = {"positions": stack(d["positions"], f32), "senders": stack(S, jnp.int32),
+            "receivers": stack(Rc, jnp.int32), "energy": stack(d["energy"], f32),
+            "forces": stack(d["forces"], f32)}
+    params = model.init_fn(jax.random.PRNGKey(0), data["positions"][0, 0],
+                           Edges(data["senders"][0, 0], data["receivers"][0, 0]),
+                           jnp.asarray(species), box)
+    init, step = our_train_step(model, jnp.asarray(species), box, n, float(spec["learning_rate"]))
+    state = {"params": params, "opt": init(params), "i": 0}
+
+    def one() -> float:
+        k = state["i"] % n_batches
+        state["i"] += 1
+        b = jax.tree.map(lambda x: x[k], data)
+        state["params"], state["opt"], loss = step(state["params"], state["opt"], b)
+        return float(loss)  # blocks
+
+    t0 = time.perf_counter()
+    one()  # compiles: every batch has the same shapes
+    compile_s = time.perf_counter() - t0
+    say("READY", {"engine": f"{spec['arch']} jax {jax.__version__}",
+                  "n_params": count_parameters(params), "compile_s": compile_s,
+                  "n_batches": n_batches,
+                  "edges_per_frame": int(S.shape[1]), "hyper": arch.hyperparameters()})
+    for line in sys.stdin:
+        cmd = line.split()
+        if cmd and cmd[0] == "run":
+            seconds, steps = float(cmd[1]), 0
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                loss = one()
+                steps += 1
+            dt = time.perf_counter() - t0
+            if not np.isfinite(loss):
+                raise FloatingPointError(f"our training loss is {loss}")
+            say("RESULT", {"steps": steps, "seconds": dt, "frames": steps * bs, "loss": loss})
+        elif cmd and cmd[0] == "quit":
+            break
+    say("DONE", {"maxrss_MiB": maxrss_mib()})
+
+
+# --- the benchmark --------------------------------------------------------------------------
+
+
+def measure(arch: str, data_path: str, data: dict, args, tmp: str,
+            peers_python: str | None) -> dict:
+    from workbench.architectures import ARCHITECTURES, architecture
+
+    if arch not in ARCHITECTURES:
+        raise LookupError(f"architecture {arch!r} is not in this checkout "
+                          f"(has {sorted(ARCHITECTURES)})")
+    overrides = hyper_overrides(arch, args.hyper.get(arch, {}))
+    cutoff = float(architecture(arch, **overrides).cutoff)
+    avg = mean_neighbours(data["positions"][0], data["box"], cutoff)
+    ours_hyper = our_architecture(arch, overrides, avg).hyperparameters()
+    common = {"arch": arch, "data": data_path, "batch_size": args.batch_size,
+              "energy_weight": ENERGY_WEIGHT, "force_weight": FORCE_WEIGHT,
+              "learning_rate": LEARNING_RATE, "threads": args.threads or None,
+              "warmup_steps": 1}
+    env = worker_env(args.threads or None)
+    spec = {**common, "hyper": overrides, "avg_num_neighbors": avg}
+    workers = [Worker("ours", [sys.executable, os.path.abspath(__file__), "--worker",
+                               write_json(os.path.join(tmp, f"ours-{arch}.json"), spec)],
+                      os.path.join(tmp, f"ours-{arch}.log"), env)]
+    note = ""
+    if peers_python and arch in PEER_ARCHS:
+        pspec = {**common, "hyper": peer_hyperparameters(arch, ours_hyper, avg)}
+        workers.append(Worker("peer", [peers_python, os.path.join(HERE, "mlff_peers.py"),
+                                       "train", write_json(os.path.join(tmp, f"peer-{arch}.json"),
+                                                           pspec)],
+                              os.path.join(tmp, f"peer-{arch}.log"), env))
+    elif arch not in PEER_ARCHS:
+        note = "no PyTorch peer for this architecture"
+    try:
+        for w in workers:
+            w.start()
+        infos = {w.name: w.ready() for w in workers}
+        results = interleave(workers, args.rounds, args.seconds)
+        done = {w.name: w.quit() for w in workers}
+    finally:
+        for w in workers:
+            w.kill()
+    row = {"arch": arch, "n_atoms": len(data["numbers"]), "avg_neighbours": avg, "note": note}
+    for name in infos:
+        rates = [r["frames"] / r["seconds"] for r in results[name]]
+        if not all(np.isfinite(rates)) or min(rates) <= 0:
+            raise RuntimeError(f"{name} {arch}: bad rates {rates}")
+        row[name] = {"median": float(np.median(rates)), "best": float(max(rates)),
+                     "rates": rates, "loss_end": results[name][-1]["loss"],
+                     "n_params": infos[name]["n_params"], "maxrss_MiB": done[name]["maxrss_MiB"],
+                     "engine": infos[name]["engine"],
+                     "compile_s": infos[name].get("compile_s")}
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--arch", nargs="*", default=list(PEER_ARCHS))
+    p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--sigma", type=float, default=0.05, help="displacement noise (Å)")
+    p.add_argument("--batch-size", type=int, default=2,
+                   help="frames a step (2: a MACE step on 192 atoms takes ~1 min here)")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=5.0, help="least length of a timed block")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads of torch and XLA (default 1, both: on a loaded machine "
+                        "torch's OpenMP threads\nspin against other processes, 40x slower "
+                        "here; 0: each library's own default)")
+    p.add_argument("--hyper", type=json.loads, default={},
+                   help='JSON {arch: {hyperparameter: value}}, for ours and the peer')
+    p.add_argument("--peers-python", default=None,
+                   help="python with torch, mace-torch, schnetpack (default: "
+                        "$MDWB_PEERS_PYTHON, else this one if it has them)")
+    p.add_argument("--json", default=None, help="also write the rows to this file")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        with open(args.worker) as fh:
+            return our_worker(json.load(fh))
+    peers_python = find_peers_python(args.peers_python)
+    if peers_python is None:
+        print(PEERS_INSTALL)
+    t0 = time.perf_counter()
+    data = water_dataset(args.frames, args.sigma)
+    print(f"learned-force-field training throughput: {args.frames} frames of 64 SPC/Fw waters "
+          f"(192 atoms; labels from the classical kernel force field, made in "
+          f"{time.perf_counter() - t0:.0f} s), batch {args.batch_size}, float32, Adam; "
+          f"{args.rounds} interleaved rounds of >= {args.seconds} s; peers python: "
+          f"{peers_python}")
+    print(f"load average before: {load_average()}")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mlff_train_") as tmp:
+        path = os.path.join(tmp, "water.npz")
+        np.savez(path, **data)
+        for arch in args.arch:
+            try:
+                rows.append(measure(arch, path, data, args, tmp, peers_python))
+            except LookupError as exc:
+                print(f"  {arch}: skipped ({exc})")
+                continue
+            r = rows[-1]
+            print(f"  {arch}: ours {r['ours']['median']:.2f} frames/s (compiled in "
+                  f"{r['ours']['compile_s']:.0f} s)"
+                  + (f", peer {r['peer']['median']:.2f} frames/s" if "peer" in r else "")
+                  + f"  [{time.perf_counter() - t0:.0f} s]", flush=True)
+    if not rows:
+        raise SystemExit("nothing was measured")
+    print(f"\n{'arch':<9}{'engine':>7}{'params':>10}{'frames/s':>10}{'best':>9}{'ours/peer':>10}"
+          f"{'loss_end':>10}{'peak MiB':>10}")
+    for row in rows:
+        for name in ("ours", "peer"):
+            if name in row:
+                r = row[name]
+                ratio = (f"{row['ours']['median'] / row['peer']['median']:>10.2f}"
+                         if name == "ours" and "peer" in row else f"{'':>10}")
+                print(f"{row['arch']:<9}{name:>7}{r['n_params']:>10,}{r['median']:>10.2f}"
+                      f"{r['best']:>9.2f}{ratio}{r['loss_end']:>10.3g}{r['maxrss_MiB']:>10.0f}")
+        if row.get("note"):
+            print(f"{'':<16}({row['note']})")
+    print(f"\nload average after: {load_average()}; wall {time.perf_counter() - t0:.0f} s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
