@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import threading
+import time
 from pathlib import Path
 
 import jax
@@ -142,14 +143,17 @@ def test_float32_diffsim_loss_and_gradient_stay_float32():
 
 #: the one place that sets 64-bit mode: start-up
 STARTUP = "workbench/jax_setup.py"
-#: not yet converted: another engineer is splitting it into a package; it adopts
-#: kernels.precision.float_dtype at merge time (then this entry goes)
 def _flips(source: str) -> list[int]:
-    """Lines of calls that set 64-bit mode: ``<...>.config.update("jax_enable_x64", ...)``
-    and the ``enable_x64`` / ``disable_x64`` context managers (``jax.enable_x64(False)``)."""
+    """Lines of calls that set 64-bit mode for the process: ``<...>.config.update(
+    "jax_enable_x64", ...)`` and ``enable_x64`` / ``disable_x64`` called other than as the
+    context of a ``with`` statement. ``with jax.enable_x64(False):`` is allowed: it is
+    thread-local and scoped (``test_the_scoped_context_is_thread_local``)."""
+    tree = ast.parse(source)
+    scoped = {id(item.context_expr) for node in ast.walk(tree) if isinstance(node, ast.With)
+              for item in node.items}
     lines = []
-    for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Call):
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or id(node) in scoped:
             continue
         f = node.func
         name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
@@ -177,6 +181,30 @@ def test_no_product_code_flips_64_bit_mode(path):
 
 def test_the_flip_detector_finds_flips():
     source = ("import jax\njax.config.update('jax_enable_x64', True)\n"
-              "with jax.enable_x64(False):\n    pass\nx = 'jax_enable_x64'\n")
-    assert _flips(source) == [2, 3]
+              "with jax.enable_x64(False):\n    pass\nx = 'jax_enable_x64'\n"
+              "ctx = jax.enable_x64(False)\n")
+    assert _flips(source) == [2, 6]  # the scoped `with` (line 3) is thread-local
     assert _flips((ROOT / STARTUP).read_text(encoding="utf-8"))  # start-up does set it
+
+
+def test_the_scoped_context_is_thread_local():
+    # what lets a float32 mlip model trace with 64-bit mode off in its own scope
+    # (kernels/mlff/mlip_models.py) without changing any other session's precision
+    inside, entered, seen = [], threading.Event(), []
+
+    def scoped():
+        with jax.enable_x64(False):
+            entered.set()
+            time.sleep(0.5)
+            inside.append(jnp.zeros(1).dtype)
+
+    def other():
+        entered.wait(10)
+        seen.append((jnp.zeros(1).dtype, jax.config.jax_enable_x64))
+
+    threads = [threading.Thread(target=scoped), threading.Thread(target=other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert inside == [jnp.float32] and seen == [(jnp.float64, True)]
