@@ -22,7 +22,7 @@ import json
 import sys
 
 
-def _option(text: str) -> tuple[str, object]:
+def key_value(text: str) -> tuple[str, object]:
     """``key=value``: value parsed as JSON (numbers, true/false, null, lists), else a string."""
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
@@ -53,7 +53,7 @@ def add_data_parser(sub) -> None:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--chunk-frames", type=int, default=None,
                      help="frames per saved chunk (the generator's default if unset)")
-    gen.add_argument("--set", dest="options", type=_option, action="append", default=[],
+    gen.add_argument("--set", dest="options", type=key_value, action="append", default=[],
                      metavar="KEY=VALUE", help="generator option, e.g. stride=20")
     gen.add_argument("--overwrite", action="store_true",
                      help="discard an existing output or chunks made with other settings")

@@ -20,16 +20,7 @@ import argparse
 import json
 import sys
 
-
-def _option(text: str) -> tuple[str, object]:
-    """``key=value``: value parsed as JSON (numbers, true/false, lists), else a string."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value
+from workbench.data.cli import key_value
 
 
 def add_mlff_parser(sub) -> None:
@@ -46,10 +37,10 @@ def add_mlff_parser(sub) -> None:
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--cutoff", type=float, default=None, help="Å (architecture's default "
                        "if unset)")
-    train.add_argument("--arch-set", dest="arch_options", type=_option, action="append",
+    train.add_argument("--arch-set", dest="arch_options", type=key_value, action="append",
                        default=[], metavar="KEY=VALUE",
                        help="architecture hyperparameter, e.g. hidden=[32,32]")
-    train.add_argument("--set", dest="options", type=_option, action="append", default=[],
+    train.add_argument("--set", dest="options", type=key_value, action="append", default=[],
                        metavar="KEY=VALUE", help="training setting, e.g. learning_rate=3e-3")
     train.add_argument("--name", default="", help="run name")
     train.add_argument("--resume", default=None, metavar="RUN",
