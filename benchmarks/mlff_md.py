@@ -6,14 +6,19 @@ Systems (``mlff_common``): aspirin (21 atoms, free boundaries; RDKit) and 64 SPC
 float32, velocities drawn at 300 K; the models have random weights (speed does not depend on
 them).
 
-- ours: ``architecture(name).module(n_species)`` + ``kernels.mlff.energy_model``, a jax_md
-  sparse neighbour list at cutoff + ``--skin`` with ``--capacity`` times the pairs it had at
-  allocation (the workbench's all-pairs rebuild for the small periodic box, jax_md's for the
-  free molecule; every slot, padding included, costs a model evaluation of an edge),
-  ``jax_md.simulate.nve`` in a jitted ``lax.fori_loop`` with the list updated every step; an
-  overflowing block is re-run with a larger list (``kernels.neighbors.retry_on_overflow``).
-  ``our_md_engine`` is the one function to swap for the workbench ``Simulation`` once it runs
-  learned models.
+- ours (what users run, ``our_md_engine``): a ``workbench.learned.LearnedForceField`` of
+  ``architecture(name)`` with random weights in
+  ``workbench.simulation_setup.learned_simulation(model, atoms, integrator="nve", ...)``,
+  ``--stride`` steps a frame and one frame a chunk; timed blocks are whole chunks run on by
+  raising the simulation's ``n_steps`` (the kernel compiled once, before timing). That
+  includes the workbench's neighbour list (``simulation.LEARNED_SKIN`` = 1 Å skin, capacity
+  1.25 times the pairs at allocation; every slot, padding included, costs a model
+  evaluation of an edge), the per-frame energy and pressure, and the chunk's transfer to
+  numpy and stability check.
+- ours, hand loop (extra row, ``hand_md_engine``; ``--no-hand-loop`` drops it): the same
+  model in a hand-made ``jax_md.simulate.nve`` ``lax.fori_loop``, a list at cutoff +
+  ``--skin`` (0.5 Å) with ``--capacity`` (1.05) times the pairs, no thermodynamics: what the
+  ``Simulation`` costs over the bare kernel.
 - peers (``mlff_peers.py``): mace-torch's ``MACE`` in its ``MACECalculator`` and schnetpack's
   ``SchNet`` in its ``SpkCalculator``, each in ``ase.md.verlet.VelocityVerlet`` (the neighbour
   list is rebuilt by the calculator at every step, as in any ASE run).
@@ -21,9 +26,9 @@ them).
 Every engine runs in its own process (so that its peak memory, ``getrusage`` maxrss, is its
 own), compiles and warms up untimed, then the engines take turns: ``--rounds`` blocks of at least
 ``--seconds`` each, the order reversed every round, so that load from other processes falls on
-both. Prints steps/s (median over rounds, and the best), ours / peer, the final temperature and
-the peak memory of each process, and the load average. The targets of issue 12 are at least 10x
-the peer's steps/s for aspirin and 3x for water.
+both. Prints steps/s (median over rounds, and the best), ours / peer (``x peer``), the final
+temperature and the peak memory of each process, and the load average. The targets of issue 12
+are at least 10x the peer's steps/s for aspirin and 3x for water.
 
 Install and run (the peers are heavy and optional; without them our side is still measured):
 
@@ -218,13 +223,14 @@ def our_worker(spec: dict) -> None:
     if spec["engine"] == "api":
         advance, chunk = our_md_engine(ff, s, int(spec["stride"]))
     else:
-        advance, chunk = hand_md_engine(model, params, s, spec["skin"], spec["capacity"]), 10
+        advance, chunk = hand_md_engine(model, params, s, spec["skin"], spec["capacity"]), 1
     t0 = time.perf_counter()
     advance(chunk)  # compiles (no recompilation later: n is traced, or whole chunks)
     compile_s = time.perf_counter() - t0
+    warm = chunk if chunk > 1 else 10
     t0 = time.perf_counter()
-    advance(chunk)
-    per_step = (time.perf_counter() - t0) / chunk
+    advance(warm)
+    per_step = (time.perf_counter() - t0) / warm
     say("READY", {"engine": f"{spec['arch']} jax {jax.__version__} ({spec['engine']})",
                   "n_params": count_parameters(params), "compile_s": compile_s,
                   "warmup_s_per_step": per_step, "hyper": ff.architecture.hyperparameters()})
@@ -332,7 +338,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--arch", nargs="*", default=list(PEER_ARCHS))
     p.add_argument("--systems", nargs="*", default=list(STRUCTURES), choices=list(STRUCTURES))
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=2,
+                   help="timed blocks per engine (2: the defaults take under 10 min on two\n"
+                        "loaded cores; MACE on water compiles ~3 min and runs 0.2 steps/s)")
     p.add_argument("--seconds", type=float, default=3.0, help="least length of a timed block")
     p.add_argument("--stride", type=int, default=10,
                    help="ours: steps a recorded frame (and a chunk: one frame a chunk); every\n"

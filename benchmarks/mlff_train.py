@@ -7,14 +7,21 @@ Data (made here, no downloads): ``--frames`` structures of 64 SPC/Fw waters (192
 field (``ForceField(...).build()``: SPC/Fw with PME, float64). Energies are taken relative to
 their mean, so random-weight models start with an O(1) loss.
 
-Loss on both sides: ``energy_weight * mean(((E - E_ref) / n_atoms)^2) + force_weight *
-mean((F - F_ref)^2)`` (1 and 100, mace-torch's defaults), forces by differentiating the energy,
-Adam (lr 1e-3), ``--batch-size`` frames a step; the models start from random weights.
+Loss weights on every side: energy 1, forces 100 (mace-torch's defaults), forces by
+differentiating the energy, Adam (lr 1e-3), ``--batch-size`` frames a step; the models start
+from random weights. The peers' and the hand step's loss is ``energy_weight * mean(((E -
+E_ref) / n_atoms)^2) + force_weight * mean((F - F_ref)^2)``; the workbench's is its own
+(``workbench.mlff.step``), which changes ``loss_end`` but not the work of a step.
 
-- ours: ``architecture(name).module(n_species)`` + ``kernels.mlff.energy_model``; edges within
-  the cutoff precomputed per frame (minimum image) and padded to one fixed count, so every batch
-  has the same shapes; a jitted optax Adam step over ``vmap``-ed frames (``our_train_step``: the
-  one function to swap for the workbench's training job once it lands, ``train`` branch).
+- ours (what users run, ``our_training``): a ``workbench.mlff.Training`` job on the frames as a
+  ``workbench.data.Dataset`` (its split 0.8 / 0.1 / 0.1: 80% of the frames are trained on),
+  advanced one optimiser step at a time through its own loop (``irun``, ``chunk_seconds=0``);
+  a block's frames/s is the job's own count behind ``train_frames_per_s`` (compiling step,
+  validations and checkpoints excluded). That includes the job's per-step host batching
+  (``workbench.mlff.batches``) and its warm-up, gradient clipping and EMA.
+- ours, hand step (extra row, ``hand_train_step``; ``--no-hand-step`` drops it): the same model
+  in a hand-made jitted optax Adam step over ``vmap``-ed frames, edges padded to one count
+  and all batches on the device before timing.
 - peers (``mlff_peers.py``): mace-torch's ``MACE`` on batches from its own ``AtomicData`` +
   torch_geometric loader, schnetpack's ``SchNet`` on batches from its ``AtomsConverter`` (ASE
   neighbour list); batches built once before timing, then a plain torch loop (forward with
