@@ -6,14 +6,19 @@ Systems (``mlff_common``): aspirin (21 atoms, free boundaries; RDKit) and 64 SPC
 float32, velocities drawn at 300 K; the models have random weights (speed does not depend on
 them).
 
-- ours: ``architecture(name).module(n_species)`` + ``kernels.mlff.energy_model``, a jax_md
-  sparse neighbour list at cutoff + ``--skin`` with ``--capacity`` times the pairs it had at
-  allocation (the workbench's all-pairs rebuild for the small periodic box, jax_md's for the
-  free molecule; every slot, padding included, costs a model evaluation of an edge),
-  ``jax_md.simulate.nve`` in a jitted ``lax.fori_loop`` with the list updated every step; an
-  overflowing block is re-run with a larger list (``kernels.neighbors.retry_on_overflow``).
-  ``our_md_engine`` is the one function to swap for the workbench ``Simulation`` once it runs
-  learned models.
+- ours (what users run, ``our_md_engine``): a ``workbench.learned.LearnedForceField`` of
+  ``architecture(name)`` with random weights in
+  ``workbench.simulation_setup.learned_simulation(model, atoms, integrator="nve", ...)``,
+  ``--stride`` steps a frame and one frame a chunk; timed blocks are whole chunks run on by
+  raising the simulation's ``n_steps`` (the kernel compiled once, before timing). That
+  includes the workbench's neighbour list (``simulation.LEARNED_SKIN`` = 1 Å skin, capacity
+  1.25 times the pairs at allocation; every slot, padding included, costs a model
+  evaluation of an edge), the per-frame energy and pressure, and the chunk's transfer to
+  numpy and stability check.
+- ours, hand loop (extra row, ``hand_md_engine``; ``--no-hand-loop`` drops it): the same
+  model in a hand-made ``jax_md.simulate.nve`` ``lax.fori_loop``, a list at cutoff +
+  ``--skin`` (0.5 Å) with ``--capacity`` (1.05) times the pairs, no thermodynamics: what the
+  ``Simulation`` costs over the bare kernel.
 - peers (``mlff_peers.py``): mace-torch's ``MACE`` in its ``MACECalculator`` and schnetpack's
   ``SchNet`` in its ``SpkCalculator``, each in ``ase.md.verlet.VelocityVerlet`` (the neighbour
   list is rebuilt by the calculator at every step, as in any ASE run).
@@ -21,9 +26,9 @@ them).
 Every engine runs in its own process (so that its peak memory, ``getrusage`` maxrss, is its
 own), compiles and warms up untimed, then the engines take turns: ``--rounds`` blocks of at least
 ``--seconds`` each, the order reversed every round, so that load from other processes falls on
-both. Prints steps/s (median over rounds, and the best), ours / peer, the final temperature and
-the peak memory of each process, and the load average. The targets of issue 12 are at least 10x
-the peer's steps/s for aspirin and 3x for water.
+both. Prints steps/s (median over rounds, and the best), ours / peer (``x peer``), the final
+temperature and the peak memory of each process, and the load average. The targets of issue 12
+are at least 10x the peer's steps/s for aspirin and 3x for water.
 
 Install and run (the peers are heavy and optional; without them our side is still measured):
 
@@ -76,10 +81,12 @@ PEER_ARCHS = ("schnet", "mace")
 # --- our side (a worker process) ------------------------------------------------------------
 
 
-def our_md_engine(model, params, structure: dict, skin: float, capacity: float = 1.05):
-    """Our MD loop: ``(advance(n) -> info, n_params)``, ``advance`` running ``n`` NVE steps and
-    blocking until they are done. The place to switch to the workbench ``Simulation`` with a
-    learned model when it exists (the ``md`` branch)."""
+def hand_md_engine(model, params, structure: dict, skin: float, capacity: float = 1.05):
+    """The hand-made MD loop (the extra row "ours, hand loop"): ``advance(n) -> info``
+    running ``n`` NVE steps of ``jax_md.simulate.nve`` in one jitted ``lax.fori_loop`` and
+    blocking until they are done; a neighbour list at cutoff + ``skin`` with ``capacity``
+    times the pairs at allocation, no per-frame thermodynamics. Kept to show what the
+    workbench ``Simulation`` costs over the bare kernel."""
     import jax
     import jax.numpy as jnp
     from ase import units
@@ -145,43 +152,92 @@ def our_md_engine(model, params, structure: dict, skin: float, capacity: float =
             raise FloatingPointError(f"our MD blew up: T = {temperature}")
         return {"temperature_K": temperature}
 
-    return advance, count_parameters(params)
+    return advance
+
+
+def our_learned_force_field(spec: dict, s: dict):
+    """``(LearnedForceField with random weights, its MLFFModel, params)`` of ``spec``'s
+    architecture for structure ``s``: species in order of atomic number, zero shifts, scale 1,
+    weights from ``build_model().init_fn`` (seed 0) on all pairs of the structure."""
+    import jax
+    import jax.numpy as jnp
+
+    from kernels.mlff.graph import Edges
+    from workbench.learned import LearnedForceField
+
+    arch = our_architecture(spec["arch"], spec["hyper"], spec["avg_num_neighbors"])
+    zs = sorted(set(int(z) for z in s["numbers"]))
+    ff = LearnedForceField(architecture=arch, species=zs, shifts=[0.0] * len(zs), scale=1.0)
+    model = ff.build_model()
+    n = len(s["numbers"])
+    i, j = np.nonzero(~np.eye(n, dtype=bool))
+    box = jnp.asarray(s["box"], jnp.float32) if s["box"].size else None
+    ff.params = jax.jit(model.init_fn)(
+        jax.random.PRNGKey(0), jnp.asarray(s["positions"], jnp.float32),
+        Edges(jnp.asarray(i, jnp.int32), jnp.asarray(j, jnp.int32)),
+        jnp.asarray(ff.species_index(s["numbers"])), box)
+    return ff, model, ff.params
+
+
+def our_md_engine(ff, structure: dict, stride: int):
+    """Our MD as users run it: ``workbench.simulation_setup.learned_simulation`` (NVE, 300 K,
+    1 fs, float32) with one frame of ``stride`` steps a chunk; ``(advance(n) -> info,
+    chunk)``, ``advance`` running ``n`` steps (a multiple of ``chunk``) by raising the
+    simulation's ``n_steps`` and ``run``-ning it on, so that every call reuses the kernel
+    compiled by the first. The workbench's neighbour list (``LEARNED_SKIN`` 1 Å, capacity
+    1.25) and its per-frame thermodynamics (energy, pressure) are included, as in any run."""
+    from ase import Atoms
+
+    from workbench.simulation_setup import learned_simulation
+
+    box = np.asarray(structure["box"], dtype=np.float64)
+    atoms = Atoms(numbers=structure["numbers"], positions=structure["positions"],
+                  cell=box if box.size else None, pbc=bool(box.size))
+    sim = learned_simulation(ff, atoms, integrator="nve", temperature=TEMPERATURE_K,
+                             timestep=TIMESTEP_FS, n_steps=stride, stride=stride,
+                             frames_per_chunk=1, precision="float32")
+
+    def advance(n: int) -> dict:
+        if n % stride:
+            raise ValueError(f"{n} steps are not whole chunks of {stride}")
+        sim.run(n_steps=sim.step + n, progress=False)
+        if sim.status != "completed":
+            raise RuntimeError(f"our learned simulation ended {sim.status}: {sim.message}")
+        temperature = float(sim.trajectory.thermo["temperature"][-1])
+        if not np.isfinite(temperature):
+            raise FloatingPointError(f"our MD blew up: T = {temperature}")
+        return {"temperature_K": temperature}
+
+    return advance, stride
 
 
 def our_worker(spec: dict) -> None:
-    """Worker process for our side (protocol in ``mlff_peers.py``)."""
+    """Worker process for our side (protocol in ``mlff_peers.py``): ``spec["engine"]`` is
+    ``"api"`` (``our_md_engine``, the workbench ``Simulation``) or ``"hand"``
+    (``hand_md_engine``, the hand-made jax_md loop)."""
     import jax
-    import jax.numpy as jnp
     from mlff_peers import maxrss_mib, say
 
-    from kernels.mlff.model import energy_model
-
     s = {k: v for k, v in np.load(spec["structure"]).items()}
-    arch = our_architecture(spec["arch"], spec["hyper"], spec["avg_num_neighbors"])
-    species, n_species = species_of(s["numbers"])
-    model = energy_model(arch.module(n_species), arch.cutoff)
-    from kernels.mlff.graph import Edges
-
-    n = len(species)
-    i, j = np.nonzero(~np.eye(n, dtype=bool))
-    box = jnp.asarray(s["box"], jnp.float32) if s["box"].size else None
-    params = model.init_fn(jax.random.PRNGKey(0), jnp.asarray(s["positions"], jnp.float32),
-                           Edges(jnp.asarray(i, jnp.int32), jnp.asarray(j, jnp.int32)),
-                           jnp.asarray(species), box)
-    advance, n_params = our_md_engine(model, params, s, spec["skin"], spec["capacity"])
+    ff, model, params = our_learned_force_field(spec, s)
+    if spec["engine"] == "api":
+        advance, chunk = our_md_engine(ff, s, int(spec["stride"]))
+    else:
+        advance, chunk = hand_md_engine(model, params, s, spec["skin"], spec["capacity"]), 1
     t0 = time.perf_counter()
-    advance(10)  # compiles (n is traced, so no recompilation later)
+    advance(chunk)  # compiles (no recompilation later: n is traced, or whole chunks)
     compile_s = time.perf_counter() - t0
+    warm = chunk if chunk > 1 else 10
     t0 = time.perf_counter()
-    advance(10)
-    per_step = (time.perf_counter() - t0) / 10
-    say("READY", {"engine": f"{spec['arch']} jax {jax.__version__}", "n_params": n_params,
-                  "compile_s": compile_s, "warmup_s_per_step": per_step,
-                  "hyper": arch.hyperparameters()})
+    advance(warm)
+    per_step = (time.perf_counter() - t0) / warm
+    say("READY", {"engine": f"{spec['arch']} jax {jax.__version__} ({spec['engine']})",
+                  "n_params": count_parameters(params), "compile_s": compile_s,
+                  "warmup_s_per_step": per_step, "hyper": ff.architecture.hyperparameters()})
     for line in sys.stdin:
         cmd = line.split()
         if cmd and cmd[0] == "run":
-            steps = max(1, int(float(cmd[1]) / per_step))
+            steps = chunk * max(1, round(float(cmd[1]) / per_step / chunk))
             t0 = time.perf_counter()
             info = advance(steps)
             dt = time.perf_counter() - t0
@@ -209,12 +265,17 @@ def measure(arch: str, system: str, args, tmp: str, peers_python: str | None) ->
     avg = mean_neighbours(structure["positions"], structure["box"], cutoff)
     ours_hyper = our_architecture(arch, overrides, avg).hyperparameters()
     spec = {"arch": arch, "hyper": overrides, "avg_num_neighbors": avg, "structure": path,
-            "skin": args.skin, "capacity": args.capacity}
+            "skin": args.skin, "capacity": args.capacity, "stride": args.stride}
     env = worker_env(args.threads or None)
-    workers = [Worker("ours", [sys.executable, os.path.abspath(__file__), "--worker",
-                               write_json(os.path.join(tmp, f"ours-{arch}-{system}.json"),
-                                          spec)],
-                      os.path.join(tmp, f"ours-{arch}-{system}.log"), env)]
+    workers = []
+    for engine, name in (("api", "ours"), ("hand", "hand")):
+        if engine == "hand" and not args.hand_loop:
+            continue
+        tag = f"{name}-{arch}-{system}"
+        workers.append(Worker(name, [sys.executable, os.path.abspath(__file__), "--worker",
+                                     write_json(os.path.join(tmp, f"{tag}.json"),
+                                                {**spec, "engine": engine})],
+                              os.path.join(tmp, f"{tag}.log"), env))
     peer_note = ""
     if peers_python and arch in PEER_ARCHS:
         pspec = {"arch": arch, "hyper": peer_hyperparameters(arch, ours_hyper, avg),
@@ -249,37 +310,50 @@ def measure(arch: str, system: str, args, tmp: str, peers_python: str | None) ->
     return row
 
 
+#: engine rows of the table: ours = the workbench Simulation (what users run), hand = the
+#: hand-made jax_md loop, peer = the PyTorch library in ASE's MD loop
+ENGINE_LABELS = {"ours": "ours", "hand": "ours, hand loop", "peer": "peer"}
+
+
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'arch':<7}{'system':<9}{'atoms':>6}{'engine':>8}{'params':>9}{'steps/s':>10}"
-          f"{'best':>9}{'ours/peer':>10}{'target':>8}{'T_end K':>9}{'peak MiB':>10}")
+    print(f"\n{'arch':<7}{'system':<9}{'atoms':>6}  {'engine':<16}{'params':>9}{'steps/s':>10}"
+          f"{'best':>9}{'x peer':>8}{'target':>8}{'T_end K':>9}{'peak MiB':>10}")
     for row in rows:
         target = {"aspirin": 10.0, "water": 3.0}.get(row["system"], np.nan)
-        for name in ("ours", "peer"):
+        for name, label in ENGINE_LABELS.items():
             if name not in row:
                 continue
             r = row[name]
-            ratio = (f"{row['ours']['median'] / row['peer']['median']:>10.1f}"
-                     if name == "ours" and "peer" in row else f"{'':>10}")
-            tgt = f"{target:>7.0f}x" if name == "ours" and "peer" in row else f"{'':>8}"
-            print(f"{row['arch']:<7}{row['system']:<9}{row['n_atoms']:>6}{name:>8}"
+            ours = name != "peer" and "peer" in row
+            ratio = (f"{r['median'] / row['peer']['median']:>8.1f}" if ours else f"{'':>8}")
+            tgt = f"{target:>7.0f}x" if ours and name == "ours" else f"{'':>8}"
+            print(f"{row['arch']:<7}{row['system']:<9}{row['n_atoms']:>6}  {label:<16}"
                   f"{r['n_params']:>9,}{r['median']:>10.1f}{r['best']:>9.1f}{ratio}{tgt}"
                   f"{r['T_end']:>9.0f}{r['maxrss_MiB']:>10.0f}")
         if row.get("peer_note"):
-            print(f"{'':<22}({row['peer_note']})")
+            print(f"{'':<24}({row['peer_note']})")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--arch", nargs="*", default=list(PEER_ARCHS))
     p.add_argument("--systems", nargs="*", default=list(STRUCTURES), choices=list(STRUCTURES))
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=2,
+                   help="timed blocks per engine (2: the defaults take under 10 min on two\n"
+                        "loaded cores; MACE on water compiles ~3 min and runs 0.2 steps/s)")
     p.add_argument("--seconds", type=float, default=3.0, help="least length of a timed block")
+    p.add_argument("--stride", type=int, default=10,
+                   help="ours: steps a recorded frame (and a chunk: one frame a chunk); every\n"
+                        "frame also evaluates energy and pressure, as in any workbench run")
+    p.add_argument("--hand-loop", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time the hand-made jax_md loop (row 'ours, hand loop')")
     p.add_argument("--skin", type=float, default=0.5,
-                   help="neighbour-list skin (Å), ours: every edge costs a model evaluation, and\n"
-                        "a 1 Å skin carries 1.7x the edges at a 5 Å cutoff (0.5 Å: 1.3x)")
+                   help="hand loop: neighbour-list skin (Å): every edge costs a model evaluation,\n"
+                        "and a 1 Å skin (the workbench's) carries 1.7x the edges at a 5 Å cutoff\n"
+                        "(0.5 Å: 1.3x)")
     p.add_argument("--capacity", type=float, default=1.05,
-                   help="neighbour-list capacity / pairs at allocation, ours (padding slots cost\n"
-                        "as much as edges; an overflow re-runs the block with a larger list)")
+                   help="hand loop: neighbour-list capacity / pairs at allocation (the\n"
+                        "workbench's: 1.25; padding slots cost as much as edges)")
     p.add_argument("--threads", type=int, default=1,
                    help="threads of torch and XLA (default 1, both: on a loaded machine "
                         "torch's OpenMP threads\nspin against other processes, 40x slower "
@@ -315,6 +389,7 @@ def main() -> None:
                 r = rows[-1]
                 print(f"  {arch} on {system}: ours {r['ours']['median']:.1f} steps/s (compiled in "
                       f"{r['ours']['compile_s']:.0f} s)"
+                      + (f", hand loop {r['hand']['median']:.1f}" if "hand" in r else "")
                       + (f", peer {r['peer']['median']:.1f} steps/s" if "peer" in r else "")
                       + f"  [{time.perf_counter() - t0:.0f} s]", flush=True)
     if not rows:

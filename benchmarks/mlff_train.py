@@ -7,14 +7,21 @@ Data (made here, no downloads): ``--frames`` structures of 64 SPC/Fw waters (192
 field (``ForceField(...).build()``: SPC/Fw with PME, float64). Energies are taken relative to
 their mean, so random-weight models start with an O(1) loss.
 
-Loss on both sides: ``energy_weight * mean(((E - E_ref) / n_atoms)^2) + force_weight *
-mean((F - F_ref)^2)`` (1 and 100, mace-torch's defaults), forces by differentiating the energy,
-Adam (lr 1e-3), ``--batch-size`` frames a step; the models start from random weights.
+Loss weights on every side: energy 1, forces 100 (mace-torch's defaults), forces by
+differentiating the energy, Adam (lr 1e-3), ``--batch-size`` frames a step; the models start
+from random weights. The peers' and the hand step's loss is ``energy_weight * mean(((E -
+E_ref) / n_atoms)^2) + force_weight * mean((F - F_ref)^2)``; the workbench's is its own
+(``workbench.mlff.step``), which changes ``loss_end`` but not the work of a step.
 
-- ours: ``architecture(name).module(n_species)`` + ``kernels.mlff.energy_model``; edges within
-  the cutoff precomputed per frame (minimum image) and padded to one fixed count, so every batch
-  has the same shapes; a jitted optax Adam step over ``vmap``-ed frames (``our_train_step``: the
-  one function to swap for the workbench's training job once it lands, ``train`` branch).
+- ours (what users run, ``our_training``): a ``workbench.mlff.Training`` job on the frames as a
+  ``workbench.data.Dataset`` (its split 0.8 / 0.1 / 0.1: 80% of the frames are trained on),
+  advanced one optimiser step at a time through its own loop (``irun``, ``chunk_seconds=0``);
+  a block's frames/s is the job's own count behind ``train_frames_per_s`` (compiling step,
+  validations and checkpoints excluded). That includes the job's per-step host batching
+  (``workbench.mlff.batches``) and its warm-up, gradient clipping and EMA.
+- ours, hand step (extra row, ``hand_train_step``; ``--no-hand-step`` drops it): the same model
+  in a hand-made jitted optax Adam step over ``vmap``-ed frames, edges padded to one count
+  and all batches on the device before timing.
 - peers (``mlff_peers.py``): mace-torch's ``MACE`` on batches from its own ``AtomicData`` +
   torch_geometric loader, schnetpack's ``SchNet`` on batches from its ``AtomsConverter`` (ASE
   neighbour list); batches built once before timing, then a plain torch loop (forward with
@@ -65,6 +72,9 @@ from mlff_common import (
 )
 
 PEER_ARCHS = ("schnet", "mace")
+#: engine rows of the table: ours = the workbench Training job (what users run), hand = the
+#: hand-made optax step, peer = the PyTorch library in a plain torch loop
+ENGINE_LABELS = {"ours": "ours", "hand": "ours, hand step", "peer": "peer"}
 ENERGY_WEIGHT, FORCE_WEIGHT, LEARNING_RATE = 1.0, 100.0, 1e-3
 
 
@@ -124,11 +134,12 @@ def padded_edges(positions: np.ndarray, box: np.ndarray, cutoff: float
 # --- our side (a worker process) ------------------------------------------------------------
 
 
-def our_train_step(model, species, box, n_atoms: int, learning_rate: float):
-    """``(init(params) -> opt_state, step(params, opt_state, batch) -> (params, opt_state,
-    loss))``: energy + force MSE, optax Adam, jitted, over a batch of ``vmap``-ed frames
-    (``batch``: positions [B, n, 3], senders / receivers [B, E], energy [B], forces [B, n, 3]).
-    The place to switch to the workbench's training job (``train`` branch) when it lands."""
+def hand_train_step(model, species, box, n_atoms: int, learning_rate: float):
+    """The hand-made training step (the extra row "ours, hand step"): ``(init(params) ->
+    opt_state, step(params, opt_state, batch) -> (params, opt_state, loss))``: energy + force
+    MSE, optax Adam, jitted, over a batch of ``vmap``-ed frames (``batch``: positions
+    [B, n, 3], senders / receivers [B, E], energy [B], forces [B, n, 3]), the batches on the
+    device before timing. Kept to show what the workbench ``Training`` costs over it."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -156,8 +167,82 @@ def our_train_step(model, species, box, n_atoms: int, learning_rate: float):
     return opt.init, step
 
 
+def our_training(spec: dict, registry_root: str):
+    """Our training as users run it: a ``workbench.mlff.Training`` job on the frames of
+    ``spec["data"]`` (a ``workbench.data.Dataset``), batch ``spec["batch_size"]``, Adam at
+    ``spec["learning_rate"]``, the same loss weights as the peer, its run in a registry at
+    ``registry_root``; everything else the job's defaults (split 0.8 / 0.1 / 0.1, warm-up,
+    gradient clipping, EMA weights, a validation and a checkpoint after every epoch).
+    Returns ``(job, next_step)``: ``next_step()`` runs the job's work up to its next chunk (one
+    optimiser step: ``chunk_seconds=0``; an epoch's last also validates)."""
+    from workbench.data import Dataset
+    from workbench.mlff import Training
+    from workbench.registry import RunRegistry
+
+    d = {k: v for k, v in np.load(spec["data"]).items()}
+    arch = our_architecture(spec["arch"], spec["hyper"], spec["avg_num_neighbors"])
+    ds = Dataset(positions=d["positions"], species=d["numbers"], energies=d["energy"],
+                 forces=d["forces"], box=d["box"], provenance={"source": "mlff_train.py"})
+    job = Training(architecture=arch, dataset=ds, batch_size=int(spec["batch_size"]),
+                   max_epochs=10_000, learning_rate=float(spec["learning_rate"]),
+                   energy_weight=float(spec["energy_weight"]),
+                   force_weight=float(spec["force_weight"]), chunk_seconds=0.0,
+                   registry=RunRegistry(registry_root), run_name="mlff_train benchmark")
+    steps = job.irun()  # the job's own loop, in this thread, advanced one chunk at a time
+    return job, lambda: next(steps)
+
+
 def our_worker(spec: dict) -> None:
-    """Worker process for our side (protocol in ``mlff_peers.py``)."""
+    """Worker process for our side, the workbench ``Training`` (protocol in
+    ``mlff_peers.py``). Each block reports the frames and seconds the job itself counted for
+    its ``train_frames_per_s`` (optimiser steps only: the compiling first step, validations
+    and checkpoints excluded), as differences over the block."""
+    import jax
+    from mlff_peers import maxrss_mib, say
+
+    job, next_step = our_training(spec, os.path.join(os.path.dirname(spec["data"]),
+                                                     f"runs-{spec['arch']}"))
+
+    def counted() -> tuple[float, int]:
+        t, n = job._step_time  # the seconds and frames behind job.train_frames_per_s
+        return float(t), int(n)
+
+    t0 = time.perf_counter()
+    next_step()  # prepares (edges, shifts, weights) and compiles
+    compile_s = time.perf_counter() - t0
+    next_step()
+    say("READY", {"engine": f"{spec['arch']} jax {jax.__version__} (Training)",
+                  "n_params": count_parameters(job._train.params), "compile_s": compile_s,
+                  "edges_per_frame": int(job._data.capacity),
+                  "hyper": job.architecture.hyperparameters()})
+    for line in sys.stdin:
+        cmd = line.split()
+        if cmd and cmd[0] == "run":
+            t_before, n_before = counted()
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < float(cmd[1]) or counted()[1] == n_before:
+                next_step()
+                if job.status == "failed":
+                    raise RuntimeError(f"our training failed: {job.message}")
+            t_after, n_after = counted()
+            sums = jax.device_get(job._train.sums)  # the epoch's running loss sums
+            loss = (float(sums["loss"]) / float(sums["n"]) if float(sums["n"]) > 0
+                    else job.curves["train_loss"][-1])
+            if not np.isfinite(loss):
+                raise FloatingPointError(f"our training loss is {loss}")
+            say("RESULT", {"steps": (n_after - n_before) // int(spec["batch_size"]),
+                           "seconds": t_after - t_before, "frames": n_after - n_before,
+                           "wall_s": time.perf_counter() - t0, "epoch": job.epoch,
+                           "loss": loss, "train_frames_per_s": job.train_frames_per_s})
+        elif cmd and cmd[0] == "quit":
+            break
+    say("DONE", {"maxrss_MiB": maxrss_mib(), "train_frames_per_s": job.train_frames_per_s})
+    sys.stdout.flush()
+    os._exit(0)  # leave the job suspended: closing it would save a run and evaluate the test set
+
+
+def hand_worker(spec: dict) -> None:
+    """Worker process for the hand-made step (protocol in ``mlff_peers.py``)."""
     import jax
     import jax.numpy as jnp
     from mlff_peers import maxrss_mib, say
@@ -189,7 +274,7 @@ def our_worker(spec: dict) -> None:
     params = model.init_fn(jax.random.PRNGKey(0), data["positions"][0, 0],
                            Edges(data["senders"][0, 0], data["receivers"][0, 0]),
                            jnp.asarray(species), box)
-    init, step = our_train_step(model, jnp.asarray(species), box, n, float(spec["learning_rate"]))
+    init, step = hand_train_step(model, jnp.asarray(species), box, n, float(spec["learning_rate"]))
     state = {"params": params, "opt": init(params), "i": 0}
 
     def one() -> float:
@@ -202,7 +287,7 @@ def our_worker(spec: dict) -> None:
     t0 = time.perf_counter()
     one()  # compiles: every batch has the same shapes
     compile_s = time.perf_counter() - t0
-    say("READY", {"engine": f"{spec['arch']} jax {jax.__version__}",
+    say("READY", {"engine": f"{spec['arch']} jax {jax.__version__} (hand step)",
                   "n_params": count_parameters(params), "compile_s": compile_s,
                   "n_batches": n_batches,
                   "edges_per_frame": int(S.shape[1]), "hyper": arch.hyperparameters()})
@@ -243,9 +328,14 @@ def measure(arch: str, data_path: str, data: dict, args, tmp: str,
               "warmup_steps": 1}
     env = worker_env(args.threads or None)
     spec = {**common, "hyper": overrides, "avg_num_neighbors": avg}
-    workers = [Worker("ours", [sys.executable, os.path.abspath(__file__), "--worker",
-                               write_json(os.path.join(tmp, f"ours-{arch}.json"), spec)],
-                      os.path.join(tmp, f"ours-{arch}.log"), env)]
+    workers = []
+    for engine, name in (("api", "ours"), ("hand", "hand")):
+        if engine == "hand" and not args.hand_step:
+            continue
+        workers.append(Worker(name, [sys.executable, os.path.abspath(__file__), "--worker",
+                                     write_json(os.path.join(tmp, f"{name}-{arch}.json"),
+                                                {**spec, "engine": engine})],
+                              os.path.join(tmp, f"{name}-{arch}.log"), env))
     note = ""
     if peers_python and arch in PEER_ARCHS:
         pspec = {**common, "hyper": peer_hyperparameters(arch, ours_hyper, avg)}
@@ -286,6 +376,8 @@ def main() -> None:
                    help="frames a step (2: a MACE step on 192 atoms takes ~1 min here)")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seconds", type=float, default=5.0, help="least length of a timed block")
+    p.add_argument("--hand-step", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time the hand-made optax step (row 'ours, hand step')")
     p.add_argument("--threads", type=int, default=1,
                    help="threads of torch and XLA (default 1, both: on a loaded machine "
                         "torch's OpenMP threads\nspin against other processes, 40x slower "
@@ -300,7 +392,8 @@ def main() -> None:
     args = p.parse_args()
     if args.worker:
         with open(args.worker) as fh:
-            return our_worker(json.load(fh))
+            spec = json.load(fh)
+        return (our_worker if spec["engine"] == "api" else hand_worker)(spec)
     peers_python = find_peers_python(args.peers_python)
     if peers_python is None:
         print(PEERS_INSTALL)
@@ -325,22 +418,23 @@ def main() -> None:
             r = rows[-1]
             print(f"  {arch}: ours {r['ours']['median']:.2f} frames/s (compiled in "
                   f"{r['ours']['compile_s']:.0f} s)"
+                  + (f", hand step {r['hand']['median']:.2f}" if "hand" in r else "")
                   + (f", peer {r['peer']['median']:.2f} frames/s" if "peer" in r else "")
                   + f"  [{time.perf_counter() - t0:.0f} s]", flush=True)
     if not rows:
         raise SystemExit("nothing was measured")
-    print(f"\n{'arch':<9}{'engine':>7}{'params':>10}{'frames/s':>10}{'best':>9}{'ours/peer':>10}"
+    print(f"\n{'arch':<8}{'engine':<16}{'params':>10}{'frames/s':>10}{'best':>9}{'x peer':>8}"
           f"{'loss_end':>10}{'peak MiB':>10}")
     for row in rows:
-        for name in ("ours", "peer"):
+        for name, label in ENGINE_LABELS.items():
             if name in row:
                 r = row[name]
-                ratio = (f"{row['ours']['median'] / row['peer']['median']:>10.2f}"
-                         if name == "ours" and "peer" in row else f"{'':>10}")
-                print(f"{row['arch']:<9}{name:>7}{r['n_params']:>10,}{r['median']:>10.2f}"
+                ratio = (f"{r['median'] / row['peer']['median']:>8.2f}"
+                         if name != "peer" and "peer" in row else f"{'':>8}")
+                print(f"{row['arch']:<8}{label:<16}{r['n_params']:>10,}{r['median']:>10.2f}"
                       f"{r['best']:>9.2f}{ratio}{r['loss_end']:>10.3g}{r['maxrss_MiB']:>10.0f}")
         if row.get("note"):
-            print(f"{'':<16}({row['note']})")
+            print(f"{'':<24}({row['note']})")
     print(f"\nload average after: {load_average()}; wall {time.perf_counter() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as fh:
