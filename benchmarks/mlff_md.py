@@ -11,10 +11,10 @@ them).
   ``workbench.simulation_setup.learned_simulation(model, atoms, integrator="nve", ...)``,
   ``--stride`` steps a frame and one frame a chunk; timed blocks are whole chunks run on by
   raising the simulation's ``n_steps`` (the kernel compiled once, before timing). That
-  includes the workbench's neighbour list (``simulation.LEARNED_SKIN`` = 1 Å skin, capacity
-  1.25 times the pairs at allocation; every slot, padding included, costs a model
-  evaluation of an edge), the per-frame energy and pressure, and the chunk's transfer to
-  numpy and stability check.
+  includes the workbench's neighbour list (the architecture's ``md_skin`` and
+  ``md_capacity``: 0.5 Å and 1.1 times the pairs at allocation for message-passing models;
+  every slot, padding included, costs a model evaluation of an edge), the per-frame energy
+  and pressure, and the chunk's transfer to numpy and stability check.
 - ours, hand loop (extra row, ``hand_md_engine``; ``--no-hand-loop`` drops it): the same
   model in a hand-made ``jax_md.simulate.nve`` ``lax.fori_loop``, a list at cutoff +
   ``--skin`` (0.5 Å) with ``--capacity`` (1.05) times the pairs, no thermodynamics: what the
@@ -184,8 +184,9 @@ def our_md_engine(ff, structure: dict, stride: int):
     1 fs, float32) with one frame of ``stride`` steps a chunk; ``(advance(n) -> info,
     chunk)``, ``advance`` running ``n`` steps (a multiple of ``chunk``) by raising the
     simulation's ``n_steps`` and ``run``-ning it on, so that every call reuses the kernel
-    compiled by the first. The workbench's neighbour list (``LEARNED_SKIN`` 1 Å, capacity
-    1.25) and its per-frame thermodynamics (energy, pressure) are included, as in any run."""
+    compiled by the first. The workbench's neighbour list (``Architecture.md_skin``,
+    ``md_capacity``) and its per-frame thermodynamics (energy, pressure) are included, as in
+    any run."""
     from ase import Atoms
 
     from workbench.simulation_setup import learned_simulation

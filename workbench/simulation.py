@@ -51,8 +51,6 @@ _MOLECULAR_KERNELS_MAX = 6
 _COMPILE_LOCKS: dict[tuple, threading.Lock] = {}
 _COMPILE_LOCKS_LOCK = threading.Lock()
 _WARMED: set[tuple] = set()  # (kernel key, n_frames, stride) compiled by a warm-up
-#: neighbour-list skin (Å) of learned systems, as the classical force fields' (ForceField.skin)
-LEARNED_SKIN = 1.0
 
 
 class Chunk:
@@ -185,7 +183,9 @@ class Simulation(Job):
         key = self._molecular_key()
         if key in _MOLECULAR_KERNELS:
             return _MOLECULAR_KERNELS[key]
-        ks = (md_functions(s.model.build_model(), s.box, dtype=dtype, skin=LEARNED_SKIN)
+        arch = s.model.architecture if s.model is not None else None
+        ks = (md_functions(s.model.build_model(), s.box, dtype=dtype, skin=arch.md_skin,
+                           capacity_multiplier=arch.md_capacity)
               if s.model is not None else s.forcefield.build(dtype))
         units = s.unit_system
         # free space: any volume will do, the pressure is replaced by NaN (_to_numpy)
