@@ -83,8 +83,12 @@ class TrainSession(param.Parameterized):
         return job
 
     def update(self) -> bool:
-        """Take the generated dataset once its job has completed; True when it changed."""
+        """Take the generated dataset once its job has completed; True when it changed.
+        ``ValueError`` (once) when the generation failed, with its message."""
         job = self._generation
+        if job is not None and job.status == "failed":
+            self._generation = None
+            raise ValueError(f"generating the data failed: {job.message}")
         if job is None or job.status != "completed" or job.dataset is None:
             return False
         self._generation = None

@@ -298,12 +298,11 @@ class TrainDashboard(pn.viewable.Viewer):
     # --- refresh (event loop) -------------------------------------------------------------------
     def _refresh(self) -> None:
         s = self.session
-        if s.update():
-            self._show_dataset()
-        gen = s._generation
-        if gen is not None and gen.status == "failed":
-            _say(self.data_notice, f"**Generation failed:** {gen.message}")
-            s._generation = None
+        try:
+            if s.update():
+                self._show_dataset()
+        except ValueError as exc:
+            _say(self.data_notice, f"**Not used:** {exc}")
         self.progress.job = s.job
         self.progress.refresh()
         busy = s.busy
