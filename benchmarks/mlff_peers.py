@@ -52,7 +52,7 @@ def build_mace(h: dict, zs: list[int]):
     script), float32, random weights, atomic energies zero."""
     import torch
 
-    # e3nn 0.4.4 (mace-torch's pin) loads its own constants file with torch.load, which torch
+    # e3nn 0.4.4 (mace-torch's pin) reads its own constants file (a library file), which torch
     # >= 2.6 refuses unless ``slice`` is an allowed global (mace's calculator module allows it)
     torch.serialization.add_safe_globals([slice])
     from e3nn import o3
@@ -125,8 +125,7 @@ def atoms_of(numbers, positions, box):
 
 def calculator(arch: str, h: dict, zs: list[int], workdir: str):
     """(ASE calculator, torch model): mace-torch's ``MACECalculator`` or schnetpack's
-    ``SpkCalculator`` (which loads its model from a file: saved here first, read back with
-    ``weights_only=False`` as torch >= 2.6 requires for a whole module) with schnetpack's
+    ``SpkCalculator`` (given the model in memory instead of loading a file) with schnetpack's
     ``MatScipyNeighborList`` at the cutoff."""
     import torch
 
@@ -140,18 +139,16 @@ def calculator(arch: str, h: dict, zs: list[int], workdir: str):
         from schnetpack.interfaces.ase_interface import SpkCalculator
 
         model = build_schnet(h)
-        path = f"{workdir}/schnet_peer.pt"
-        torch.save(model, path)
         try:
             nl = spk.transform.MatScipyNeighborList(cutoff=float(h["cutoff"]))
         except Exception:  # matscipy missing: ASE's neighbour list
             nl = spk.transform.ASENeighborList(cutoff=float(h["cutoff"]))
         class Calculator(SpkCalculator):
-            # torch >= 2.6 loads weights only by default; this file was written just above
+            # the model in memory: no file written and read back (no pickle anywhere)
             def _load_model(self, model_file):
-                return torch.load(model_file, map_location="cpu", weights_only=False).eval()
+                return model.eval()
 
-        calc = Calculator(model_file=path, neighbor_list=nl, energy_key="energy",
+        calc = Calculator(model_file="<in memory>", neighbor_list=nl, energy_key="energy",
                              force_key="forces", energy_unit="eV", position_unit="Ang",
                              device="cpu", dtype=torch.float32)
         return calc, calc.model
