@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from tests.ui.browser import READY_JS, STATS_JS, png_pixels, wait_js, wait_until
 from workbench.simulation_setup import SimulationSetup
@@ -40,10 +41,12 @@ def test_alanine_dipeptide_draws_bonds_and_a_ramachandran_plot(serve_boards, pag
     wait_js(page, f"() => {{ const v = ({STATS_JS})()[0]; return v && v.nAtoms === 22; }}",
             "the viewer to draw alanine dipeptide", timeout_ms=30_000)
     assert _structure(page)["nBonds"] == 21  # ACE-ALA-NME: 22 atoms, 21 bonds
-    assert page.get_by_text("Temperature (K)").is_visible()
-    assert page.get_by_text("Time step (fs)").is_visible()
-    assert not page.get_by_text("Potential parameters").is_visible()
-    assert not page.get_by_text("Cutoff (σ)").is_visible()
+    # The relabelled widgets arrive in their own message, after or before the new structure:
+    # wait for them (Playwright's expect retries until its timeout) rather than look once.
+    expect(page.get_by_text("Temperature (K)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Time step (fs)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Potential parameters")).to_be_hidden(timeout=30_000)
+    expect(page.get_by_text("Cutoff (σ)")).to_be_hidden(timeout=30_000)
     assert board.setup.temperature == 300.0 and board.setup.timestep == 0.5
 
     canvas = page.locator("canvas").first
