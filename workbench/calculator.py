@@ -145,20 +145,23 @@ class PairCalculator(Calculator):
 class LearnedCalculator(Calculator):
     """A learned force field as an ASE calculator (module docstring). ``model``: a
     ``LearnedForceField``, a folder with ``model.json`` or a registered run id; ``dtype``:
-    float64 (default) or float32; ``skin``: neighbour-list skin in Å."""
+    float64 (default) or float32; ``skin``: neighbour-list skin in Å; ``tabulate``: look the
+    radial functions up in cubic tables as MD does (``LearnedForceField.md_weights``; default),
+    or evaluate them exactly (False)."""
 
     implemented_properties = ("energy", "free_energy", "energies", "forces", "stress")
 
     def __init__(self, model: LearnedForceField | str, *, dtype=jnp.float64, skin: float = 1.0,
-                 **kwargs):
+                 tabulate: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.model = load_model(model)
-        if self.model.params is None:
-            raise ValueError("the learned force field has no weights")
         self.dtype = float_dtype(dtype)
         self.skin = float(skin)
         self._mlff = self.model.build_model()
-        self._params = md_params(self.model.params, [], self.dtype)["params"]
+        weights = self.model.md_weights() if tabulate else self.model.params
+        if weights is None:
+            raise ValueError("the learned force field has no weights")
+        self._params = md_params(weights, [], self.dtype)["params"]
         self._built: dict[tuple, tuple] = {}  # (n, box, species) -> (neighbor_fn, evaluate)
         self._neighbors: dict[tuple, object] = {}
 

@@ -76,6 +76,15 @@ class LearnedForceField(param.Parameterized):
         module = self.architecture.module(len(self.species))
         return energy_model(module, self.cutoff, shifts=self.shifts, scale=self.scale)
 
+    def md_weights(self) -> Any:
+        """The weights as MD runs them: with the architecture's radial functions as cubic
+        tables where it has them (``MLFFModel.tabulate_fn``: SchNet's filters; the same forces
+        within 1e-5 relative, 2-3x faster), else the weights themselves. ``ValueError`` when
+        the model has no weights."""
+        if self.params is None:
+            raise ValueError("the learned force field has no weights")
+        return self.build_model().tabulate_fn(self.params)
+
     # --- files --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Everything but the weights (JSON)."""

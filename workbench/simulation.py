@@ -141,7 +141,7 @@ class Simulation(Job):
         s.validate()
         if s.model is not None:
             init_fn, run_fn = self._molecular_kernel()
-            params = md_params(s.model.params, s.model.species_index(s.atomic_numbers()),
+            params = md_params(s.model.md_weights(), s.model.species_index(s.atomic_numbers()),
                                self._dtype)
             self._kernel = (self._kernel_key(), init_fn, run_fn, params)
             return init_fn, run_fn, params

@@ -34,12 +34,17 @@ class MLFFModel(NamedTuple):
       ``dE/dstrain / volume`` at 0 is the stress (``workbench.calculator.LearnedCalculator``).
     atom_energy_fn: the same, ``-> [n_atoms]`` per-atom energies in eV (shifts included).
     cutoff: Å; neighbour lists must hold every pair within it.
+    tabulate_fn: ``params -> params`` for MD with fixed weights: the architecture's radial
+      functions as cubic tables (``kernels.mlff.tables``; SchNet's filters), the same energies
+      within float32 rounding and faster; the identity for architectures without tables.
+      Training uses the untabulated ``params``.
     """
 
     init_fn: Callable[..., Params]
     energy_fn: Callable[..., Array]
     atom_energy_fn: Callable[..., Array]
     cutoff: float
+    tabulate_fn: Callable[[Params], Params]
 
 
 def cast_params(params: Params, dtype: Any) -> Params:
@@ -75,7 +80,9 @@ def energy_model(module: Any, cutoff: float, shifts: Any = None, scale: float = 
     def energy_fn(params, positions, neighbor, species, box=None, strain=None):
         return jnp.sum(atom_energy_fn(params, positions, neighbor, species, box, strain))
 
-    return MLFFModel(init_fn, energy_fn, atom_energy_fn, float(cutoff))
+    # (not flax's Module.tabulate, a summary table)
+    tabulate_fn = getattr(module, "md_tables", None) or (lambda params: params)
+    return MLFFModel(init_fn, energy_fn, atom_energy_fn, float(cutoff), tabulate_fn)
 
 
 __all__ = ["Edges", "MLFFModel", "cast_params", "energy_model"]

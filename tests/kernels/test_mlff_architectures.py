@@ -65,19 +65,25 @@ class Case:
 
     def __init__(self, name: str):
         self.name = name
-        self.arch = architecture(name, cutoff=CUTOFF, **SMALL[name])
+        # "<arch>_tabulated": the weights with the architecture's MD tables (MLFFModel.tabulate_fn)
+        arch_name = name.removesuffix(TABULATED)
+        self.tabulated = arch_name != name
+        self.arch = architecture(arch_name, cutoff=CUTOFF, **SMALL[arch_name])
         self.lff = LearnedForceField(architecture=self.arch, species=[1, 8], shifts=[-0.3, 0.7],
                                      scale=0.5)
         self.model = self.lff.build_model()
         R = self.positions()
-        self.params = jax.jit(self.model.init_fn)(jax.random.PRNGKey(0), R, PADDED, SPECIES)
-        self.lff.params = self.params
+        self.lff.params = jax.jit(self.model.init_fn)(jax.random.PRNGKey(0), R, PADDED, SPECIES)
+        self.params = self.md_params(self.lff.params)
         self.value_and_force = jax.jit(
             lambda p, R, e: _negate_grad(jax.value_and_grad(self.model.energy_fn, argnums=1)(
                 p, R, e, SPECIES)))
         self.energy = jax.jit(lambda p, R, e: self.model.energy_fn(p, R, e, SPECIES))
         self.energy_box = jax.jit(lambda p, R, e, box: self.model.energy_fn(p, R, e, SPECIES,
                                                                             box))
+
+    def md_params(self, params):
+        return self.model.tabulate_fn(params) if self.tabulated else params
 
     @staticmethod
     def positions(R: np.ndarray = CLUSTER) -> jnp.ndarray:
@@ -98,10 +104,13 @@ _CASES: dict[str, Case] = {}
 #: e3nn tensor products take 20-40 s to compile on two CPU cores even at these sizes; ViSNet (in
 #: the default tier) exercises the same mlip wrapper
 SLOW = {"mace", "nequip"}
+#: the architectures whose radial functions MD looks up in cubic tables (kernels.mlff.tables)
+TABULATED = "_tabulated"
+WITH_TABLES = ["schnet"]
 
 
 @pytest.fixture(params=[pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
-                        for n in sorted(ARCHITECTURES)])
+                        for n in sorted(ARCHITECTURES) + [a + TABULATED for a in WITH_TABLES]])
 def case(request) -> Case:
     name = request.param
     if name not in _CASES:
@@ -191,12 +200,12 @@ def test_save_and_load_reproduce_energies_bit_for_bit(case, tmp_path):
     loaded = LearnedForceField.load(tmp_path / "model")
     assert loaded.to_dict() == case.lff.to_dict()
     assert loaded.architecture.module(2) == case.arch.module(2)
-    a, b = jax.tree.leaves(case.params), jax.tree.leaves(loaded.params)
+    a, b = jax.tree.leaves(case.lff.params), jax.tree.leaves(loaded.params)
     assert len(a) == len(b)
     assert all(np.array_equal(x, y) and np.asarray(x).dtype == np.asarray(y).dtype
                for x, y in zip(a, b, strict=True))
     E, F = case.ef(CLUSTER)
-    E2, F2 = case.value_and_force(loaded.params, case.positions(), PADDED)
+    E2, F2 = case.value_and_force(case.md_params(loaded.params), case.positions(), PADDED)
     assert float(E2) == E
     assert np.array_equal(np.asarray(F2), F)
 

@@ -1,0 +1,88 @@
+"""Radial functions of a trained model as cubic tables, for fast MD.
+
+In SchNet-like models most of the work of a force evaluation is the filter network ``W(r)``,
+an MLP of the interatomic distance alone, evaluated on every edge in every interaction block
+(about 97 % of the floating-point work of SchNet on 64 waters). With the weights fixed, as in
+MD, ``W`` is a smooth function of one variable: it is tabulated once on a uniform grid and
+interpolated, as LAMMPS tabulates pair potentials and DeePMD-kit's model compression (Lu et al.,
+"DP Compress", J. Chem. Theory Comput. 18, 5559 (2022)) tabulates its embedding net.
+
+The interpolant is the cubic Hermite spline of the values and exact derivatives (``jax.jvp``)
+at the grid points: continuous with a continuous first derivative, so forces (its gradient) are
+continuous and the energy is conserved; its error is ``h^4 / 384 max|W''''|``, below float32
+rounding for the default grid (measured in ``tests/kernels/test_mlff_tables.py``). Each
+interval stores its four polynomial coefficients, so a lookup is one gather and three
+multiply-adds per feature.
+
+Written by hand: jax has linear interpolation only (``jnp.interp``, one feature at a time), and
+``interpax`` / ``scipy`` splines are not C1-Hermite on precomputed derivatives in one gather.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+Array = jnp.ndarray
+#: grid points on [0, cutoff]: 0.005 Å apart at a 5 Å cutoff
+DEFAULT_POINTS = 1001
+
+
+def cubic_table(fn: Callable[[Array], Array], cutoff: float, n_points: int = DEFAULT_POINTS
+                ) -> Array:
+    """Coefficients ``[n_points - 1, 4, F]`` of the Hermite spline of ``fn`` on ``n_points``
+    equally spaced distances in ``[0, cutoff]`` (Å). ``fn`` maps ``r: [n]`` to ``[n, F]``
+    (computed in float64 when x64 is enabled); coefficient ``k`` multiplies ``t^k``, ``t`` the
+    position within an interval in ``[0, 1)``. ``ValueError`` for fewer than 2 points."""
+    if n_points < 2:
+        raise ValueError(f"a table needs at least 2 points, got {n_points}")
+    h = cutoff / (n_points - 1)
+    r = jnp.linspace(0.0, cutoff, n_points)
+    values, slopes = jax.jvp(fn, (r,), (jnp.ones_like(r),))
+    p0, p1 = values[:-1], values[1:]
+    m0, m1 = slopes[:-1] * h, slopes[1:] * h
+    return jnp.stack([p0, m0, 3 * (p1 - p0) - 2 * m0 - m1, 2 * (p0 - p1) + m0 + m1], axis=1)
+
+
+def locate(r: Array, n_intervals: int, cutoff: float) -> tuple[Array, Array]:
+    """``(i, t)``: the interval ``[n_edges]`` int32 of each distance ``r: [n_edges]`` (Å) on a
+    table of ``n_intervals`` over ``[0, cutoff]``, and the position within it ``[n_edges]`` in
+    ``[0, 1]``, as ``lookup`` takes them (shared by every table of one model)."""
+    x = r * (n_intervals / cutoff)
+    i = jnp.clip(jnp.floor(x), 0, n_intervals - 1).astype(jnp.int32)
+    return i, jnp.clip(x - i, 0.0, 1.0)
+
+
+def _cubic(c: Array, t: Array) -> Array:
+    """``sum_k c[:, k] t^k`` (Horner): ``c: [n, K, F]``, ``t: [n, 1]`` -> ``[n, F]``."""
+    out = c[:, -1]
+    for k in range(c.shape[1] - 2, -1, -1):
+        out = out * t + c[:, k]
+    return out
+
+
+@jax.custom_jvp
+def _spline(table: Array, i: Array, t: Array) -> Array:
+    return _cubic(table[i], t)
+
+
+@_spline.defjvp
+def _spline_jvp(primals, tangents):
+    # The slope from its own table of derivative coefficients, gathered separately: so that XLA
+    # fuses each gather into its polynomial instead of writing [n_edges, 4, F] coefficients out
+    # for the backward pass (2-3x slower on CPU), and instead of differentiating Horner's rule
+    # (20x slower). Tables are constants: no derivative in the table.
+    table, i, t = primals
+    slope = table[:, 1:] * jnp.arange(1, 4, dtype=table.dtype)[:, None]
+    return _spline(table, i, t), _cubic(slope[i], t) * tangents[2]
+
+
+def lookup(table: Array, i: Array, t: Array) -> Array:
+    """The tabulated function at ``locate``'s ``(i, t)``: ``table: [n_intervals, 4, F]`` (one
+    ``cubic_table``) -> ``[n_edges, F]`` in the table's dtype, differentiable in ``t`` (not in
+    the table, a constant). Distances at or beyond the cutoff get the last interval's end,
+    zero for the tabulated functions, which carry a cutoff that vanishes there with its slope:
+    mask such edges out if they may lie further."""
+    return _spline(jax.lax.stop_gradient(table), i, t.astype(table.dtype)[:, None])
