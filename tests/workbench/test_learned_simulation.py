@@ -1,6 +1,7 @@
 """MD with a learned force field through ``Simulation``: every integrator, periodic and free,
-NVE energy conservation in float64 (SchNet's tabulated filters as well as the exact ones), saving and reloading the run's model, ``learned_system``
-and ``load_model``, and the clear errors (elements the model lacks, a cutoff over half the box).
+NVE energy conservation in float64 (SchNet's tabulated filters as well as the exact ones),
+saving and reloading the run's model, ``learned_system`` and ``load_model``, and the clear
+errors (elements the model lacks, a cutoff over half the box).
 
 Models: small pair MLPs fitted to argon's Lennard-Jones (``tests.lj_pair_mlp``).
 """
