@@ -96,7 +96,7 @@ class SchNet(nn.Module):
         keep = (edge_mask & (r < self.cutoff))[:, None]
         if self.has_variable("tables", "filter_table"):
             tables = self.get_variable("tables", "filter_table")
-            i, t = locate(r, tables.shape[1], self.cutoff)
+            i, t = locate(r, tables.shape[2], self.cutoff)
             w = [lookup(table, i, t) for table in tables]
         else:
             w = self._filter_module(name="filters")(r)
@@ -112,8 +112,8 @@ class SchNet(nn.Module):
 
     def md_tables(self, variables: dict, n_points: int = DEFAULT_POINTS) -> dict:
         """``variables`` with a ``tables`` collection: the filters of every block (cutoff
-        included) as cubic tables of ``n_points`` on ``[0, cutoff]`` (``[n_interactions,
-        n_points - 1, 4, n_filters]``, computed in float64 when x64 is on)."""
+        included) as cubic tables of ``n_points`` on ``[0, cutoff]`` (``[n_interactions, 4,
+        n_points - 1, n_filters]``, computed in float64 when x64 is on)."""
         dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
         params = jax.tree.map(lambda x: jnp.asarray(x, dtype), {"params": variables["params"]})
         filters = self._filter_module(parent=None).bind({"params": params["params"]["filters"]})

@@ -32,7 +32,7 @@ DEFAULT_POINTS = 1001
 
 def cubic_table(fn: Callable[[Array], Array], cutoff: float, n_points: int = DEFAULT_POINTS
                 ) -> Array:
-    """Coefficients ``[n_points - 1, 4, F]`` of the Hermite spline of ``fn`` on ``n_points``
+    """Coefficients ``[4, n_points - 1, F]`` of the Hermite spline of ``fn`` on ``n_points``
     equally spaced distances in ``[0, cutoff]`` (Å). ``fn`` maps ``r: [n]`` to ``[n, F]``
     (computed in float64 when x64 is enabled); coefficient ``k`` multiplies ``t^k``, ``t`` the
     position within an interval in ``[0, 1)``. ``ValueError`` for fewer than 2 points."""
@@ -43,7 +43,7 @@ def cubic_table(fn: Callable[[Array], Array], cutoff: float, n_points: int = DEF
     values, slopes = jax.jvp(fn, (r,), (jnp.ones_like(r),))
     p0, p1 = values[:-1], values[1:]
     m0, m1 = slopes[:-1] * h, slopes[1:] * h
-    return jnp.stack([p0, m0, 3 * (p1 - p0) - 2 * m0 - m1, 2 * (p0 - p1) + m0 + m1], axis=1)
+    return jnp.stack([p0, m0, 3 * (p1 - p0) - 2 * m0 - m1, 2 * (p0 - p1) + m0 + m1])
 
 
 def locate(r: Array, n_intervals: int, cutoff: float) -> tuple[Array, Array]:
@@ -55,32 +55,33 @@ def locate(r: Array, n_intervals: int, cutoff: float) -> tuple[Array, Array]:
     return i, jnp.clip(x - i, 0.0, 1.0)
 
 
-def _cubic(c: Array, t: Array) -> Array:
-    """``sum_k c[:, k] t^k`` (Horner): ``c: [n, K, F]``, ``t: [n, 1]`` -> ``[n, F]``."""
-    out = c[:, -1]
-    for k in range(c.shape[1] - 2, -1, -1):
-        out = out * t + c[:, k]
+def _polynomial(table: Array, i: Array, t: Array) -> Array:
+    """``sum_k table[k, i] t^k`` by Horner's rule: ``table: [K, n_intervals, F]``, ``i: [n]``,
+    ``t: [n, 1]`` -> ``[n, F]``. Each coefficient is gathered on its own, used once, so XLA
+    fuses the gathers into the polynomial instead of writing ``[n, K, F]`` out (2x slower on
+    CPU for 64 waters)."""
+    out = table[-1][i]
+    for k in range(table.shape[0] - 2, -1, -1):
+        out = out * t + table[k][i]
     return out
 
 
 @jax.custom_jvp
 def _spline(table: Array, i: Array, t: Array) -> Array:
-    return _cubic(table[i], t)
+    return _polynomial(table, i, t)
 
 
 @_spline.defjvp
 def _spline_jvp(primals, tangents):
-    # The slope from its own table of derivative coefficients, gathered separately: so that XLA
-    # fuses each gather into its polynomial instead of writing [n_edges, 4, F] coefficients out
-    # for the backward pass (2-3x slower on CPU), and instead of differentiating Horner's rule
-    # (20x slower). Tables are constants: no derivative in the table.
+    # The slope as a polynomial of its own (coefficients k c_k): XLA's derivative of Horner's
+    # rule runs 20x slower on CPU. Tables are constants: no derivative in the table.
     table, i, t = primals
-    slope = table[:, 1:] * jnp.arange(1, 4, dtype=table.dtype)[:, None]
-    return _spline(table, i, t), _cubic(slope[i], t) * tangents[2]
+    slope = table[1:] * jnp.arange(1, table.shape[0], dtype=table.dtype)[:, None, None]
+    return _spline(table, i, t), _polynomial(slope, i, t) * tangents[2]
 
 
 def lookup(table: Array, i: Array, t: Array) -> Array:
-    """The tabulated function at ``locate``'s ``(i, t)``: ``table: [n_intervals, 4, F]`` (one
+    """The tabulated function at ``locate``'s ``(i, t)``: ``table: [4, n_intervals, F]`` (one
     ``cubic_table``) -> ``[n_edges, F]`` in the table's dtype, differentiable in ``t`` (not in
     the table, a constant). Distances at or beyond the cutoff get the last interval's end,
     zero for the tabulated functions, which carry a cutoff that vanishes there with its slope:

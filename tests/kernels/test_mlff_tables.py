@@ -40,12 +40,12 @@ def _fourth_derivative_max(r):
 @pytest.mark.parametrize("n_points", [51, 201])
 def test_spline_meets_the_hermite_error_bounds(n_points):
     table = cubic_table(_f, CUTOFF, n_points)
-    assert table.shape == (n_points - 1, 4, 2)
+    assert table.shape == (4, n_points - 1, 2)
     r = jnp.asarray(np.random.default_rng(0).uniform(0, CUTOFF, 20_000))
     h = CUTOFF / (n_points - 1)
 
     def spline(r):
-        return lookup(table, *locate(r, table.shape[0], CUTOFF))
+        return lookup(table, *locate(r, table.shape[1], CUTOFF))
 
     d4 = _fourth_derivative_max(jnp.linspace(0, CUTOFF, 5001))
     err = np.abs(np.asarray(spline(r) - _f(r))).max(axis=0)
@@ -87,7 +87,7 @@ def test_default_schnet_tabulated_matches_its_exact_filters():
     R = jnp.asarray(R)
     params = model.init_fn(jax.random.PRNGKey(0), R, edges, species)
     tabulated = model.tabulate_fn(params)
-    assert tabulated["tables"]["filter_table"].shape == (6, DEFAULT_POINTS - 1, 4, 128)
+    assert tabulated["tables"]["filter_table"].shape == (6, 4, DEFAULT_POINTS - 1, 128)
 
     def energy_forces(p):
         e, g = jax.jit(jax.value_and_grad(model.energy_fn, argnums=1))(p, R, edges, species)
