@@ -13,8 +13,10 @@ them).
   raising the simulation's ``n_steps`` (the kernel compiled once, before timing). That
   includes the workbench's neighbour list (the architecture's ``md_skin`` and
   ``md_capacity``: 0.5 Å and 1.1 times the pairs at allocation for message-passing models;
-  every slot, padding included, costs a model evaluation of an edge), the per-frame energy
-  and pressure, and the chunk's transfer to numpy and stability check.
+  every slot, padding included, costs a model evaluation of an edge), the weights as MD runs
+  them (``LearnedForceField.md_weights``: SchNet's filters as cubic tables,
+  ``kernels.mlff.tables``; the same forces within 1e-5 relative), the per-frame energy and
+  pressure, and the chunk's transfer to numpy and stability check.
 - ours, hand loop (extra row, ``hand_md_engine``; ``--no-hand-loop`` drops it): the same
   model in a hand-made ``jax_md.simulate.nve`` ``lax.fori_loop``, a list at cutoff +
   ``--skin`` (0.5 Å) with ``--capacity`` (1.05) times the pairs, no thermodynamics: what the
