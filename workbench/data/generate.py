@@ -14,7 +14,7 @@ Recipes (options in brackets are keyword arguments, e.g. ``stride=``):
   (eV, eV/Å), as MDsim's water set [n_molecules, timestep_fs, stride, equilibration_steps,
   platform, and ``water_box`` options].
 - ``alanine_dipeptide``: OpenMM, AMBER ff14SB, in vacuum (``solvent="water"``: TIP3P box),
-  Langevin 300 K, 0.5 fs steps, a frame every 0.1 ps: positions and forces (and energies)
+  Langevin 300 K, 0.5 fs steps, a frame every 0.1 ps: positions, forces and energies
   [solvent, timestep_fs, stride, equilibration_steps, platform].
 - ``ethanol``, ``aspirin``, ``naphthalene``, ``salicylic_acid``: built from SMILES with RDKit
   (``AddHs``, ETKDG embedding with the seed, MMFF relaxation), then GFN2-xTB (tblite through
@@ -286,7 +286,8 @@ def _water(seed: int = 0, n_molecules: int = 64, timestep_fs: float = 0.5, strid
                         label=f"water_box(n_molecules={n_molecules}, seed={seed})")
 
 
-@_register("alanine_dipeptide", "OpenMM alanine dipeptide, Langevin 300 K: positions, forces",
+@_register("alanine_dipeptide",
+           "OpenMM alanine dipeptide, Langevin 300 K: positions, forces, energies",
            chunk_frames=500)
 def _alanine(seed: int = 0, solvent: str | None = None, timestep_fs: float = 0.5,
              stride: int = 200, equilibration_steps: int = 20_000, platform: str = "CPU",
