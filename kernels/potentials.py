@@ -84,7 +84,9 @@ def yukawa(dr: Array, A: Array = 1.0, kappa: Array = 1.0, **_) -> Array:
 class PairFamily:
     """A named analytic pair potential: its function, parameter names and defaults, which
     parameters must be strictly positive (sizes, exponents) or non-negative (energy scales),
-    and which are lengths (to detect overlapping atoms)."""
+    and which are lengths (to detect overlapping atoms). ``dimension(name)`` is a parameter's
+    (length power, energy power): lengths (1, 0), energy scales (0, 1), exponents (0, 0), and
+    what ``dimensions`` says otherwise (Morse's alpha, 1/length)."""
 
     name: str
     fn: Callable[..., Array]
@@ -93,10 +95,19 @@ class PairFamily:
     description: str = ""
     length_params: tuple[str, ...] = ()
     nonnegative: tuple[str, ...] = ()
+    dimensions: tuple[tuple[str, tuple[int, int]], ...] = ()
 
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(self.defaults)
+
+    def dimension(self, name: str) -> tuple[int, int]:
+        """(length power, energy power) of parameter ``name`` (class docstring)."""
+        given = dict(self.dimensions)
+        if name in given:
+            return given[name]
+        return (1, 0) if name in self.length_params else (0, 1) if name in self.nonnegative \
+            else (0, 0)
 
 
 FAMILIES: dict[str, PairFamily] = {
@@ -112,9 +123,10 @@ FAMILIES: dict[str, PairFamily] = {
         PairFamily("soft_sphere", soft_sphere, {"sigma": 1.0, "epsilon": 1.0, "alpha": 2.0},
                    ("sigma", "alpha"), "Finite-range soft sphere", ("sigma",), ("epsilon",)),
         PairFamily("morse", morse, {"D0": 1.0, "alpha": 5.0, "r0": 1.0}, ("alpha", "r0"),
-                   "Morse", ("r0",), ("D0",)),
+                   "Morse", ("r0",), ("D0",), (("alpha", (-1, 0)),)),
         PairFamily("yukawa", yukawa, {"A": 1.0, "kappa": 1.0}, ("kappa",),
-                   "Screened Coulomb (Yukawa)"),
+                   "Screened Coulomb (Yukawa)", (), (),
+                   (("A", (1, 1)), ("kappa", (-1, 0)))),
     )
 }
 

@@ -27,11 +27,12 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import param
+from ase.data import atomic_masses, atomic_numbers
 from jax_md import space
 
 from kernels.observables.rdf import check_r_max, rdf_smooth
 from workbench import io, rdf_files
-from workbench.units import get_units
+from workbench.units import ReducedUnits, get_units, number_density
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,44 @@ class TargetRDF(param.Parameterized):
         rows = [np.interp(centres, r, row, left=0.0, right=row[-1]) for row in self.g_rows]
         return rows[0] if np.ndim(self.g) == 1 else np.stack(rows)
 
+    # --- unit conversion ---------------------------------------------------------------
+    def default_reduced_units(self, masses: list[float] | None = None) -> ReducedUnits:
+        """Reduced units for an ASE-unit target (``ValueError`` for a reduced one): length
+        where the first g row first reaches 1 (0.97 sigma for LJ liquids, so the fitted sigma
+        starts near 1), energy kT of the target (T* = 1), mass the mole-fraction-weighted
+        ``masses`` (amu; default: the elements' masses when the species names are element
+        symbols, else 1 amu)."""
+        if self.units != "ase":
+            raise ValueError("the target is in reduced units already")
+        g = self.g_rows[0]
+        if not np.any(g >= 1.0):
+            raise ValueError(f"the target ({self.source or 'g(r)'}) never reaches g = 1: give "
+                             "reduced units (length, energy) explicitly")
+        length = float(np.asarray(self.r, float)[np.argmax(g >= 1.0)])
+        if masses is None:
+            masses = [atomic_masses[atomic_numbers[n]] if n in atomic_numbers else 1.0
+                      for n in self.species_names]
+        mass = float(np.dot(self.composition, masses))
+        return ReducedUnits(length=length, energy=self.kT, mass=mass)
+
+    def in_reduced_units(self, units: ReducedUnits) -> TargetRDF:
+        """This ASE-unit target (r in Å, density per Å^3, T in K) in the reduced units of
+        ``units``, with a note that records the conversion (``ValueError`` for a target in
+        reduced units already)."""
+        if self.units != "ase":
+            raise ValueError("the target is in reduced units already")
+        note = (f"converted to reduced units: length {units.length:.6g} Å, energy "
+                f"{units.energy:.6g} eV, mass {units.mass:.6g} amu (tau = {units.tau_fs:.4g} "
+                f"fs); T* = {units.temperature(self.temperature):.6g}, rho* = "
+                f"{units.density(self.density):.6g}")
+        return TargetRDF(
+            r=np.asarray(self.r, float) / units.length, g=np.asarray(self.g, float),
+            species_pairs=list(self.species_pairs), density=units.density(self.density),
+            temperature=units.temperature(self.temperature), composition=list(self.composition),
+            species_names=list(self.species_names), units="lj",
+            rdf_sigma=None if self.rdf_sigma is None else self.rdf_sigma / units.length,
+            source=self.source, layout=self.layout, notes=[*self.notes, note])
+
     def to_dict(self) -> dict:
         """JSON-ready metadata (no arrays)."""
         return {"species_pairs": [list(p) for p in self.species_pairs], "density": self.density,
@@ -149,16 +188,22 @@ class TargetRDF(param.Parameterized):
                   composition: list[float] | None = None,
                   species_names: list[str] | None = None,
                   species_pairs: list[tuple[int, int]] | None = None,
-                  rdf_sigma: float | None = None) -> TargetRDF:
+                  rdf_sigma: float | None = None, mass_density: float | None = None,
+                  masses: list[float] | None = None) -> TargetRDF:
         """Read a text table (module docstring; ``workbench.rdf_files``) or an ``.npz``
         (``r``, ``g``) target; the state point comes from the arguments or, for ``.npz``, from
-        its ``density``/``temperature`` arrays. Several g columns map to species pairs by their
-        names (``r gOO gOH gHH``) unless ``species_pairs`` is given. ``layout`` and ``notes``
-        of the target say how the file was read. ``ValueError`` naming the file (and the line
-        or column) for anything malformed."""
+        its ``density``/``temperature`` arrays. In ASE units a density may be given as
+        ``mass_density`` in g/cm^3 instead, with the species' ``masses`` (amu; default: the
+        elements' when the species names are element symbols). Several g columns map to
+        species pairs by their names (``r gOO gOH gHH``) unless ``species_pairs`` is given.
+        ``layout`` and ``notes`` of the target say how the file was read. ``ValueError``
+        naming the file (and the line or column) for anything malformed."""
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"target file {path}: no such file")
+        if mass_density is not None:
+            density = _from_mass_density(mass_density, masses, units, density, species_names,
+                                         composition)
         try:
             return cls._from_file(path, density=density, temperature=temperature, units=units,
                                   composition=composition, species_names=species_names,
@@ -279,6 +324,23 @@ class TargetRDF(param.Parameterized):
                    composition=(counts / counts.sum()).tolist(),
                    species_names=list(species_names), units=units, rdf_sigma=float(rdf_sigma),
                    source=f"{source}, {len(frames)} frames")
+
+
+def _from_mass_density(mass_density: float, masses, units: str, density, species_names,
+                       composition) -> float:
+    """Atoms per Å^3 of ``mass_density`` (g/cm^3); ``ValueError`` when it cannot be had."""
+    if units != "ase":
+        raise ValueError("a mass density (g/cm^3) needs units='ase' (lengths in Å)")
+    if density is not None:
+        raise ValueError("give the density or the mass density, not both")
+    if masses is None:
+        names = species_names or []
+        unknown = [n for n in names if n not in atomic_numbers]
+        if not names or unknown:
+            raise ValueError("a mass density needs the species' masses (amu), or species "
+                             "names that are element symbols")
+        masses = [atomic_masses[atomic_numbers[n]] for n in names]
+    return number_density(mass_density, masses, composition)
 
 
 def _scalar(data: dict, key: str, path: Path) -> float | None:

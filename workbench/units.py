@@ -53,6 +53,73 @@ ASE = Units("ase", "Å", "eV", "amu", "fs", "K", "bar")
 UNITS = {"lj": LJ, "ase": ASE}
 
 
+@dataclass(frozen=True)
+class ReducedUnits:
+    """An explicit conversion between ASE units and reduced LJ units: the length (Å), energy
+    (eV) and mass (amu) that are 1 in reduced units. Fits build their boxes in reduced units
+    (``workbench.fit``); a target measured in Å and K is converted with one of these, which the
+    fit records, and its results are converted back.
+
+    - lengths ``r* = r / length``; number densities ``rho* = rho length^3``;
+    - temperatures ``T* = k_B T / energy`` (T in K);
+    - time: ``tau = length sqrt(mass / energy)``, ``tau_fs`` in fs;
+    - a parameter of dimension length^a energy^b: ``p = p* length^a energy^b``.
+
+    ``ValueError`` for a unit that is not a positive finite number.
+    """
+
+    length: float  # Å
+    energy: float  # eV
+    mass: float = 1.0  # amu
+
+    def __post_init__(self):
+        for name in ("length", "energy", "mass"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"reduced units: {name} must be a positive number, got {value}")
+
+    @property
+    def tau_fs(self) -> float:
+        """The reduced time unit in fs."""
+        return self.length * float(np.sqrt(self.mass / self.energy)) / ase_units.fs
+
+    def temperature(self, kelvin: float) -> float:
+        """T* of a temperature in K."""
+        return float(kelvin) * ase_units.kB / self.energy
+
+    def kelvin(self, reduced_temperature: float) -> float:
+        """The temperature in K of T*."""
+        return float(reduced_temperature) * self.energy / ase_units.kB
+
+    def density(self, per_cubic_angstrom: float) -> float:
+        """rho* of a number density in atoms per Å^3."""
+        return float(per_cubic_angstrom) * self.length**3
+
+    def scale(self, dimension: tuple[int, int]) -> float:
+        """Physical value of 1 reduced unit of ``dimension`` = (length power, energy power)."""
+        a, b = dimension
+        return self.length**a * self.energy**b
+
+    def to_dict(self) -> dict[str, float]:
+        return {"length": self.length, "energy": self.energy, "mass": self.mass}
+
+
+def number_density(mass_density: float, masses: list[float],
+                   composition: list[float] | None = None) -> float:
+    """Atoms per Å^3 of a mass density in g/cm^3, for species of ``masses`` (amu) in mole
+    fractions ``composition`` (default: equal). ``ValueError`` for a non-positive density or
+    mass, or a composition of another length."""
+    masses = np.asarray(masses, dtype=float)
+    x = (np.full(len(masses), 1.0 / len(masses)) if composition is None
+         else np.asarray(composition, dtype=float))
+    if x.shape != masses.shape:
+        raise ValueError(f"{len(masses)} masses but {len(x)} mole fractions")
+    if not mass_density > 0 or np.any(masses <= 0):
+        raise ValueError("the mass density and every mass must be positive")
+    mean_mass = float(np.dot(x, masses) / x.sum())  # g/mol
+    return float(mass_density) * ase_units._Nav / mean_mass * 1e-24  # cm^3 -> Å^3
+
+
 def get_units(name: str) -> Units:
     try:
         return UNITS[name]

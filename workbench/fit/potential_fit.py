@@ -23,8 +23,12 @@ simulation was sound (with their optimiser and simulation state). ``save()`` wri
 kind ``"fit"`` (``workbench.fit.persistence``); ``load_fitted_params(run)``,
 ``fitted_potential(run)`` and ``PotentialFit.from_run(run)`` read it back.
 
-Units: the targets' (reduced LJ units for the boxes the fit builds): ``timestep`` in tau,
-``friction`` in 1/tau, temperatures as T*, lengths in sigma.
+Units: reduced LJ units for the boxes the fit builds: ``timestep`` in tau, ``friction`` in
+1/tau, temperatures as T*, lengths in sigma. Targets in ASE units (r in Å, density per Å^3, T
+in K; ``TargetRDF.from_file(..., units="ase")``) are converted with ``reduced_units`` (given,
+or ``TargetRDF.default_reduced_units`` of the first target), recorded in the run: then
+``initial_params`` of an analytic family are in Å and eV as well, and ``physical_params``
+gives the results back in them.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import numpy as np
 import param
 
 from kernels import diffsim, ibi
+from kernels.potentials import get_family
 from workbench.fit.optimizers import (
     GaussNewtonMeans,
     adam_step,
@@ -52,9 +57,44 @@ from workbench.fit.persistence import fit_arguments, write_fit_run
 from workbench.fit.points import StatePoint, build_point, call, fresh_state, lattice, rdf_grid
 from workbench.fit.settings import FitSettings
 from workbench.jobs import Job
-from workbench.potential import PairPotential
+from workbench.potential import LEARNED, PairPotential
 from workbench.registry import RunRegistry
 from workbench.targets import TargetRDF
+from workbench.units import ReducedUnits
+
+
+def _to_reduced_units(params: dict) -> None:
+    """Convert targets in ASE units (and an analytic family's ``initial_params``) in
+    ``params`` to reduced units, recording the conversion as ``params["reduced_units"]``."""
+    targets = params.get("targets") or []
+    if not any(t.units == "ase" for t in targets):
+        return
+    if not all(t.units == "ase" for t in targets):
+        raise ValueError("the targets mix ASE and reduced units")
+    given = params.get("reduced_units")
+    units = ReducedUnits(**given) if given else targets[0].default_reduced_units()
+    params["targets"] = [t.in_reduced_units(units) for t in targets]
+    params["reduced_units"] = units.to_dict()
+    family = params.get("family", FitSettings.family)
+    if family not in LEARNED and params.get("initial_params"):
+        params["initial_params"] = _physical(family, units, params["initial_params"],
+                                             inverse=True)
+
+
+def _physical(family: str, units: ReducedUnits | None, params: dict,
+              inverse: bool = False) -> dict:
+    """Analytic ``params`` from reduced units to Å and eV (``inverse``: back)."""
+    if units is None:
+        raise ValueError("the fit is in reduced units (its targets were)")
+    if family in LEARNED:
+        raise ValueError(f"a {family} potential has no parameters with units; tabulate it")
+    spec = get_family(family)
+    out = {}
+    for k, v in params.items():
+        scale = units.scale(spec.dimension(k))
+        value = np.asarray(v, float) / scale if inverse else np.asarray(v, float) * scale
+        out[k] = value.item() if value.ndim == 0 else value
+    return out
 
 
 class PotentialFit(FitSettings, Job):
@@ -66,6 +106,7 @@ class PotentialFit(FitSettings, Job):
         if target is not None:
             params["targets"] = [target] if isinstance(target, TargetRDF) else list(target)
         params.setdefault("unit", "iteration")
+        _to_reduced_units(params)
         super().__init__(**params)
         self.history: dict[str, list] = {"loss": [], "wall_time": [], "params": [],
                                          "rdf_error": [], "learning_rate_scale": []}
@@ -130,6 +171,18 @@ class PotentialFit(FitSettings, Job):
         """Current parameters: family parameters, ``{"u": ...}`` or the network pytree."""
         self.prepare()
         return self._map.natural(self._theta)
+
+    @property
+    def units(self) -> ReducedUnits | None:
+        """The conversion of targets given in ASE units (None for reduced-unit targets)."""
+        return None if self.reduced_units is None else ReducedUnits(**self.reduced_units)
+
+    def physical_params(self, params: dict | None = None) -> dict:
+        """Analytic ``params`` (default ``fitted_params()``) in Å and eV (each parameter by
+        its dimension, ``kernels.potentials.PairFamily.dimension``). ``ValueError`` for a fit
+        in reduced units or of a spline or network."""
+        return _physical(self.family, self.units, self.fitted_params() if params is None
+                         else params)
 
     def fitted_params(self) -> dict:
         """The fit's result: the mean of the last ``average_last`` iterations' parameters (the
@@ -316,7 +369,8 @@ class PotentialFit(FitSettings, Job):
     # --- runs ----------------------------------------------------------------------------------
     def save(self, registry: RunRegistry | None = None, name: str = ""):
         """Write a run of kind ``"fit"`` (``workbench.fit.persistence``): config, metrics
-        (final loss, g error, fitted parameters), the fitted potential, and ``fit.npz``
+        (final loss, g error, fitted parameters, and in Å and eV for targets given in ASE
+        units), the fitted potential, and ``fit.npz``
         (fitted and initial parameters, targets, the final g(r) from ``evaluate``, the
         history). Returns the ``Run``."""
         self.prepare()
@@ -333,6 +387,10 @@ class PotentialFit(FitSettings, Job):
                       potential=self.pair_potential(fitted),
                       outcome={"status": self.status, "message": self.message,
                                "iterations": self.iteration})
+        if self.units is not None and not self.learned:
+            run.save_metrics({"fitted_params_physical": {
+                k: np.asarray(v).tolist() for k, v in self.physical_params(fitted).items()},
+                "reduced_units": self.reduced_units})
         return run
 
     @classmethod

@@ -3,8 +3,11 @@
 and dynamics of the state points, the loss, and the optimiser. ``config()`` is the JSON a fit
 run records; ``check()`` rejects set-ups the fit cannot build.
 
-Units: the targets' (reduced LJ units for the boxes the workbench builds): lengths in sigma,
-``timestep`` in tau, ``friction`` in 1/tau, temperatures as T*.
+Units: reduced LJ units for the boxes the workbench builds: lengths in sigma, ``timestep`` in
+tau, ``friction`` in 1/tau, temperatures as T*. Targets in ASE units (Å, K) are converted by
+``PotentialFit`` with ``reduced_units`` (``workbench.units.ReducedUnits``; default: from the
+first target, ``TargetRDF.default_reduced_units``), which the run records; the settings above
+are then in those reduced units.
 """
 
 from __future__ import annotations
@@ -117,6 +120,10 @@ class FitSettings(param.Parameterized):
     max_temperature_factor = param.Number(default=5.0, bounds=(1, None),
                                           doc="Stop when a frame's temperature exceeds this "
                                           "times the target.")
+    reduced_units = param.Dict(default=None, allow_None=True,
+                               doc="For targets in ASE units: {'length': Å, 'energy': eV, "
+                               "'mass': amu} that are 1 in the fit's reduced units (None: "
+                               "from the first target); set by PotentialFit, recorded.")
     seed = param.Integer(default=0, doc="Seed for lattice, velocities and thermostat noise.")
     precision = param.Selector(default="float32", objects=["float32", "float64"])
 
@@ -140,8 +147,9 @@ class FitSettings(param.Parameterized):
         if not self.targets:
             raise ValueError("the fit needs at least one target RDF")
         if any(t.units != "lj" for t in self.targets):
-            raise NotImplementedError("fits build their boxes in reduced LJ units; convert the "
-                                      "target to 'lj' units")
+            raise ValueError("fits build their boxes in reduced LJ units: convert the target "
+                             "(TargetRDF.in_reduced_units), or give it to PotentialFit, which "
+                             "converts targets in ASE units")
         if any(t.n_species != self.n_species for t in self.targets):
             raise ValueError("every target must have the same species")
         if self.n_species > 2:
