@@ -761,3 +761,38 @@ def pairs_from_names(g_names: list[str], species_names: list[str] | None = None
                              f"({g_names[k]}) name the same species pair")
         seen[key] = k
     return pairs, names
+
+
+_STATE_NUMBER = r"[_=-]?(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)"
+_STATE_PATTERNS = {
+    "density": re.compile(r"(?:^|[_\-. ])(?:rho|dens(?:ity)?|d)" + _STATE_NUMBER
+                          + r"(g(?:cc|cm3|_cm3))?(?=$|[_\-. ]|[a-zA-Z])", re.IGNORECASE),
+    "temperature": re.compile(r"(?:^|[_\-. ])(?:t|temp(?:erature)?)" + _STATE_NUMBER
+                              + r"(k)?(?=$|[_\-. ])", re.IGNORECASE),
+    "kelvin": re.compile(r"(?:^|[_\-. ])" + r"(\d+(?:\.\d*)?)k(?=$|[_\-. ])", re.IGNORECASE),
+}
+
+
+def state_point_from_name(filename: str) -> dict[str, float | bool]:
+    """The state point a file name states, as a suggestion to confirm: ``rdf_rho0.845_T1.0.dat``
+    -> ``{"density": 0.845, "temperature": 1.0}``; ``water_298K_d1.0gcc.csv`` ->
+    ``{"temperature": 298.0, "kelvin": True, "density": 1.0, "mass_density": True}``
+    (``kelvin``: the temperature was written with a K; ``mass_density``: in g/cm^3). Keys that
+    the name does not give are absent; nothing is guessed from bare numbers."""
+    stem, suffix = Path(filename).name, Path(filename).suffix
+    if re.fullmatch(r"\.[A-Za-z][A-Za-z0-9]*", suffix):  # an extension, not a decimal point
+        stem = stem[:-len(suffix)]
+    out: dict[str, float | bool] = {}
+    m = _STATE_PATTERNS["density"].search(stem)
+    if m:
+        out["density"] = float(m.group(1))
+        if m.group(2):
+            out["mass_density"] = True
+    m = _STATE_PATTERNS["temperature"].search(stem)
+    if m:
+        out["temperature"] = float(m.group(1))
+        if m.group(2):
+            out["kelvin"] = True
+    elif (m := _STATE_PATTERNS["kelvin"].search(stem)) is not None:
+        out["temperature"], out["kelvin"] = float(m.group(1)), True
+    return out

@@ -31,6 +31,7 @@ from workbench.fit.targets import target_from_reference_system
 from workbench.jobs import STATUSES, FunctionJob, Worker
 from workbench.potential import PairPotential
 from workbench.targets import TargetRDF
+from workbench.units import ReducedUnits
 
 METHODS = ("diffsim", "ibi")
 
@@ -64,7 +65,8 @@ class TuneSession(param.Parameterized):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.target: TargetRDF | None = None
+        self.target: TargetRDF | None = None  # in reduced units
+        self.units: ReducedUnits | None = None  # the conversion of a target given in Å and K
         self.reference: PairPotential | None = None  # the target's potential, when known
         self.fits: dict[str, PotentialFit] = {}
         self.preview_result: dict | None = None
@@ -192,9 +194,20 @@ class TuneSession(param.Parameterized):
 
     def set_target(self, target: TargetRDF, reference: PairPotential | None = None) -> Future:
         return self.submit(lambda: self._set_target(target, reference) or
-                           f"target: {target.source}", "preparing the fits")
+                           self._target_message(), "preparing the fits")
+
+    def _target_message(self) -> str:
+        u = self.units
+        return f"target: {self.target.source}" + (
+            "" if u is None else f" (fitted in reduced units: length {u.length:.4g} Å, energy "
+            f"{u.energy:.4g} eV = kT, so T* = 1)")
 
     def _set_target(self, target: TargetRDF, reference: PairPotential | None) -> None:
+        # a target in Å and K: the fits and sliders work in reduced units of its own (length
+        # where g first reaches 1, energy kT), recorded in the saved runs and shown
+        self.units = target.default_reduced_units() if target.units == "ase" else None
+        if self.units is not None:
+            target = target.in_reduced_units(self.units)
         self.target, self.reference = target, reference
         n_species = target.n_species
         common = {"n_atoms": self.n_atoms, "replicas": self.replicas,
@@ -202,7 +215,8 @@ class TuneSession(param.Parameterized):
                   "skip_steps": self.relax_steps, "stride": self.stride,
                   "window": self.steps_per_iteration - self.relax_steps,
                   "equilibration": 500, "seed": self.seed,
-                  "r_cutoff": reference.r_cutoff if reference else 2.5}
+                  "r_cutoff": reference.r_cutoff if reference else 2.5,
+                  "reduced_units": None if self.units is None else self.units.to_dict()}
         start = self._matrices(self.initial_params, n_species)
         self.fits = {
             "diffsim": PotentialFit(target, family=self.family, initial_params=start,
@@ -289,6 +303,11 @@ class TuneSession(param.Parameterized):
             if h["loss"]:
                 parts.append(f"{m}: iteration {fit.iteration}, integral |g - g_target| dr = "
                              f"{h['rdf_error'][-1]:.4f}, {np.sum(h['wall_time']):.1f} s")
+        diffsim = self.fits.get("diffsim")
+        if self.units is not None and diffsim is not None and diffsim.history["loss"]:
+            physical = diffsim.physical_params()
+            parts.append("DiffSim in Å and eV: " + ", ".join(
+                f"{k} = {np.round(np.asarray(v), 5).tolist()}" for k, v in physical.items()))
         return "; ".join(parts)
 
     def save(self) -> Future:

@@ -7,7 +7,10 @@ its own thread. One periodic callback per browser session redraws the plots when
 parameters DiffSim has reached (a later slider move continues from the fit, never from stale
 values). Closing the tab stops the session's work and its thread. Nothing runs when a page
 opens: the user makes or loads a target first. A refused file or run is explained next to the
-target widgets, and the message stays until the user acts again.
+target widgets, and the message stays until the user acts again. A file may be in reduced
+units or in Å and K (density in atoms/Å³ or g/cm³ with the species' elements); a state point
+written in its name (``rdf_rho0.845_T1.0.dat``, ``argon_85K_d1.40gcc.csv``) fills the inputs as
+a suggestion the user confirms by loading.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from bokeh.models import ColumnDataSource, Range1d
 from workbench.builders import SYSTEMS
 from workbench.fit import TuneSession, target_from_run
 from workbench.pair_families import family_info
+from workbench.rdf_files import state_point_from_name
 from workbench.registry import RunRegistry
 from workbench.targets import TargetRDF
 from workbench.ui.plots import compact_legend, line_figure
@@ -64,21 +68,48 @@ class TuneDashboard(pn.viewable.Viewer):
                                                   value="Simulation", color="light")
         self.t_system = pn.widgets.Select(label="System", options=[
             n for n in SYSTEMS if n in ("lj_fluid", "binary_lj")], value="lj_fluid")
-        self.t_density = pn.widgets.FloatInput(label="Density", value=0.7, step=0.05,
-                                               start=0.01)
+        self.t_density = pn.widgets.FloatInput(label="Density (ρ*)", value=0.7, step=0.05,
+                                               start=1e-6)
         self.t_temperature = pn.widgets.FloatInput(label="Temperature (T*)", value=1.2,
                                                    step=0.1, start=0.01)
         self.t_steps = pn.widgets.IntInput(label="Reference steps", value=4000, step=1000,
                                            start=500)
         self.t_file = pn.widgets.FileInput(accept=".csv,.npz,.txt,.dat,.xvg")
+        self.t_units = pn.widgets.RadioButtonGroup(
+            options={"Reduced (σ, ε)": "lj", "Å and K": "ase"}, value="lj", color="light")
+        self.t_density_unit = pn.widgets.RadioButtonGroup(
+            options=["atoms/Å³", "g/cm³"], value="atoms/Å³", color="light")
+        self.t_species = pn.widgets.TextInput(
+            label="Species (element symbols, comma-separated; masses for g/cm³)",
+            placeholder="Ar")
+        self.hint = pn.pane.Alert("", alert_type="info", visible=False,
+                                  sizing_mode="stretch_width")
         self.t_runs = pn.widgets.Select(label="Simulation run", options={})
         self.t_button = pn.widgets.Button(label="Make target", color="primary")
         self.t_button.on_click(lambda e: self.make_target())
         self.source.param.watch(self._on_source, "value")
         self.notice = pn.pane.Alert("", alert_type="danger", visible=False,
                                     sizing_mode="stretch_width")
-        self.t_file.param.watch(lambda e: self._problem(None), "value")
+        self.t_file.param.watch(self._on_file, "value")
+        self.t_units.param.watch(lambda e: self._on_source(), "value")
+        self.t_density_unit.param.watch(lambda e: self._on_source(), "value")
 
+    def _on_file(self, event=None) -> None:
+        """A new file: clear old messages and suggest the state point its name gives."""
+        self._problem(None)
+        found = state_point_from_name(self.t_file.filename or "")
+        if "kelvin" in found or "mass_density" in found:
+            self.t_units.value = "ase"
+        if "mass_density" in found:
+            self.t_density_unit.value = "g/cm³"
+        if "density" in found:
+            self.t_density.value = found["density"]
+        if "temperature" in found:
+            self.t_temperature.value = found["temperature"]
+        said = [f"{k} {found[k]:g}" for k in ("density", "temperature") if k in found]
+        self.hint.object = (f"From the file name: {', '.join(said)}. Check the state point, "
+                            "then load." if said else "")
+        self.hint.visible = bool(said)
     def _problem(self, text: str | None) -> None:
         """Show ``text`` next to the target widgets until the user acts (None clears it)."""
         self.notice.object = text or ""
@@ -92,6 +123,13 @@ class TuneDashboard(pn.viewable.Viewer):
         self.t_file.visible = kind == "File"
         self.t_runs.visible = kind == "Stored run"
         self.t_density.visible = self.t_temperature.visible = kind != "Stored run"
+        physical = kind == "File" and self.t_units.value == "ase"
+        self.t_units.visible = kind == "File"
+        self.t_density_unit.visible = self.t_species.visible = physical
+        self.hint.visible = kind == "File" and bool(self.hint.object)
+        self.t_density.label = (f"Density ({self.t_density_unit.value})" if physical
+                                else "Density (ρ*)")
+        self.t_temperature.label = "Temperature (K)" if physical else "Temperature (T*)"
         self.t_button.label = {"Simulation": "Make target", "File": "Load file",
                               "Stored run": "Use run"}[kind]
         if kind == "Stored run":
@@ -185,8 +223,7 @@ class TuneDashboard(pn.viewable.Viewer):
                 with tempfile.TemporaryDirectory() as tmp:
                     path = Path(tmp) / self.t_file.filename
                     path.write_bytes(self.t_file.value)
-                    target = TargetRDF.from_file(path, density=self.t_density.value,
-                                                 temperature=self.t_temperature.value)
+                    target = TargetRDF.from_file(path, **self._file_state_point())
                 target.source = "; ".join([f"{self.t_file.filename} (read as {target.layout})",
                                            *target.notes])  # shown as "target: ..."
             except ValueError as exc:
@@ -205,6 +242,16 @@ class TuneDashboard(pn.viewable.Viewer):
                 self._problem(f"**Could not use the run:** {exc}. The target is unchanged.")
                 return
             s.set_target(target)
+
+    def _file_state_point(self) -> dict:
+        """``TargetRDF.from_file`` arguments for the state point and units typed in."""
+        if self.t_units.value == "lj":
+            return {"density": self.t_density.value, "temperature": self.t_temperature.value}
+        names = [n.strip() for n in self.t_species.value.split(",") if n.strip()]
+        mass = self.t_density_unit.value == "g/cm³"
+        return {"units": "ase", "temperature": self.t_temperature.value,
+                "species_names": names or None,
+                "mass_density" if mass else "density": self.t_density.value}
 
     # --- plots -------------------------------------------------------------------------------
     def _build_plots(self) -> None:
@@ -310,8 +357,9 @@ class TuneDashboard(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         target_card = pn.Card(self.source, self.t_system, self.t_file, self.t_runs,
-                              self.t_density, self.t_temperature, self.t_steps, self.t_button,
-                              self.notice,
+                              self.t_units, self.hint, self.t_density_unit, self.t_density,
+                              self.t_temperature, self.t_species, self.t_steps,
+                              self.t_button, self.notice,
                               title="Target g(r)", collapsible=False,
                               sizing_mode="stretch_width")
         slider_card = pn.Card(self.family, self.sliders, title="Parameters (sliders re-run "
