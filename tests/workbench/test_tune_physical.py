@@ -59,7 +59,7 @@ def test_file_in_angstrom_and_kelvin_is_fitted_in_reduced_units_and_reported_bac
     # the name's state point, suggested: units, density unit and values switched over
     assert board.t_units.value == "ase" and board.t_density_unit.value == "g/cm³"
     assert (board.t_density.value, board.t_temperature.value) == (1.40, 85.0)
-    assert board.hint.visible and "density 1.4, temperature 85" in board.hint.object
+    assert board.hint.visible and "density 1.4 g/cm³, temperature 85 K" in board.hint.object
     assert board.t_temperature.label == "Temperature (K)"
     assert board.t_density.label == "Density (g/cm³)"
 

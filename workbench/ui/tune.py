@@ -80,7 +80,7 @@ class TuneDashboard(pn.viewable.Viewer):
         self.t_density_unit = pn.widgets.RadioButtonGroup(
             options=["atoms/Å³", "g/cm³"], value="atoms/Å³", color="light")
         self.t_species = pn.widgets.TextInput(
-            label="Species (element symbols, comma-separated; masses for g/cm³)",
+            label="Elements (e.g. Ar, or O,H)",
             placeholder="Ar")
         self.hint = pn.pane.Alert("", alert_type="info", visible=False,
                                   sizing_mode="stretch_width")
@@ -106,7 +106,9 @@ class TuneDashboard(pn.viewable.Viewer):
             self.t_density.value = found["density"]
         if "temperature" in found:
             self.t_temperature.value = found["temperature"]
-        said = [f"{k} {found[k]:g}" for k in ("density", "temperature") if k in found]
+        unit = {"density": " g/cm³" if "mass_density" in found else "",
+                "temperature": " K" if "kelvin" in found else ""}
+        said = [f"{k} {found[k]:g}{unit[k]}" for k in unit if k in found]
         self.hint.object = (f"From the file name: {', '.join(said)}. Check the state point, "
                             "then load." if said else "")
         self.hint.visible = bool(said)
