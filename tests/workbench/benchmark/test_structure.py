@@ -28,7 +28,7 @@ def test_ideal_gas_gives_g_equal_to_one():
     for key, values in means.items():
         values = np.asarray(values)
         # tolerance: 5 standard errors of the seed mean, measured from the 5 seeds' spread
-        # (sd of one seed's mean g over 3-6 Å is ~0.01 for O-O, ~0.003 for H-O)
+        # (one seed's mean g over 3-6 Å scatters by about 0.01)
         tolerance = 5 * values.std(ddof=1) / np.sqrt(len(values))
         assert abs(values.mean() - expected[key]) < tolerance, (key, values)
 
