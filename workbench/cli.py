@@ -9,6 +9,7 @@
     workbench data info ethanol.npz
     workbench mlff train --data water.npz --arch pair_mlp --max-epochs 50
     workbench mlff test RUN --data test.npz --json
+    workbench benchmark score run.traj --reference ref.npz --kind molecule --json
 
 ``simulate`` is another name for ``run``. With ``--model`` (a trained model: a folder holding
 ``model.json`` and ``params.msgpack``, or the id of its registered run) the atoms of
@@ -101,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     from workbench.mlff.cli import add_mlff_parser
 
     add_mlff_parser(sub)
+    from workbench.benchmark.cli import add_benchmark_parser
+
+    add_benchmark_parser(sub)
     return p
 
 
@@ -233,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.mlff.cli import main as mlff_main
 
         return mlff_main(args)
+    if args.command == "benchmark":
+        from workbench.benchmark.cli import main as benchmark_main
+
+        return benchmark_main(args)
     return {"run": _run, "simulate": _run, "runs": _runs}[args.command](args)
 
 
