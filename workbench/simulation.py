@@ -10,9 +10,9 @@ cause, keeping every frame recorded before it. ``save`` writes the run to the re
 
 A molecular system (``System.forcefield``) runs the same way: its ``ForceField`` gives the
 kernel's energy, neighbour list and space (built once per system description and floating type,
-and the chunked runner over them once per integrator and friction, kept for the process, so a
-new ``Simulation`` of the same system does not trace or compile again). In free space (no box)
-the pressure is not defined and is recorded as NaN.
+and the chunked runner over them once per integrator, friction and thermostat time, kept for
+the process, so a new ``Simulation`` of the same system does not trace or compile again). In
+free space (no box) the pressure is not defined and is recorded as NaN.
 
 A system with a learned force field (``System.model``, ``workbench.learned_system``) runs the
 same way too: ``kernels.mlff.md`` adapts the model to the runner's energy, and its weights and
@@ -94,6 +94,10 @@ class Simulation(Job):
                             doc="Time step, in the system's time unit (tau or fs).")
     friction = param.Number(default=1.0, bounds=(0, None), inclusive_bounds=(False, True),
                             doc="Langevin friction, per system time unit.")
+    thermostat_time = param.Number(default=None, allow_None=True, bounds=(0, None),
+                                   inclusive_bounds=(False, True),
+                                   doc="Nose-Hoover chain thermostat time, in the system's time "
+                                   "unit (None: 100 time steps).")
     n_steps = param.Integer(default=10_000, bounds=(1, None), doc="Steps to run.")
     stride = param.Integer(default=50, bounds=(1, None), doc="Steps between recorded frames.")
     frames_per_chunk = param.Integer(default=4, bounds=(1, None),
@@ -126,13 +130,23 @@ class Simulation(Job):
         s = self.system
         if s.model is not None:  # the weights are traced: a new model object, the same kernel
             return (id(s), id(s.model), id(s.model.params), s.n_atoms,
-                    None if s.box is None else tuple(s.box), self.integrator, self.friction,
-                    self.precision)
+                    None if s.box is None else tuple(s.box), *self._dynamics_key())
         if s.forcefield is not None:
             return (id(s), s.n_atoms, None if s.box is None else tuple(s.box),
-                    str(s.forcefield.to_dict()), self.integrator, self.friction, self.precision)
-        return (id(s), s.n_atoms, tuple(s.box), str(s.potential.to_dict()), self.integrator,
-                self.friction, self.precision)
+                    str(s.forcefield.to_dict()), *self._dynamics_key())
+        return (id(s), s.n_atoms, tuple(s.box), str(s.potential.to_dict()),
+                *self._dynamics_key())
+
+    def _dynamics_key(self) -> tuple:
+        """What the compiled integrator depends on besides the system."""
+        return (self.integrator, self.friction, self.thermostat_time, self.precision)
+
+    def _integrator_options(self) -> dict:
+        """The integrator's friction and thermostat time in the kernel's time unit."""
+        to_internal = self.system.unit_system.time_to_internal
+        return {"gamma": self.friction / to_internal(1.0),
+                "tau": None if self.thermostat_time is None
+                else to_internal(self.thermostat_time)}
 
     def _build(self):
         if self._kernel is not None and self._kernel[0] == self._kernel_key():
@@ -151,10 +165,9 @@ class Simulation(Job):
             return init_fn, run_fn, {}
         disp, shift, neighbor_fn, energy_fn, params = s.potential.build(
             s.box, s.species, s.n_species, self._dtype)
-        units = s.unit_system
         init_fn, run_fn = simulator(
             energy_fn, shift, disp, neighbor_fn, volume=s.volume, integrator=self.integrator,
-            gamma=self.friction / units.time_to_internal(1.0))
+            **self._integrator_options())
         self._kernel = (self._kernel_key(), init_fn, run_fn, params)
         return init_fn, run_fn, params
 
@@ -167,7 +180,8 @@ class Simulation(Job):
                       None if s.box is None else tuple(float(b) for b in s.box))
         else:
             source = str(s.forcefield.to_dict())
-        return (source, jnp.dtype(self._dtype).name, self.integrator, float(self.friction))
+        return (source, jnp.dtype(self._dtype).name, self.integrator, float(self.friction),
+                self.thermostat_time)
 
     def _compile_lock(self):
         """The molecular kernel's compile lock (module docstring), or a no-op context."""
@@ -187,11 +201,10 @@ class Simulation(Job):
         ks = (md_functions(s.model.build_model(), s.box, dtype=dtype, skin=arch.md_skin,
                            capacity_multiplier=arch.md_capacity)
               if s.model is not None else s.forcefield.build(dtype))
-        units = s.unit_system
         # free space: any volume will do, the pressure is replaced by NaN (_to_numpy)
         kernel = simulator(ks.energy_fn, ks.shift_fn, ks.displacement_fn, ks.neighbor_fn,
                            volume=s.volume if s.periodic else 1.0, integrator=self.integrator,
-                           gamma=self.friction / units.time_to_internal(1.0), jit_init=True)
+                           jit_init=True, **self._integrator_options())
         while len(_MOLECULAR_KERNELS) >= _MOLECULAR_KERNELS_MAX:
             _MOLECULAR_KERNELS.pop(next(iter(_MOLECULAR_KERNELS)))
         _MOLECULAR_KERNELS[key] = kernel
@@ -383,8 +396,8 @@ class Simulation(Job):
     # --- saving -------------------------------------------------------------------------
     def config(self) -> dict:
         """JSON-ready configuration: system summary plus every simulation parameter."""
-        names = ["integrator", "temperature", "timestep", "friction", "n_steps", "stride",
-                 "seed", "precision"]
+        names = ["integrator", "temperature", "timestep", "friction", "thermostat_time",
+                 "n_steps", "stride", "seed", "precision"]
         units = self.system.unit_system
         return {"system": self.system.to_dict(), **{n: getattr(self, n) for n in names},
                 "units": {"temperature": units.temperature, "time": units.time,

@@ -7,7 +7,8 @@ al., TMLR 2023; github.com/kyonofx/MDsim): one small class per metric, in MDAnal
 - ``Diffusivity``: a species' diffusivity and its error (``diffusion``);
 - ``FreeEnergy``: F(phi, psi), F(phi), F(psi) of alanine dipeptide and their MAE
   (``free_energy``); ``ForceError``: energy and force MAE on a test split (``forces``);
-- ``score``: the set for a molecule or water, as ``workbench benchmark score`` prints it.
+- ``score``: the set for a molecule or water, as ``workbench benchmark score`` prints it;
+- ``Protocol``, ``PROTOCOLS``, ``get_protocol``: MDsim's simulation protocols (``protocols``).
 """
 
 from workbench.benchmark.base import Metric, Results
@@ -15,10 +16,12 @@ from workbench.benchmark.diffusion import Diffusivity
 from workbench.benchmark.forces import ForceError
 from workbench.benchmark.free_energy import FreeEnergy
 from workbench.benchmark.hr import HR
+from workbench.benchmark.protocols import PROTOCOLS, Protocol, get_protocol
 from workbench.benchmark.rdf import PartialRDF
 from workbench.benchmark.score import score
 from workbench.benchmark.stability import BondStability, RDFStability
 from workbench.benchmark.trajectory import Trajectory, load_trajectory
 
-__all__ = ["HR", "BondStability", "Diffusivity", "ForceError", "FreeEnergy", "Metric",
-           "PartialRDF", "RDFStability", "Results", "Trajectory", "load_trajectory", "score"]
+__all__ = ["HR", "PROTOCOLS", "BondStability", "Diffusivity", "ForceError", "FreeEnergy",
+           "Metric", "PartialRDF", "Protocol", "RDFStability", "Results", "Trajectory",
+           "get_protocol", "load_trajectory", "score"]
