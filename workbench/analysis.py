@@ -11,7 +11,10 @@ one frame at a time, checked against them in ``tests/workbench/test_molecular_si
 - ``pair_rdf``: g(r) of one frame, normalised as ASE's ``ase.geometry.rdf.get_rdf`` (density
   N / V; the kernel's ``rdf_histogram`` uses (N - 1) / V), from a sample of reference atoms;
 - ``water_partial_rdfs``: intermolecular g_OO, g_OH, g_HH with the normalisation of
-  ``molecular.water_rdfs(..., exclude_pairs=intramolecular pairs)``.
+  ``molecular.water_rdfs(..., exclude_pairs=intramolecular pairs)``;
+- ``natural_bonds``, ``bond_lengths``: covalent-radius bonds of a frame (ASE's
+  ``natural_cutoffs``, as MDsim) and their lengths, for the stability watch of ``Simulation``
+  and the benchmark's molecule stability.
 
 Shapes: positions ``[n_atoms, 3]``, box ``[3]`` or None (free space), bonds ``[n_bonds, 2]``.
 """
@@ -28,6 +31,31 @@ from kernels.observables.rdf import check_r_max
 
 def _minimum_image(d: np.ndarray, box: np.ndarray | None) -> np.ndarray:
     return d if box is None else d - box * np.round(d / box)
+
+
+def natural_bonds(numbers: np.ndarray, positions: np.ndarray, box: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """``[n_bonds, 2]`` atom pairs i < j closer than the sum of their ASE ``natural_cutoffs``
+    (covalent radii) in one frame (``positions [n_atoms, 3]`` Å, ``numbers [n_atoms]``; minimum
+    image in ``box [3]`` Å): the bonds of MDsim's molecule stability criterion."""
+    from ase import Atoms
+    from ase.neighborlist import NeighborList, natural_cutoffs
+
+    atoms = Atoms(numbers=np.asarray(numbers), positions=np.asarray(positions),
+                  cell=None if box is None else np.asarray(box), pbc=box is not None)
+    nl = NeighborList(natural_cutoffs(atoms), self_interaction=False, bothways=False)
+    nl.update(atoms)
+    i, j = nl.get_connectivity_matrix(sparse=False).nonzero()
+    bonds = np.unique(np.sort(np.stack([i, j], axis=1), axis=1), axis=0)
+    return bonds.reshape(-1, 2).astype(np.int64)
+
+
+def bond_lengths(positions: np.ndarray, bonds: np.ndarray, box: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """``[..., n_bonds]`` lengths of ``bonds [n_bonds, 2]`` in ``positions [..., n_atoms, 3]``
+    (minimum image when there is a ``box``, as MDsim's ``distance_pbc``)."""
+    d = positions[..., bonds[:, 1], :] - positions[..., bonds[:, 0], :]
+    return np.sqrt(np.sum(_minimum_image(d, box) ** 2, axis=-1))
 
 
 def molecule_ids(n_atoms: int, bonds: np.ndarray | None) -> np.ndarray:

@@ -6,7 +6,12 @@ Control: ``start`` (background thread), ``pause``, ``resume``, ``stop``, ``reset
 steps; between chunks the loop honours pause and stop, so stopping leaves a consistent state.
 After every chunk the thermo is checked: a NaN or a temperature above
 ``max_temperature_factor`` times the target ends the run with a message naming the step and the
-cause, keeping every frame recorded before it. ``save`` writes the run to the registry.
+cause, keeping every frame recorded before it. With ``bond_tolerance`` the chunk is also
+watched as MDsim scores molecules (Fu et al., TMLR 2023): a bond (the system's, or from
+covalent radii on the starting structure) off its starting length by more than the tolerance
+(MDsim: 0.5 Å) is a collapse, stopped at the first bad frame. ``on_failure="smaller_timestep"``
+instead goes back to the last sound chunk, halves the time step and goes on. ``events`` records
+each failure (step, time, cause, what was done). ``save`` writes the run to the registry.
 
 A molecular system (``System.forcefield``) runs the same way: its ``ForceField`` gives the
 kernel's energy, neighbour list and space (built once per system description and floating type,
@@ -37,7 +42,7 @@ from kernels.integrators import INTEGRATORS
 from kernels.mlff.md import md_functions, md_params
 from kernels.precision import float_dtype
 from kernels.runner import THERMO_KEYS, simulator
-from workbench import io
+from workbench import analysis, io
 from workbench.jobs import Job, track_thread
 from workbench.registry import RunRegistry
 from workbench.system import System
@@ -46,6 +51,8 @@ from workbench.system import System
 #: friction): (init, run)
 _MOLECULAR_KERNELS: dict[tuple, tuple] = {}
 _MOLECULAR_KERNELS_MAX = 6
+#: time-step halvings ``on_failure="smaller_timestep"`` tries before it stops
+MAX_RETRIES = 3
 #: one lock per molecular kernel, held while it compiles (a warm-up and a start that come
 #: together compile once, one after the other, instead of twice side by side)
 _COMPILE_LOCKS: dict[tuple, threading.Lock] = {}
@@ -106,6 +113,15 @@ class Simulation(Job):
     precision = param.Selector(default="float32", objects=["float32", "float64"])
     max_temperature_factor = param.Number(default=50.0, bounds=(1, None),
                                           doc="Stop when T exceeds this times the target.")
+    bond_tolerance = param.Number(default=None, allow_None=True, bounds=(0, None),
+                                  inclusive_bounds=(False, True),
+                                  doc="Stability watch: stop when a bond leaves its starting "
+                                  "length by more than this (length unit; MDsim's molecule "
+                                  "criterion is 0.5 Å). None: no watch.")
+    on_failure = param.Selector(default="stop", objects=["stop", "smaller_timestep"],
+                                doc="When a chunk is unstable: stop, keeping the frames before "
+                                "it, or go back to the last sound chunk, halve the time step "
+                                f"and go on (at most {MAX_RETRIES} times).")
 
     step = param.Integer(default=0, constant=True, doc="Steps taken so far.")
 
@@ -117,7 +133,12 @@ class Simulation(Job):
         self._lock = threading.RLock()
         self._state = None
         self._kernel = None
+        self._bonds: tuple[np.ndarray, np.ndarray] | None = None  # watched bonds, lengths
         self.wall_time, self._timed_steps = 0.0, 0
+        self.time = 0.0  # simulated, in the system's time unit (time steps may change)
+        #: what went wrong, in order: {"step", "time", "cause", "action"} (time in the
+        #: system's time unit); the first "stopped" one is the run's collapse
+        self.events: list[dict] = []
 
     # --- building -----------------------------------------------------------------------
     @property
@@ -223,6 +244,23 @@ class Simulation(Job):
                 self._state = init_fn(
                     jax.random.PRNGKey(self.seed), jnp.asarray(self.system.positions, dtype),
                     jnp.asarray(self.system.masses, dtype), params, **self._runtime())
+            if self.bond_tolerance is not None and self._bonds is None:
+                self._bonds = self._watched_bonds()
+
+    def _watched_bonds(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(bonds [n_bonds, 2], starting lengths [n_bonds])`` of the stability watch: the
+        system's bonds, else covalent-radius bonds of its starting structure (ASE units).
+        ``ValueError`` when there are none."""
+        s = self.system
+        box = np.asarray(s.box, float) if s.periodic else None
+        bonds = s.bonds
+        if bonds is None and s.units == "ase":
+            bonds = analysis.natural_bonds(s.atomic_numbers(), s.positions, box)
+        if bonds is None or len(bonds) == 0:
+            raise ValueError("the bond watch (bond_tolerance) needs bonds: a molecular system, "
+                             "or atoms that covalent radii connect")
+        bonds = np.asarray(bonds, dtype=np.int64)
+        return bonds, analysis.bond_lengths(np.asarray(s.positions, float), bonds, box)
 
     def warm_up(self, background: bool = False) -> threading.Thread | None:
         """Prepare and compile the chunk this simulation will run first, without advancing it
@@ -277,7 +315,7 @@ class Simulation(Job):
         """Stop, forget the recorded frames and start again from the system's positions."""
         self.stop()
         with self._lock:
-            self._chunks, self._state = [], None
+            self._chunks, self._state, self.events, self.time = [], None, [], 0.0
             self.wall_time, self._timed_steps = 0.0, 0
             self._set(status="idle", message="", step=0, done=0, eta=None)
 
@@ -338,6 +376,9 @@ class Simulation(Job):
                 self.wall_time += time.perf_counter() - t0
                 self._timed_steps += n_frames * self.stride
             failure = self._check(chunk)
+            bad_step = int(chunk.steps[failure[0]]) if failure else None
+            if failure and self._retry(bad_step, failure[1]):
+                continue
             with self._lock:
                 if failure:
                     chunk = chunk.head(failure[0])
@@ -346,15 +387,37 @@ class Simulation(Job):
                 if len(chunk):
                     self._chunks.append(chunk)
             if failure:
+                self._event(bad_step, failure[1], "stopped")
                 last = int(chunk.steps[-1]) if len(chunk) else self.step
+                self.time += (last - self.step) * self.timestep
                 self._advance(last, status="failed", message=failure[1], step=last)
                 self._notify(chunk)
                 yield chunk
                 return
             last = int(chunk.steps[-1])
+            self.time += (last - self.step) * self.timestep
             self._advance(last, step=last, message="")
             self._notify(chunk)
             yield chunk
+
+    def _retry(self, bad_step: int, cause: str) -> bool:
+        """``on_failure="smaller_timestep"``: drop the unstable chunk, halve the time step and
+        go on from the last sound state (True), at most ``MAX_RETRIES`` times."""
+        retries = sum(e["action"].startswith("time step halved") for e in self.events)
+        if self.on_failure != "smaller_timestep" or retries >= MAX_RETRIES:
+            return False
+        unit = self.system.unit_system.time
+        self._event(bad_step, cause, f"time step halved from {self.timestep:g} to "
+                    f"{self.timestep / 2:g} {unit}, going on from step {self.step}")
+        self.timestep = self.timestep / 2
+        self._set(message=self.events[-1]["action"])
+        return True
+
+    def _event(self, step: int, cause: str, action: str) -> None:
+        """Record what went wrong at ``step`` (after the last sound chunk, at this time step)."""
+        time_ = self.time + (step - self.step) * self.timestep
+        self.events.append({"step": int(step), "time": float(time_), "cause": cause,
+                            "action": action})
 
     def _to_numpy(self, traj) -> Chunk:
         units = self.system.unit_system
@@ -374,7 +437,8 @@ class Simulation(Job):
             finite &= np.isfinite(chunk.thermo[key])
         limit = self.max_temperature_factor * max(self.temperature, 1e-12)
         hot = chunk.thermo["temperature"] > limit
-        bad = ~finite | hot
+        broken, deviation = self._broken_bonds(chunk)
+        bad = ~finite | hot | broken
         if not bad.any():
             return None
         i = int(np.argmax(bad))
@@ -382,12 +446,32 @@ class Simulation(Job):
         unit = self.system.unit_system.temperature
         cause = ("NaN or infinity in positions or energies" if not finite[i] else
                  f"temperature exploded to {chunk.thermo['temperature'][i]:.4g} {unit} "
-                 f"(limit {limit:.4g} {unit})")
+                 f"(limit {limit:.4g} {unit})" if hot[i] else self._bond_cause(deviation[i]))
         kept = int(chunk.steps[i - 1]) if i > 0 else self.step
         kept = (f"Frames up to step {kept} were kept." if kept > 0 else
                 "No frame was kept: the first recorded frame was already unstable.")
         return i, (f"simulation unstable at step {step}: {cause}. Try a smaller timestep, "
                    f"check the potential parameters, or look for overlapping atoms. {kept}")
+
+    def _broken_bonds(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(broken [n_frames], deviations [n_frames, n_bonds] or None)``: frames where a
+        watched bond is off its starting length by more than ``bond_tolerance``."""
+        if self._bonds is None:
+            return np.zeros(len(chunk.steps), bool), None
+        bonds, start = self._bonds
+        box = np.asarray(self.system.box, float) if self.system.periodic else None
+        deviation = analysis.bond_lengths(chunk.positions.astype(float), bonds, box) - start
+        with np.errstate(invalid="ignore"):
+            return np.any(np.abs(deviation) > self.bond_tolerance, axis=1), deviation
+
+    def _bond_cause(self, deviation: np.ndarray) -> str:
+        bonds, start = self._bonds
+        k = int(np.nanargmax(np.abs(deviation)))
+        i, j = (int(x) for x in bonds[k])
+        unit = self.system.unit_system.length
+        return (f"bond {i}-{j} is {start[k] + deviation[k]:.3f} {unit}, "
+                f"{deviation[k]:+.3f} {unit} from its starting {start[k]:.3f} {unit} "
+                f"(bond_tolerance {self.bond_tolerance:g} {unit})")
 
     def _notify(self, chunk: Chunk) -> None:
         for callback in list(self._subscribers):
@@ -397,7 +481,7 @@ class Simulation(Job):
     def config(self) -> dict:
         """JSON-ready configuration: system summary plus every simulation parameter."""
         names = ["integrator", "temperature", "timestep", "friction", "thermostat_time",
-                 "n_steps", "stride", "seed", "precision"]
+                 "n_steps", "stride", "seed", "precision", "bond_tolerance", "on_failure"]
         units = self.system.unit_system
         return {"system": self.system.to_dict(), **{n: getattr(self, n) for n in names},
                 "units": {"temperature": units.temperature, "time": units.time,
@@ -410,8 +494,11 @@ class Simulation(Job):
         for k, v in traj.thermo.items():
             mean = float(np.mean(v[half])) if len(v) else None
             means[f"mean_{k}"] = mean if mean is not None and np.isfinite(mean) else None
+        collapse = next((e for e in self.events if e["action"] == "stopped"), None)
         return {"status": self.status, "message": self.message, "steps": self.step,
-                "frames": len(traj), "wall_time_s": self.wall_time,
+                "frames": len(traj), "wall_time_s": self.wall_time, "time": self.time,
+                "events": list(self.events),
+                "collapse_time": None if collapse is None else collapse["time"],
                 "atom_steps_per_s": self.throughput,
                 "potential_per_atom": (means["mean_potential"] / self.system.n_atoms
                                        if means["mean_potential"] is not None else None),

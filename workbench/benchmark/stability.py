@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from workbench import analysis
+from workbench.analysis import bond_lengths
 from workbench.benchmark.base import Metric, check_same_atoms, mdsim_mae
 from workbench.benchmark.rdf import N_BINS, R_MAX, RDFCounter, reference_rdfs
 from workbench.benchmark.trajectory import Trajectory, load_trajectory
@@ -35,24 +37,9 @@ __all__ = ["BondStability", "RDFStability", "natural_bonds"]
 
 def natural_bonds(frame: Trajectory) -> np.ndarray:
     """``[n_bonds, 2]`` atom pairs i < j that ASE's ``NeighborList(natural_cutoffs(atoms),
-    self_interaction=False)`` connects in the first frame of ``frame`` (MDsim's bonds)."""
-    from ase.neighborlist import NeighborList, natural_cutoffs
-
-    atoms = frame.head(1).to_atoms()[0]
-    nl = NeighborList(natural_cutoffs(atoms), self_interaction=False, bothways=False)
-    nl.update(atoms)
-    i, j = nl.get_connectivity_matrix(sparse=False).nonzero()
-    bonds = np.unique(np.sort(np.stack([i, j], axis=1), axis=1), axis=0)
-    return bonds.reshape(-1, 2).astype(np.int64)
-
-
-def bond_lengths(positions: np.ndarray, bonds: np.ndarray, box: np.ndarray | None
-                 ) -> np.ndarray:
-    """``[..., n_bonds]`` Å, minimum image when there is a box (MDsim's ``distance_pbc``)."""
-    d = positions[..., bonds[:, 1], :] - positions[..., bonds[:, 0], :]
-    if box is not None:
-        d = d - box * np.round(d / box)
-    return np.sqrt(np.sum(d**2, axis=-1))
+    self_interaction=False)`` connects in the first frame of ``frame`` (MDsim's bonds;
+    ``workbench.analysis.natural_bonds``)."""
+    return analysis.natural_bonds(frame.numbers, frame.positions[0], frame.box)
 
 
 class BondStability(Metric):
