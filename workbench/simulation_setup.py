@@ -52,6 +52,8 @@ SYSTEM_LABELS = {
 }
 #: largest sensible time step per unit system (tau; fs for flexible bonds to hydrogen)
 MAX_TIMESTEP = {"lj": 0.05, "ase": 2.0}
+#: Å: a bond this far off its starting length is a collapse (MDsim, Fu et al. TMLR 2023)
+BOND_TOLERANCE = 0.5
 RUNTIME = ("integrator", "temperature", "timestep", "friction", "n_steps", "stride", "seed")
 #: settings a running ``Simulation`` takes between chunks, without a restart (kT and dt are
 #: keyword arguments of the kernel's step; the rest rebuild the system or recompile)
@@ -91,6 +93,10 @@ class SimulationSetup(param.Parameterized):
     frames_per_chunk = param.Integer(default=5, bounds=(1, 1000), doc="Frames computed per "
                                      "chunk (the run yields between chunks).")
     seed = param.Integer(default=0)
+    watch_bonds = param.Boolean(default=False, label="Stop when a bond breaks (0.5 Å)",
+                                doc="Molecular systems: stop the run at the first frame where "
+                                "a bond is off its starting length by more than "
+                                "BOND_TOLERANCE Å (MDsim's molecule stability criterion).")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -120,7 +126,7 @@ class SimulationSetup(param.Parameterized):
         entry = self.entry()
         out = set(RUNTIME) | {"system", "frames_per_chunk"}
         if entry.molecular:
-            out |= set(entry.options) | {"model_run"}
+            out |= set(entry.options) | {"model_run", "watch_bonds"}
         else:
             out |= {"n_atoms", "density", "fitted_run"}
             if not self.fitted_run:
@@ -319,7 +325,9 @@ class SimulationSetup(param.Parameterized):
         return Simulation(system, integrator=self.integrator, temperature=self.temperature,
                           timestep=self.timestep, friction=self.friction, n_steps=self.n_steps,
                           stride=self.stride, frames_per_chunk=self.frames_per_chunk,
-                          seed=self.seed)
+                          seed=self.seed,
+                          bond_tolerance=BOND_TOLERANCE if self.watch_bonds and self.molecular
+                          else None)
 
 
 def learned_simulation(model, structure, *, box=None, **simulation: object) -> Simulation:

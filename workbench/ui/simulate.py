@@ -58,7 +58,8 @@ WIDGETS = {"n_atoms": pn.widgets.IntInput, "density": pn.widgets.FloatInput,
            "n_steps": pn.widgets.IntInput, "stride": pn.widgets.IntInput,
            "seed": pn.widgets.IntInput, "temperature": pn.widgets.FloatInput}
 CONTROLS = ["system", "n_atoms", "density", "n_molecules", "family", "r_cutoff", "cutoff_mode",
-            "integrator", "temperature", "timestep", "friction", "n_steps", "stride", "seed"]
+            "integrator", "temperature", "timestep", "friction", "n_steps", "stride", "seed",
+            "watch_bonds"]
 
 
 class SimulateDashboard(pn.viewable.Viewer):
@@ -105,7 +106,7 @@ class SimulateDashboard(pn.viewable.Viewer):
             self.model_select, self.model_note, self.source, self.fit_note, w["family"],
             w["r_cutoff"], w["cutoff_mode"],
             w["integrator"], w["temperature"], w["timestep"], w["friction"], w["n_steps"],
-            w["stride"], w["seed"], sizing_mode="stretch_width")
+            w["stride"], w["seed"], w["watch_bonds"], sizing_mode="stretch_width")
         self.param_box = pn.Column(sizing_mode="stretch_width")
         self.problem = pn.pane.Alert("", alert_type="danger", visible=False,
                                      sizing_mode="stretch_width")
