@@ -142,6 +142,15 @@ def _from_run(folder: Path, frame_interval_ps: float | None) -> Trajectory:
     return traj
 
 
+def _interval_from_provenance(provenance: dict | None) -> float | None:
+    """ps between the frames of a dataset the workbench generated (its provenance's
+    ``timestep_fs`` times ``stride``), else None."""
+    settings = (provenance or {}).get("settings") or {}
+    if "timestep_fs" in settings and "stride" in settings:
+        return float(settings["timestep_fs"]) * int(settings["stride"]) * 1e-3
+    return None
+
+
 def load_trajectory(source: Any, frame_interval_ps: float | None = None) -> Trajectory:
     """A ``Trajectory`` from whatever holds one.
 
@@ -151,7 +160,8 @@ def load_trajectory(source: Any, frame_interval_ps: float | None = None) -> Traj
             unwrapped positions of ``trajectory.npz`` when present) or a registered run's id; or
             a ``workbench.data.Dataset`` in ASE units (its frames, e.g. an MD17 reference).
         frame_interval_ps: time between frames in ps; overrides what the source says (a run's
-            ``timestep * stride``, or ``time_fs`` / ``time_ps`` in the frames' info).
+            ``timestep * stride``, a generated dataset's provenance, or ``time_fs`` /
+            ``time_ps`` in the frames' info).
 
     Raises:
         ValueError: missing or unreadable file, no frames, frames with different atoms, a
@@ -167,6 +177,8 @@ def load_trajectory(source: Any, frame_interval_ps: float | None = None) -> Traj
         if getattr(source, "units", "ase") != "ase":
             raise ValueError("the dataset must be in ASE units (Å, atomic numbers)")
         box = None if source.box is None else np.asarray(source.box).reshape(-1, 3)[0]
+        if frame_interval_ps is None:
+            frame_interval_ps = _interval_from_provenance(getattr(source, "provenance", None))
         return Trajectory(source.positions, source.species, box, frame_interval_ps)
     path = Path(source)
     if path.is_dir():

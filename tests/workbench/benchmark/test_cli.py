@@ -3,6 +3,7 @@
 import json
 
 import ase.io
+import numpy as np
 import pytest
 
 from tests.workbench.benchmark.synthetic import vibrating_molecule, water_box, write_traj
@@ -62,3 +63,15 @@ def test_bad_input_exits_2_without_traceback(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:  # argparse: usage and message, exit 2
         main([*base, mol, "--reference", mol, "--kind", "crystal"])
     assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_a_generated_datasets_frame_interval_comes_from_its_provenance():
+    # workbench.data.generate records the MD settings: a frame every stride steps of timestep_fs
+    from workbench.benchmark import load_trajectory
+    from workbench.data.dataset import Dataset
+
+    ds = Dataset(positions=np.zeros((3, 2, 3)) + np.array([[0, 0, 0], [0, 0, 1.1]]),
+                 species=np.array([6, 8]),
+                 provenance={"settings": {"timestep_fs": 0.5, "stride": 10}})
+    assert load_trajectory(ds).frame_interval_ps == pytest.approx(0.005)
+    assert load_trajectory(ds, 0.1).frame_interval_ps == 0.1  # given wins
