@@ -12,7 +12,7 @@ from workbench.benchmark.diffusion import Diffusivity
 from workbench.benchmark.hr import HR
 from workbench.benchmark.rdf import PartialRDF
 from workbench.benchmark.stability import BondStability, RDFStability
-from workbench.benchmark.trajectory import load_trajectory
+from workbench.benchmark.trajectory import CollapsedAtStart, load_trajectory
 
 __all__ = ["KINDS", "score"]
 
@@ -48,7 +48,14 @@ def score(trajectory: Any, reference: Any, kind: str, frame_interval_ps: float |
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    traj = load_trajectory(trajectory, frame_interval_ps)
+    try:
+        traj = load_trajectory(trajectory, frame_interval_ps)
+    except CollapsedAtStart as exc:  # a watched run that kept no frame: MDsim's inf errors
+        return {"kind": kind, "n_frames": 0, "frame_interval_ps": frame_interval_ps,
+                "stability_ps": exc.collapse_ps, "collapsed": True, "collapse_frame": 0,
+                **({"hr_mae": None} if kind == "molecule" else
+                   {"rdf_mae": None, "diffusivity": None, "diffusivity_error": None}),
+                "note": str(exc)}
     ref = load_trajectory(reference, reference_interval_ps)
     traj.interval_ps()
     out: dict[str, Any] = {"kind": kind, "n_frames": traj.n_frames,

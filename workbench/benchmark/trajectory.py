@@ -122,10 +122,25 @@ def _from_atoms(images: Sequence[Any], frame_interval_ps: float | None) -> Traje
     return Trajectory(positions, numbers, _box_of(images[0]), dt)
 
 
+class CollapsedAtStart(ValueError):
+    """A run that collapsed before its first recorded frame (``Simulation``'s stability watch
+    kept no frame): nothing to measure; ``collapse_ps`` is when it collapsed."""
+
+    def __init__(self, run: str, collapse_ps: float):
+        super().__init__(f"run {run} collapsed at {collapse_ps:g} ps, before its first frame")
+        self.collapse_ps = collapse_ps
+
+
 def _from_run(folder: Path, frame_interval_ps: float | None) -> Trajectory:
     from workbench import io
 
     config = io.read_json(folder / "config.json")
+    metrics = io.read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() \
+        else {}
+    if metrics.get("frames") == 0 and metrics.get("collapse_time") is not None:
+        if config.get("units", {}).get("time") != "fs":
+            raise ValueError(f"run {folder.name} collapsed before its first frame")
+        raise CollapsedAtStart(folder.name, float(metrics["collapse_time"]) * 1e-3)
     images = io.read_trajectory(folder / "trajectory.extxyz")
     if frame_interval_ps is None and "timestep" in config and "stride" in config:
         unit = config.get("units", {}).get("time")

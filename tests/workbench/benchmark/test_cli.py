@@ -75,3 +75,20 @@ def test_a_generated_datasets_frame_interval_comes_from_its_provenance():
                  provenance={"settings": {"timestep_fs": 0.5, "stride": 10}})
     assert load_trajectory(ds).frame_interval_ps == pytest.approx(0.005)
     assert load_trajectory(ds, 0.1).frame_interval_ps == 0.1  # given wins
+
+
+def test_a_run_that_collapsed_before_its_first_frame_scores_as_collapsed(tmp_path, capsys):
+    # what Simulation(bond_tolerance=...).save() writes when the first frame already broke:
+    # no frame, the collapse time (fs) in the metrics
+    from workbench.registry import RunRegistry
+
+    reference = write_traj(vibrating_molecule("CH3CH2OH", 10, seed=0), tmp_path / "ref.traj")
+    run = RunRegistry(tmp_path / "runs").create(
+        "simulation", {"timestep": 0.5, "stride": 100, "units": {"time": "fs"}})
+    run.save_metrics({"frames": 0, "collapse_time": 50.0})
+    run.file("trajectory.extxyz").write_text("")
+    assert main(["benchmark", "score", str(run.path), "--reference", reference, "--kind",
+                 "molecule", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["collapsed"] and metrics["n_frames"] == 0
+    assert metrics["stability_ps"] == pytest.approx(0.05) and metrics["hr_mae"] is None
