@@ -107,3 +107,13 @@ def test_the_saved_run_records_the_collapse(ethanol, tmp_path):
     assert run.config["bond_tolerance"] == 0.5 and run.config["on_failure"] == "stop"
     assert run.metrics["collapse_time"] == pytest.approx(sim.events[0]["time"])
     assert run.metrics["events"][0]["action"] == "stopped" and run.status == "failed"
+    # scored like MDsim: stable time is the time of the last sound frame, counted from the start
+    # of the run (a workbench run's first frame is one stride in: 4 steps of 0.5 fs)
+    from workbench.benchmark import BondStability, load_trajectory
+
+    traj = load_trajectory(run.path)
+    assert traj.frame_interval_ps == pytest.approx(0.002)
+    assert traj.start_ps == pytest.approx(0.002)
+    stability = BondStability(traj).run(traj).results
+    assert not stability["collapsed"]
+    assert stability["stable_time_ps"] == pytest.approx(sim.trajectory.steps[-1] * 0.5e-3)

@@ -97,7 +97,8 @@ class BondStability(Metric):
         n = len(self.frames)
         n_stable = n if self._first_bad is None else self._first_bad + 1
         self.results.update(
-            stable_time_ps=(n_stable - 1) * dt, collapsed=self._first_bad is not None,
+            stable_time_ps=self.trajectory.start_ps + (n_stable - 1) * dt,
+            collapsed=self._first_bad is not None,
             collapse_frame=self._first_bad, n_stable_frames=n_stable,
             max_deviation_A=self._deviation, bonds=self._bonds,
             reference_lengths_A=self._mean, threshold_A=self.threshold_A)
@@ -157,6 +158,6 @@ class RDFStability(Metric):
                 break
         collapsed = n_stable < n
         self.results.update(
-            stable_time_ps=(n_stable - 1) * dt, collapsed=collapsed,
+            stable_time_ps=self.trajectory.start_ps + (n_stable - 1) * dt, collapsed=collapsed,
             collapse_frame=n_stable if collapsed else None, n_stable_frames=n_stable,
             window_frames=w, window_mae=np.asarray(worst), threshold=self.threshold)

@@ -30,6 +30,9 @@ class Trajectory:
         box: ``[3]`` orthorhombic box lengths in Å, or None for free space.
         frame_interval_ps: time between stored frames in ps, or None when unknown (metrics
             that report a time raise ``ValueError`` then).
+        start_ps: time of the first frame since the start of the simulation, in ps: 0 when
+            the start is a frame (MDsim's trajectories), one stride for a workbench run (its
+            first frame is after ``stride`` steps). Stable times are times of frames.
 
     Raises:
         ValueError: wrong shapes, no frames, non-finite box or interval.
@@ -39,6 +42,7 @@ class Trajectory:
     numbers: np.ndarray
     box: np.ndarray | None = None
     frame_interval_ps: float | None = None
+    start_ps: float = 0.0
 
     def __post_init__(self) -> None:
         self.positions = np.asarray(self.positions, dtype=np.float64)
@@ -80,7 +84,7 @@ class Trajectory:
     def head(self, n_frames: int) -> Trajectory:
         """The first ``n_frames`` frames (same atoms, box and interval)."""
         return Trajectory(self.positions[:n_frames], self.numbers, self.box,
-                          self.frame_interval_ps)
+                          self.frame_interval_ps, self.start_ps)
 
     def to_atoms(self) -> list[Any]:
         """The frames as ASE ``Atoms`` (periodic when there is a box)."""
@@ -150,10 +154,13 @@ def _from_run(folder: Path, frame_interval_ps: float | None) -> Trajectory:
         frame_interval_ps = float(config["timestep"]) * int(config["stride"]) * 1e-3
     traj = _from_atoms(images, frame_interval_ps)
     arrays = folder / "trajectory.npz"
-    if arrays.is_file():  # continuous positions, better for the MSD
-        unwrapped = io.load_npz(arrays).get("unwrapped")
-        if unwrapped is not None and unwrapped.shape == traj.positions.shape:
-            traj.positions = np.asarray(unwrapped, dtype=np.float64)
+    saved = io.load_npz(arrays) if arrays.is_file() else {}
+    unwrapped = saved.get("unwrapped")  # continuous positions, better for the MSD
+    if unwrapped is not None and unwrapped.shape == traj.positions.shape:
+        traj.positions = np.asarray(unwrapped, dtype=np.float64)
+    steps = saved.get("steps")
+    if steps is not None and len(steps) and traj.frame_interval_ps is not None:
+        traj.start_ps = int(steps[0]) / int(config.get("stride", 1)) * traj.frame_interval_ps
     return traj
 
 
