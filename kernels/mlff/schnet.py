@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from kernels.mlff.radial import cosine_cutoff, gaussian_basis
-from kernels.mlff.tables import DEFAULT_POINTS, cubic_table, locate, lookup
+from kernels.mlff.tables import DEFAULT_POINTS, filter_tables, locate, lookup
 
 Array = jnp.ndarray
 
@@ -114,9 +114,6 @@ class SchNet(nn.Module):
         """``variables`` with a ``tables`` collection: the filters of every block (cutoff
         included) as cubic tables of ``n_points`` on ``[0, cutoff]`` (``[n_interactions, 4,
         n_points - 1, n_filters]``, computed in float64 when x64 is on)."""
-        dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
-        params = jax.tree.map(lambda x: jnp.asarray(x, dtype), {"params": variables["params"]})
-        filters = self._filter_module(parent=None).bind({"params": params["params"]["filters"]})
-        tables = [cubic_table(lambda r, k=k: filters(r)[k], self.cutoff, n_points)
-                  for k in range(self.n_interactions)]
-        return {**variables, "tables": {"filter_table": jnp.stack(tables)}}
+        tables = filter_tables(self._filter_module(parent=None),
+                               variables["params"]["filters"], self.cutoff, n_points)
+        return {**variables, "tables": {"filter_table": tables}}

@@ -21,6 +21,7 @@ Written by hand: jax has linear interpolation only (``jnp.interp``, one feature 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -87,3 +88,15 @@ def lookup(table: Array, i: Array, t: Array) -> Array:
     zero for the tabulated functions, which carry a cutoff that vanishes there with its slope:
     mask such edges out if they may lie further."""
     return _spline(jax.lax.stop_gradient(table), i, t.astype(table.dtype)[:, None])
+
+
+def filter_tables(filters: Any, params: Any, cutoff: float, n_points: int = DEFAULT_POINTS
+                  ) -> Array:
+    """Cubic tables ``[n_blocks, 4, n_points - 1, F]`` of a flax module ``filters`` that maps
+    ``r: [n]`` to a list of ``n_blocks`` arrays ``[n, F]`` (each interaction block's radial
+    filter, cutoff included), with its ``params`` (computed in float64 when x64 is on)."""
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
+    bound = filters.bind({"params": jax.tree.map(lambda x: jnp.asarray(x, dtype), params)})
+    n_blocks = len(bound(jnp.zeros((1,), dtype)))
+    return jnp.stack([cubic_table(lambda r, k=k: bound(r)[k], cutoff, n_points)
+                      for k in range(n_blocks)])
