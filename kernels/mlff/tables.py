@@ -33,8 +33,8 @@ DEFAULT_POINTS = 1001
 
 def cubic_table(fn: Callable[[Array], Array], cutoff: float, n_points: int = DEFAULT_POINTS
                 ) -> Array:
-    """Coefficients ``[4, n_points - 1, F]`` of the Hermite spline of ``fn`` on ``n_points``
-    equally spaced distances in ``[0, cutoff]`` (Å). ``fn`` maps ``r: [n]`` to ``[n, F]``
+    """Coefficients ``[4, n_points - 1, ...]`` of the Hermite spline of ``fn`` on ``n_points``
+    equally spaced distances in ``[0, cutoff]`` (Å). ``fn`` maps ``r: [n]`` to ``[n, ...]``
     (computed in float64 when x64 is enabled); coefficient ``k`` multiplies ``t^k``, ``t`` the
     position within an interval in ``[0, 1)``. ``ValueError`` for fewer than 2 points."""
     if n_points < 2:
@@ -97,6 +97,5 @@ def filter_tables(filters: Any, params: Any, cutoff: float, n_points: int = DEFA
     filter, cutoff included), with its ``params`` (computed in float64 when x64 is on)."""
     dtype = jax.dtypes.canonicalize_dtype(jnp.float64)
     bound = filters.bind({"params": jax.tree.map(lambda x: jnp.asarray(x, dtype), params)})
-    n_blocks = len(bound(jnp.zeros((1,), dtype)))
-    return jnp.stack([cubic_table(lambda r, k=k: bound(r)[k], cutoff, n_points)
-                      for k in range(n_blocks)])
+    table = cubic_table(lambda r: jnp.stack(bound(r), axis=1), cutoff, n_points)
+    return jnp.moveaxis(table, 2, 0)  # [4, n - 1, n_blocks, F] -> [n_blocks, 4, n - 1, F]
