@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from ase import units as ase_units
 
 from workbench.analysis import free_energy_surface, phi_psi_degrees
 from workbench.benchmark.base import Metric, check_same_atoms
@@ -28,8 +29,8 @@ __all__ = ["FES_BINS", "FreeEnergy", "profiles"]
 
 FES_BINS = 60
 """Bins per angle of MDsim's F(phi, psi) (``--bin 60,60``)."""
-KB_KJ_PER_MOL_K = 0.00831446261815324
-"""Boltzmann constant in kJ/(mol K) (CODATA 2018); 300 K gives MDsim's kT = 2.49 kJ/mol."""
+KB_KJ_PER_MOL_K = ase_units.kB * ase_units.mol / ase_units.kJ
+"""Boltzmann constant in kJ/(mol K) (ase.units); 300 K gives MDsim's kT = 2.49 kJ/mol."""
 
 
 def profiles(F: np.ndarray, kT: float) -> tuple[np.ndarray, np.ndarray]:
