@@ -12,12 +12,11 @@ the g(r) written below first reaches 1 at its grid point 3.4 Å (0.874 x 1.184 =
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from ase import units as ase_units
 
+from tests.ui.browser import wait_until
 from workbench.fit import TuneSession
 from workbench.rdf_files import state_point_from_name
 from workbench.ui.tune import TuneDashboard
@@ -42,12 +41,6 @@ def _file() -> bytes:
     return "\n".join(f"{a:.2f} {b:.6f}" for a, b in zip(r, g, strict=True)).encode()
 
 
-def _until(condition, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
 
 def test_file_in_angstrom_and_kelvin_is_fitted_in_reduced_units_and_reported_back():
     session = TuneSession(n_atoms=108, replicas=1, steps_per_iteration=40, relax_steps=10,
@@ -68,7 +61,8 @@ def test_file_in_angstrom_and_kelvin_is_fitted_in_reduced_units_and_reported_bac
     board.t_species.value = "Ar"
     board.make_target()
     assert not board.notice.visible
-    _until(lambda: session.status in ("completed", "failed") and session.preview_result)
+    wait_until(lambda: session.status in ("completed", "failed") and session.preview_result,
+               timeout=300)
     assert session.status == "completed", session.message
     u = session.units
     assert u.length == pytest.approx(3.4)

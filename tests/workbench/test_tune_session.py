@@ -8,14 +8,8 @@ import time
 
 import pytest
 
+from tests.ui.browser import wait_until
 from workbench.fit import TuneSession
-
-
-def _until(condition, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_session_tasks_report_progress_and_stop_between_chunks():
@@ -33,7 +27,7 @@ def test_session_tasks_report_progress_and_stop_between_chunks():
     assert session.preview_result is not None  # the starting parameters were simulated
 
     running, queued = session.fit(50), session.fit(5)
-    _until(lambda: session.unit == "iteration" and session.done >= 2)
+    wait_until(lambda: session.unit == "iteration" and session.done >= 2, timeout=300)
     session.stop()
     running.result(), queued.result()
     done = len(session.fits["diffsim"].history["loss"])
@@ -42,7 +36,8 @@ def test_session_tasks_report_progress_and_stop_between_chunks():
     assert session.message == f"stopped after {done} iterations" and not session.busy
 
     stopped = session.make_target(n_steps=20_000, density=0.75)  # a new reference run
-    _until(lambda: session.unit == "step" and session.total == 20_000 and session.done >= 300)
+    wait_until(lambda: session.unit == "step" and session.total == 20_000
+               and session.done >= 300, timeout=300)
     session.stop()
     stopped.result()
     assert session.status == "stopped" and session.done < 20_000
