@@ -8,13 +8,23 @@ runs root is an index over them, so dashboards can list, reload and compare runs
 :meth:`RunRegistry.reindex` rebuilds it from the folders. Every file write is atomic
 (:mod:`workbench.io`), every index update is one transaction, and a registry object may be shared
 between threads (one connection guarded by a lock).
+
+A run records the process writing it (host, pid and the process's start time, so a reused pid is
+not mistaken for it). A run still ``created`` or ``running`` whose writer has died (killed, out of
+memory, power lost) is marked ``incomplete`` when the registry is opened, listed or reindexed,
+and the temporary files its writer left (``.<name>.*.tmp`` of :func:`workbench.io.atomic_open`)
+are removed then, as are the hidden ``.deleted-*`` folders of an interrupted :meth:`delete`.
+A run is ``completed`` only after everything it saves has been written, so a half-written run is
+never listed as complete.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import socket
 import sqlite3
 import threading
 import time
@@ -32,8 +42,12 @@ from workbench import io, paths
 
 __all__ = ["STATUSES", "Run", "RunRegistry"]
 
-STATUSES = ("created", "running", "completed", "stopped", "failed")
-"""The states a run can be in."""
+STATUSES = ("created", "running", "completed", "stopped", "failed", "incomplete")
+"""The states a run can be in; ``incomplete``: its writer died before it finished."""
+
+_OPEN = ("created", "running")
+_ORPHAN_AGE_S = 3600.0
+"""A temporary file untouched this long is an orphan even in a run that may still be written."""
 
 DB_NAME = "registry.sqlite"
 _KIND_RE = re.compile(r"^[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*$")
@@ -51,6 +65,38 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created);
 """
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux ``/proc``), to tell a
+    reused pid from the original process; None where ``/proc`` is not available."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[19]
+
+
+def _this_writer() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
+
+
+def _writer_alive(writer: Any) -> bool:
+    """Whether the process recorded in ``writer`` may still be writing. A writer on another host
+    cannot be checked and counts as alive; a run without a record (older registries) as dead."""
+    if not isinstance(writer, dict) or "pid" not in writer:
+        return False
+    if writer.get("host") != socket.gethostname():
+        return True
+    pid = int(writer["pid"])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        pass
+    start = _process_start(pid)
+    return start is None or writer.get("start") in (None, start)
 
 
 def _jsonable(obj: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +131,7 @@ class Run:
     path: Path
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    writer: dict[str, Any] | None = field(default=None, repr=False)
     _registry: RunRegistry | None = field(default=None, repr=False, compare=False)
 
     def _reg(self) -> RunRegistry:
@@ -153,6 +200,8 @@ class RunRegistry:
             self._conn.executescript(_SCHEMA)
         if fresh and any(self._run_folders()):
             self.reindex()
+        else:
+            self.sweep()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -197,6 +246,7 @@ class RunRegistry:
             path=folder,
             config=_jsonable(config),
             metrics={},
+            writer=_this_writer(),
             _registry=self,
         )
         io.atomic_write_json(run.file("config.json"), run.config)
@@ -219,7 +269,9 @@ class RunRegistry:
         return self._from_row(row)
 
     def list(self, kind: str | None = None, status: str | None = None) -> list[Run]:
-        """Runs, newest first, optionally only those of one kind and/or status."""
+        """Runs, newest first, optionally only those of one kind and/or status. Runs whose writer
+        died are marked ``incomplete`` first."""
+        self._mark_dead_writers()
         clauses, args = [], []
         if kind is not None:
             clauses.append("kind = ?")
@@ -296,9 +348,52 @@ class RunRegistry:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [self._row_values(run) for run in runs],
             )
+        self.sweep()
         return len(runs)
 
+    def sweep(self) -> int:
+        """Mark runs whose writer died ``incomplete`` and remove what interrupted writes left:
+        the temporary files of atomic writes (``.*.tmp``) in incomplete runs (in any run, once an
+        hour old) and the hidden folders of an interrupted :meth:`delete`. Runs when a registry
+        is opened and in :meth:`reindex`; returns the number of runs marked."""
+        marked = self._mark_dead_writers()
+        now = time.time()
+        for folder in self.root.iterdir():
+            if folder.name.startswith(".deleted-") and folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
+            temps = list(folder.rglob(".*.tmp")) if folder.is_dir() else []
+            abandoned = bool(temps) and self._read_meta(folder).get("status") == "incomplete"
+            for tmp in temps:
+                try:
+                    if abandoned or now - tmp.stat().st_mtime > _ORPHAN_AGE_S:
+                        tmp.unlink()
+                except FileNotFoundError:  # its writer finished meanwhile
+                    pass
+        return marked
+
     # -- internals ---------------------------------------------------------------------------
+
+    def _mark_dead_writers(self) -> int:
+        marks = ",".join("?" * len(_OPEN))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id FROM runs WHERE status IN ({marks})", _OPEN).fetchall()
+        marked = 0
+        for row in rows:
+            folder = self.root / row["id"]
+            if folder.is_dir() and not _writer_alive(self._read_meta(folder).get("writer")):
+                self._set_status(self._read_folder(folder), "incomplete")
+                marked += 1
+        return marked
+
+    @staticmethod
+    def _read_meta(folder: Path) -> dict[str, Any]:
+        try:
+            meta = io.read_json(folder / "run.json")
+        except (OSError, ValueError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
 
     def _run_folders(self) -> Iterable[Path]:
         for child in sorted(self.root.iterdir()):
@@ -310,9 +405,8 @@ class RunRegistry:
                 yield child
 
     def _read_folder(self, folder: Path) -> Run:
-        meta_file = folder / "run.json"
-        if meta_file.exists():
-            meta = io.read_json(meta_file)
+        if (folder / "run.json").exists():
+            meta = io.read_json(folder / "run.json")
         else:
             match = _FOLDER_RE.match(folder.name)
             if match is None:
@@ -334,11 +428,15 @@ class RunRegistry:
             path=folder,
             config=config,
             metrics=metrics,
+            writer=meta.get("writer"),
             _registry=self,
         )
 
     def _write_meta(self, run: Run) -> None:
         meta = {k: getattr(run, k) for k in ("id", "kind", "name", "created", "status")}
+        writer = run.writer or self._read_meta(run.path).get("writer")
+        if writer:
+            meta["writer"] = writer
         io.atomic_write_json(run.file("run.json"), meta)
 
     def _row_values(self, run: Run) -> tuple:
