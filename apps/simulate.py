@@ -1,8 +1,7 @@
 """Simulate: run molecular dynamics of a built-in system and watch it live."""
 
-import panel as pn
-
+from workbench.ui.serving import offline_extension
 from workbench.ui.simulate import SimulateDashboard
 
-pn.extension(inline=True)
+offline_extension()  # first: every script and stylesheet from this server
 SimulateDashboard().servable(title="Simulate")

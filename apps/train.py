@@ -1,8 +1,7 @@
 """Train: fit a machine-learned force field to reference data and run MD with it."""
 
-import panel as pn
-
+from workbench.ui.serving import offline_extension
 from workbench.ui.train import TrainDashboard
 
-pn.extension(inline=True)
+offline_extension()  # first: every script and stylesheet from this server
 TrainDashboard().servable(title="Train")

@@ -1,8 +1,7 @@
 """Tune: fit a pair potential to a target g(r) with sliders, DiffSim and IBI side by side."""
 
-import panel as pn
-
+from workbench.ui.serving import offline_extension
 from workbench.ui.tune import TuneDashboard
 
-pn.extension(inline=True)
+offline_extension()  # first: every script and stylesheet from this server
 TuneDashboard().servable(title="Tune")

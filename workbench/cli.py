@@ -216,11 +216,50 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(extra: list[str]) -> int:
-    """Replace this process with ``panel serve apps/*.py`` (signals reach the server itself)."""
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _option(args: list[str], name: str) -> str | None:
+    """The value of ``name`` in ``args`` (``--name value`` or ``--name=value``), else None."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def serve_command(extra: list[str]) -> list[str]:
+    """The ``panel serve`` command line of ``workbench serve``: every app in ``apps/``, the
+    index page, the server setup of ``apps/_setup.py``, and ``--address 127.0.0.1`` unless
+    ``extra`` names an address (``extra`` is passed on as given)."""
     apps = sorted(str(p) for p in APPS.glob("*.py") if not p.name.startswith("_"))
-    cmd = [sys.executable, "-m", "panel", "serve", *apps, "--index",
-           str(APPS / "_index.html"), "--disable-index-redirect", *extra]
+    address = [] if _option(extra, "--address") else ["--address", "127.0.0.1"]
+    return [sys.executable, "-m", "panel", "serve", *apps, "--index", str(APPS / "_index.html"),
+            "--disable-index-redirect", "--setup", str(APPS / "_setup.py"), *address, *extra]
+
+
+def exposure_warning(extra: list[str]) -> str | None:
+    """What serving on a non-loopback ``--address`` exposes, or None for loopback."""
+    address = _option(extra, "--address")
+    if address is None or address in LOOPBACK:
+        return None
+    port = _option(extra, "--port") or "5006"
+    auth = "" if _option(extra, "--basic-auth") else (
+        " Nothing asks for a password: add --basic-auth PASSWORD --cookie-secret SECRET.")
+    return (f"warning: serving on {address}:{port}. Anyone who can reach this machine there can "
+            "open the dashboards, run simulations on its CPUs/GPU and save runs into its run "
+            "registry. Browsers are refused unless their page came from an origin given with "
+            f"--allow-websocket-origin HOST:{port}.{auth}")
+
+
+def serve(extra: list[str]) -> int:
+    """Replace this process with ``panel serve apps/*.py`` (signals reach the server itself);
+    loopback only unless ``--address`` is given (README, "Serving a class")."""
+    warning = exposure_warning(extra)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    cmd = serve_command(extra)
     os.execv(sys.executable, cmd)
 
 

@@ -55,9 +55,9 @@ class PageLog:
         return [text for kind, text in self.console if kind == "error"] + self.page_errors
 
 
-@pytest.fixture
-def page(browser):
-    """A fresh page; ``page.log`` records requests, console messages and page errors."""
+def logged_page(browser):
+    """A page in a fresh context; ``page.log`` records requests, console messages and page
+    errors. Close it with ``page.context.close()``."""
     context = browser.new_context(viewport={"width": 1000, "height": 700})
     pg = context.new_page()
     log = PageLog()
@@ -66,8 +66,15 @@ def page(browser):
         (m.type, f"{m.text} ({m.location.get('url', '')})" if m.type == "error" else m.text)))
     pg.on("pageerror", lambda e: log.page_errors.append(str(e)))
     pg.log = log
+    return pg
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page (:func:`logged_page`)."""
+    pg = logged_page(browser)
     yield pg
-    context.close()
+    pg.context.close()
 
 
 @dataclass

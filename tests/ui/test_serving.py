@@ -1,0 +1,95 @@
+"""``workbench serve`` for a class (issue 17): eight sessions opened at once, on a server that
+reaps unused sessions after 1 s so that slow pages get re-created sessions (the path that used
+to fetch 19-23 stylesheets from cdn.holoviz.org), load nothing from outside 127.0.0.1 and log no
+console error; a websocket without an Origin header is refused, one from the page's origin is
+not."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.ui.browser import ARTIFACTS, free_port, wait_for_port
+from tests.ui.conftest import logged_page
+
+ROOT = Path(__file__).resolve().parents[2]
+N_SESSIONS = 8
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
+         "--allow-websocket-origin", f"localhost:{port}",
+         "--unused-session-lifetime", "1000", "--check-unused-sessions", "250"],
+        cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)
+        yield port, log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.ui
+@pytest.mark.slow
+def test_eight_sessions_at_once_load_everything_from_the_server(browser, server):
+    port, log = server
+    pages = [logged_page(browser) for _ in range(N_SESSIONS)]
+    try:
+        start = time.monotonic()
+        for pg in pages:  # all requested before any is waited for
+            pg.goto(f"http://localhost:{port}/simulate", wait_until="commit", timeout=120_000)
+        for pg in pages:
+            pg.get_by_text("Start").first.wait_for(timeout=240_000)
+        ready_s = time.monotonic() - start
+        ARTIFACTS.mkdir(exist_ok=True)
+        pages[-1].screenshot(path=str(ARTIFACTS / "serving_8_sessions.png"))
+        for i, pg in enumerate(pages):
+            assert pg.log.external_requests() == [], f"session {i}"
+            assert pg.log.errors() == [], f"session {i}"
+        print(f"{N_SESSIONS} sessions ready in {ready_s:.1f} s")
+    finally:
+        for pg in pages:
+            pg.context.close()
+    assert "Traceback" not in log.read_text()
+
+
+def _open_websocket(port: int, origin: str | None) -> None:
+    """Open (and close) a Bokeh websocket, in a thread of its own: Playwright's event loop may
+    be running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _open(port, origin)).result()
+
+
+async def _open(port: int, origin: str | None) -> None:
+    from bokeh.util.token import generate_jwt_token, generate_session_id
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    headers = {"Origin": origin} if origin else {}
+    request = HTTPRequest(f"ws://127.0.0.1:{port}/simulate/ws", headers=headers)
+    token = generate_jwt_token(generate_session_id())
+    conn = await websocket_connect(request, subprotocols=["bokeh", token])
+    conn.close()
+
+
+@pytest.mark.ui
+def test_a_websocket_without_origin_is_refused(server):
+    from tornado.httpclient import HTTPClientError
+
+    port, log = server
+    with pytest.raises(HTTPClientError, match="403"):
+        _open_websocket(port, None)
+    with pytest.raises(HTTPClientError, match="403"):  # an origin not allowed: Bokeh's check
+        _open_websocket(port, "http://evil.example.org")
+    _open_websocket(port, f"http://localhost:{port}")
+    assert "without an Origin header" in log.read_text()
