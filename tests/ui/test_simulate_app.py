@@ -43,9 +43,11 @@ def test_start_draws_moving_atoms_and_live_plots(serve_boards, page, artifacts_d
     assert page.log.errors() == []
 
     sim = board.sim
-    page.close()  # closing the tab stops the simulation and ends its thread
+    page.close()  # closing the tab stops the simulation and ends its thread at once:
     wait_until(lambda: sim.status == "stopped" and not sim._thread.is_alive(), timeout=30,
                message="the simulation to stop after the page closed")
+    # before Bokeh reaps the unused session (3 s after the close here, 15-32 s by default)
+    assert app.sessions_destroyed == []
 
 
 def test_bad_input_shows_a_message_not_a_traceback(serve_boards, page, artifacts_dir):

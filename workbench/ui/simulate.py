@@ -40,6 +40,7 @@ from workbench.simulation import Simulation
 from workbench.simulation_setup import SimulationSetup
 from workbench.ui.jobs import JobProgress
 from workbench.ui.plots import compact_legend, line_figure
+from workbench.ui.sessions import close_with_session
 from workbench.ui.viewer import MoleculeViewer, TrajectoryPlayer, system_style
 
 REFRESH_MS = 40  # viewer refresh period: up to 25 updates per second
@@ -80,8 +81,7 @@ class SimulateDashboard(pn.viewable.Viewer):
         self._build_plots()
         self.player = TrajectoryPlayer(MoleculeViewer(height=460), max_frames=1000)
         self._preview()
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context:
-            pn.state.on_session_destroyed(lambda ctx: self.close())
+        close_with_session(self.close)
 
     # --- widgets ------------------------------------------------------------------------
     def _build_widgets(self) -> None:

@@ -31,6 +31,7 @@ from workbench.mlff.session import (
 )
 from workbench.ui.jobs import JobProgress
 from workbench.ui.plots import compact_legend, line_figure
+from workbench.ui.sessions import close_with_session
 from workbench.ui.viewer import MoleculeViewer, system_style
 
 REFRESH_MS = 300
@@ -68,8 +69,7 @@ class TrainDashboard(pn.viewable.Viewer):
         self._build_plots()
         self.progress = JobProgress(auto_refresh=False)
         self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context:
-            pn.state.on_session_destroyed(lambda ctx: self.close())
+        close_with_session(self.close)
 
     # --- data ---------------------------------------------------------------------------------
     def _build_data_card(self) -> None:

@@ -29,6 +29,7 @@ from workbench.rdf_files import state_point_from_name
 from workbench.registry import RunRegistry
 from workbench.targets import TargetRDF
 from workbench.ui.plots import compact_legend, line_figure
+from workbench.ui.sessions import close_with_session
 
 REFRESH_MS = 100
 COLORS = {"target": "black", "diffsim": "#0072B2", "ibi": "#D55E00", "reference": "black"}
@@ -57,8 +58,7 @@ class TuneDashboard(pn.viewable.Viewer):
         self.progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width",
                                                bar_color="info")
         self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context:
-            pn.state.on_session_destroyed(lambda ctx: self.close())
+        close_with_session(self.close)
         if auto_target:
             self.make_target()
 
