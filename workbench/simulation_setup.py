@@ -52,6 +52,10 @@ SYSTEM_LABELS = {
 }
 #: largest sensible time step per unit system (tau; fs for flexible bonds to hydrogen)
 MAX_TIMESTEP = {"lj": 0.05, "ase": 2.0}
+#: highest temperature offered, by unit system: T* (LJ argon melts near 0.7, its critical point
+#: is near 1.3) and K (covalent bonds break in a classical force field's harmonic terms long
+#: before 5,000 K); a typo such as 1e9 would only make the run explode
+MAX_TEMPERATURE = {"lj": 50.0, "ase": 5000.0}
 #: Å: a bond this far off its starting length is a collapse (MDsim, Fu et al. TMLR 2023)
 BOND_TOLERANCE = 0.5
 RUNTIME = ("integrator", "temperature", "timestep", "friction", "n_steps", "stride", "seed")
@@ -277,6 +281,9 @@ class SimulationSetup(param.Parameterized):
         if self.timestep > limit:
             why = (" (flexible bonds to hydrogen need about 0.5 fs)" if self.molecular else "")
             out["timestep"] = (f"the time step must be at most {limit} {units.time}{why}")
+        if self.temperature > MAX_TEMPERATURE[units.name]:
+            out["temperature"] = (f"the temperature must be at most "
+                                  f"{MAX_TEMPERATURE[units.name]:g} {units.temperature}")
         if self.molecular:
             key = (self.system, self.model_run,
                    *(getattr(self, k) for k in self.entry().options))

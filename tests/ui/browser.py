@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -111,3 +113,26 @@ def colour_fraction(px: np.ndarray, hex_colour: str, tol: int = 60) -> float:
     norm = px / peak * 255
     close = np.abs(norm - target / target.max() * 255).max(axis=-1) < tol
     return float((close & (peak[..., 0] > 60)).mean())
+
+
+@contextlib.contextmanager
+def server_log_errors():
+    """Collect the ERROR records (and any with a traceback) that Panel, Bokeh, Tornado and
+    asyncio log in this process while the block runs (the ``panel`` and ``bokeh`` loggers do not
+    propagate to the root logger, so pytest's ``caplog`` misses them)."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR or record.exc_info:
+                records.append(record)
+
+    handler = Keep()
+    loggers = [logging.getLogger(n) for n in ("panel", "bokeh", "tornado", "asyncio")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.ui.browser import READY_JS, png_pixels, wait_js, wait_until
+from tests.ui.browser import READY_JS, png_pixels, server_log_errors, wait_js, wait_until
 from workbench.simulation_setup import SimulationSetup
 from workbench.ui.simulate import SimulateDashboard
 
@@ -50,15 +50,44 @@ def test_start_draws_moving_atoms_and_live_plots(serve_boards, page, artifacts_d
     assert app.sessions_destroyed == []
 
 
-def test_bad_input_shows_a_message_not_a_traceback(serve_boards, page, artifacts_dir):
-    app, _ = _serve(serve_boards)
+# What issue 17 typed into the page, and what the setup object says of each in Python.
+BAD_INPUT = [
+    ("Temperature", "-1", "must be at least 0.0, not -1.0"),
+    ("Temperature", "1e9", "the temperature must be at most 50"),
+    ("Temperature", "1e", "must be a number, not '1e'"),
+    ("Time step", "0", "must be at least 1e-05, not 0.0"),
+    ("N atoms", "1", "must be at least 2, not 1"),
+    ("N atoms", "20", "twice the cutoff"),
+    ("Density", "abc", "must be a number, not 'abc'"),
+]
+
+
+def test_bad_input_is_answered_next_to_its_box(serve_boards, page, artifacts_dir):
+    app, boards = _serve(serve_boards)
     page.goto(app.url)
     wait_js(page, READY_JS, "the viewer", timeout_ms=60_000)
-    n_atoms = page.locator(".bk-input-group", has_text="N atoms").locator("input")
-    n_atoms.fill("20")
-    n_atoms.press("Enter")
-    page.wait_for_selector("text=twice the cutoff", timeout=20_000)
-    assert page.get_by_role("button", name="Start").is_disabled()
-    page.screenshot(path=str(artifacts_dir / "simulate_bad_input.png"))
+    setup = boards[0].setup
+    start = page.get_by_role("button", name="Start")
+    with server_log_errors() as logged:
+        _type_bad_input(page, start, artifacts_dir / "simulate_bad_input.png")
+    assert (setup.temperature, setup.timestep, setup.n_atoms) == (0.72, 0.005, 256)
     assert "Traceback" not in page.content()
     assert page.log.errors() == []
+    assert [r.getMessage() for r in logged] == []
+
+
+def _type_bad_input(page, start, screenshot) -> None:
+    for label, text, message in BAD_INPUT:
+        box = page.locator(".bk-input-group", has_text=label).locator("input")
+        good = box.input_value()
+        box.fill(text)
+        box.press("Enter")
+        page.wait_for_selector(f"text={message}", timeout=20_000)
+        assert box.input_value() == text  # the user's value stays, with the message
+        assert start.is_disabled(), (label, text)
+        if text == "1e":
+            page.screenshot(path=str(screenshot))
+        box.fill(good)
+        box.press("Enter")
+        page.wait_for_selector(f"text={message}", state="detached", timeout=20_000)
+        wait_until(lambda: start.is_enabled(), timeout=20, message=f"Start after {label}")

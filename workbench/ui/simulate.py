@@ -38,6 +38,7 @@ from workbench import analysis, io
 from workbench.live import LiveAnalysis
 from workbench.simulation import Simulation
 from workbench.simulation_setup import SimulationSetup
+from workbench.ui.inputs import NumberInput
 from workbench.ui.jobs import JobProgress
 from workbench.ui.plots import compact_legend, line_figure
 from workbench.ui.sessions import close_with_session
@@ -52,12 +53,10 @@ RAMA_POINTS = 400  # newest (phi, psi) points drawn over the free-energy map
 RAMA_SAMPLES = 50_000  # (phi, psi) samples kept for the map
 FAMILY_LABEL = "family parameters"
 CLASSICAL_LABEL = "classical force field"
-#: widget classes for the setup parameters (the rest: Panel's default for the parameter)
-WIDGETS = {"n_atoms": pn.widgets.IntInput, "density": pn.widgets.FloatInput,
-           "n_molecules": pn.widgets.IntInput, "r_cutoff": pn.widgets.FloatInput,
-           "timestep": pn.widgets.FloatInput, "friction": pn.widgets.FloatInput,
-           "n_steps": pn.widgets.IntInput, "stride": pn.widgets.IntInput,
-           "seed": pn.widgets.IntInput, "temperature": pn.widgets.FloatInput}
+#: setup parameters typed as numbers (``NumberInput``: bad input answered next to the box); the
+#: rest get Panel's default widget for the parameter
+NUMBERS = ("n_atoms", "density", "n_molecules", "r_cutoff", "timestep", "friction", "n_steps",
+           "stride", "seed", "temperature")
 CONTROLS = ["system", "n_atoms", "density", "n_molecules", "family", "r_cutoff", "cutoff_mode",
             "integrator", "temperature", "timestep", "friction", "n_steps", "stride", "seed",
             "watch_bonds"]
@@ -88,8 +87,13 @@ class SimulateDashboard(pn.viewable.Viewer):
         s = self.setup
         self.widgets = {}
         for name in CONTROLS:
-            kind = WIDGETS.get(name) or pn.Param.widget_type(s.param[name])
-            self.widgets[name] = kind.from_param(s.param[name], sizing_mode="stretch_width")
+            if name in NUMBERS:
+                self.widgets[name] = NumberInput(s, name, sizing_mode="stretch_width")
+                self.widgets[name].param.watch(lambda e: self._buttons(), "error")
+            else:
+                kind = pn.Param.widget_type(s.param[name])
+                self.widgets[name] = kind.from_param(s.param[name], sizing_mode="stretch_width")
+        self._problems: dict[str, str] = {}
         self.source = pn.widgets.Select(label="Potential source", sizing_mode="stretch_width")
         self.source.param.watch(self._on_source, "value")
         self.fit_note = pn.pane.Markdown("", visible=False, margin=(0, 10),
@@ -252,16 +256,26 @@ class SimulateDashboard(pn.viewable.Viewer):
                 "model_run" in names and self.model_select.value != self.setup.model_run):
             self.refresh_models()
         if self.sim is not None and self.sim.status in ("running", "paused"):
-            self.setup.apply_live(self.sim, names)  # the rest waits for the next run
+            self._check()
+            if not names & set(self._problems):
+                self.setup.apply_live(self.sim, names)  # the rest waits for the next run
             return
         self._preview()
 
     def _check(self) -> bool:
-        problems = self.setup.problems()
-        self.problem.object = "<br>".join(problems.values())
-        self.problem.visible = bool(problems)
-        self.start_btn.disabled = bool(problems)
+        """Show the setup's problems, each under its own box where it has a visible one."""
+        self._problems = problems = self.setup.problems()
+        rest = [text for name, text in problems.items()
+                if not (isinstance(w := self.widgets.get(name), NumberInput) and w.visible)]
+        for name, w in self.widgets.items():
+            if isinstance(w, NumberInput):
+                w.set_problem(problems.get(name, "") if w.visible else "")
+        self._alert("<br>".join(rest))
         return not problems
+
+    def _alert(self, text: str) -> None:
+        self.problem.param.update(object=text, visible=bool(text))
+        self._buttons()
 
     def _preview(self) -> None:
         """Show the starting structure of the current choice (no simulation yet)."""
@@ -270,8 +284,8 @@ class SimulateDashboard(pn.viewable.Viewer):
         try:
             sim = self.setup.build()
         except ValueError as exc:
-            self.problem.param.update(object=str(exc), visible=True)
-            self.start_btn.disabled = True
+            self._problems = {"build": str(exc)}
+            self._alert(str(exc))
             return
         self._attach(sim)
 
@@ -440,7 +454,8 @@ class SimulateDashboard(pn.viewable.Viewer):
     def _buttons(self) -> None:
         status = self.sim.status if self.sim else "idle"
         active = status in ("running", "paused")
-        self.start_btn.disabled = active or self.problem.visible
+        typed = any(isinstance(w, NumberInput) and w.error for w in self.widgets.values())
+        self.start_btn.disabled = active or bool(self._problems) or typed
         self.pause_btn.disabled = not active
         self.pause_btn.label = "Resume" if status == "paused" else "Pause"
         self.stop_btn.disabled = not active

@@ -1,0 +1,45 @@
+"""``NumberInput`` without a browser: typed text goes through the parameter's validation, refused
+text stays with the reason, the object's changes reach the box."""
+
+import param
+import pytest
+
+from workbench.ui.inputs import NumberInput
+
+
+class Setup(param.Parameterized):
+    n = param.Integer(default=10, bounds=(2, None), label="N atoms")
+    t = param.Number(default=0.72, bounds=(0.0, None), label="Temperature")
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("t", "-1", "Temperature must be at least 0.0, not -1.0."),
+    ("t", "1e", "Temperature must be a number, not '1e'."),
+    ("t", "inf", "Temperature must be a finite number, not 'inf'."),
+    ("n", "12.5", "N atoms must be a whole number, not '12.5'."),
+    ("n", "1", "N atoms must be at least 2, not 1."),
+    ("n", "", "N atoms must be a whole number, not ''."),
+])
+def test_refused_text_stays_with_the_reason(name, text, message):
+    setup = Setup()
+    box = NumberInput(setup, name)
+    before = getattr(setup, name)
+    box.widget.value = text
+    assert box.error == message and box.message.visible and box.message.object == message
+    assert box.widget.value == text and getattr(setup, name) == before
+    box.widget.value = "1e3"  # good text clears it; 1e3 is a whole number too
+    assert box.error == "" and not box.message.visible and getattr(setup, name) == 1000
+
+
+def test_the_objects_changes_reach_the_box_and_problems_show_under_it():
+    setup = Setup()
+    box = NumberInput(setup, "t")
+    setup.t = 1.5
+    assert box.widget.value == "1.5"
+    box.set_problem("the temperature must be at most 50")
+    assert box.message.visible and box.error == ""
+    box.widget.value = "x"  # a refused value's message wins over the problem
+    assert box.message.object.startswith("Temperature must be a number")
+    setup.t = 2.0  # the object set from elsewhere: the box follows, the refusal is gone
+    assert box.widget.value == "2" and box.error == ""
+    assert box.message.object == "the temperature must be at most 50"
