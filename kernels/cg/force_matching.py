@@ -1,0 +1,248 @@
+"""A CG potential that is linear in its coefficients, and the force-matching (MS-CG) design
+matrix that fits it by linear least squares (Izvekov & Voth, J. Phys. Chem. B 109, 2469 (2005);
+Noid et al., J. Chem. Phys. 128, 244114 (2008)).
+
+The potential of beads ``R: [n_beads, 3]`` is a sum of terms, each linear in its coefficients
+(the pytree ``coeffs``, shapes from ``CGModel.coefficient_shapes``):
+
+- non-bonded pairs: ``u_ab(r)``, a natural cubic spline through knot energies on a uniform grid
+  ``[r_min, r_cutoff]`` (``kernels.learned_pair.SplinePair``, the workbench's ``"spline"`` pair
+  family; ``coeffs["pair"]: [n_type_pairs, n_knots]``), 0 at and beyond ``r_cutoff``, for every
+  bead pair not in ``excluded`` (bonded neighbours);
+- bonds: ``a x^2 + b x`` with ``x = r - r_ref`` (``coeffs["bond"]: [n_bond_types, 2]``): a
+  harmonic bond ``k/2 (r - r0)^2`` with ``k = 2a`` and ``r0 = r_ref - b / (2a)`` (``r_ref``, a
+  fixed reference length per type, only keeps the basis well conditioned);
+- angles: the same in the bond angle ``theta`` (radians), ``x = theta - theta_ref``;
+- dihedrals: a Fourier series ``sum_n a_n cos(n phi) + b_n sin(n phi)``, ``n = 1..n_harmonics``
+  (``coeffs["dihedral"]: [n_dihedral_types, 2 n_harmonics]``).
+
+Because the energy is linear in ``coeffs``, so is the force, ``F(R) = G(R) c``: the design
+matrix ``G`` (``[n_beads * 3, n_coeff]`` per frame) is the forward-mode Jacobian of the force
+with respect to the flattened coefficients, exact at any linearisation point. Force matching
+minimises ``sum |G c - F_mapped|^2``; ``normal_equations`` accumulates ``G^T G``, ``G^T F`` and
+``F^T F`` over frames, so the trajectory never has to fit in memory as one matrix.
+
+The pair table's last knot (``u(r_cutoff)``) does not change any force and is held at 0
+(``CGModel.fixed_coefficients``), which makes the potential continuous at the cutoff.
+
+Bead pairs are given as ``pairs: [2, n_pairs]`` int, padded with ``n_beads``: a jax_md
+``OrderedSparse`` neighbour list's ``idx`` for MD, or any pair list for fitting. Every energy
+takes ``strain`` (all distances scaled by ``1 + strain``) for the runner's virial pressure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from jax_md import partition, space
+
+from kernels.learned_pair import SplinePair, n_pairs, pair_index_matrix
+from kernels.neighbors import DEFAULT_SKIN, neighbor_list
+from kernels.observables import geometry
+from kernels.potentials import with_cutoff
+
+Array = jnp.ndarray
+Coeffs = dict[str, Array]
+
+
+class BondedTerm(NamedTuple):
+    """Bonds (``k = 2``), angles (3) or dihedrals (4) of one kind.
+
+    indices: ``[m, k]`` bead indices. types: ``[m]`` int term type.
+    reference: ``[n_types]`` reference length (bonds) or angle in radians (angles); unused for
+    dihedrals.
+    """
+
+    indices: np.ndarray
+    types: np.ndarray
+    reference: np.ndarray
+
+    @property
+    def n_types(self) -> int:
+        return len(self.reference)
+
+
+@dataclass(frozen=True, eq=False)
+class CGModel:
+    """The static form of a CG potential (module docstring); the coefficients are separate.
+
+    n_beads: beads per configuration. bead_types: ``[n_beads]`` int, ``0..n_bead_types-1``.
+    pair: the non-bonded spline (its ``r_cutoff`` is the pair cutoff), or None.
+    bonds, angles, dihedrals: ``BondedTerm`` or None. n_harmonics: Fourier terms of a dihedral.
+    excluded: ``[n_excluded, 2]`` bead pairs left out of the non-bonded term.
+    """
+
+    n_beads: int
+    bead_types: np.ndarray
+    pair: SplinePair | None = None
+    bonds: BondedTerm | None = None
+    angles: BondedTerm | None = None
+    dihedrals: BondedTerm | None = None
+    n_harmonics: int = 3
+    excluded: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+
+    @property
+    def n_bead_types(self) -> int:
+        return int(np.max(self.bead_types, initial=-1)) + 1
+
+    def coefficient_shapes(self) -> dict[str, tuple[int, int]]:
+        """``{term: shape}`` of the coefficient pytree (module docstring)."""
+        shapes = {}
+        if self.pair is not None:
+            shapes["pair"] = (n_pairs(self.n_bead_types), self.pair.n_knots)
+        for name, term, width in (("bond", self.bonds, 2), ("angle", self.angles, 2),
+                                  ("dihedral", self.dihedrals, 2 * self.n_harmonics)):
+            if term is not None:
+                shapes[name] = (term.n_types, width)
+        return shapes
+
+    def zero_coefficients(self, dtype: Any = jnp.float64) -> Coeffs:
+        return {k: jnp.zeros(s, dtype) for k, s in self.coefficient_shapes().items()}
+
+    def fixed_coefficients(self) -> Coeffs:
+        """``{term: bool array}``: coefficients held at 0 by a fit (the pair tables' last knot)."""
+        fixed = {k: np.zeros(s, bool) for k, s in self.coefficient_shapes().items()}
+        if "pair" in fixed:
+            fixed["pair"][:, -1] = True
+        return fixed
+
+    def excluded_matrix(self) -> np.ndarray:
+        """``[n_beads + 1, n_beads + 1]`` bool: pairs left out, padding index ``n_beads``
+        included (always out)."""
+        out = np.zeros((self.n_beads + 1, self.n_beads + 1), bool)
+        ex = np.asarray(self.excluded, np.int64).reshape(-1, 2)
+        out[ex[:, 0], ex[:, 1]] = out[ex[:, 1], ex[:, 0]] = True
+        out[self.n_beads, :] = out[:, self.n_beads] = True
+        np.fill_diagonal(out, True)
+        return out
+
+
+def all_pairs(n_beads: int) -> np.ndarray:
+    """``[2, n_beads (n_beads - 1) / 2]`` int: every bead pair ``i < j`` once (free space)."""
+    i, j = np.triu_indices(n_beads, k=1)
+    return np.stack([i, j]).astype(np.int32)
+
+
+def _polynomial(x: Array, ab: Array) -> Array:
+    return ab[..., 0] * x * x + ab[..., 1] * x
+
+
+def cg_energy(displacement_fn: space.DisplacementFn, model: CGModel) -> Callable[..., Array]:
+    """``energy(R, coeffs, pairs, strain=0.) -> []`` (energy units) of the CG potential.
+
+    Args:
+      displacement_fn: ``jax_md.space.free()`` or ``space.periodic(box)``.
+      model: the terms (``CGModel``).
+
+    The returned function takes ``R: [n_beads, 3]`` (length), ``coeffs`` (pytree of
+    ``model.coefficient_shapes()``), ``pairs: [2, n_pairs]`` int padded with ``n_beads``; it
+    is linear in ``coeffs`` and computes in ``R``'s dtype.
+    """
+    excluded = jnp.asarray(model.excluded_matrix())
+    types = jnp.asarray(np.append(model.bead_types, 0).astype(np.int32))
+    pair_id = jnp.asarray(pair_index_matrix(max(model.n_bead_types, 1)))
+    n = model.n_beads
+
+    def energy(R: Array, coeffs: Coeffs, pairs: Array, strain: Array = 0.0, **_) -> Array:
+        scale = 1.0 + strain
+
+        def disp(Ra, Rb, **kw):
+            return displacement_fn(Ra, Rb, **kw) * scale
+
+        total = jnp.zeros((), R.dtype)
+        if model.pair is not None:
+            i, j = pairs[0], pairs[1]
+            keep = ~excluded[i, j]
+            d = jax.vmap(disp)(R[jnp.minimum(i, n - 1)], R[jnp.minimum(j, n - 1)])
+            r = jnp.where(keep, space.distance(d), 0.0)  # 0: outside (0, r_cutoff), energy 0
+            u = with_cutoff(model.pair.pair_fn({"u": coeffs["pair"].astype(R.dtype)}),
+                            model.pair.r_cutoff)
+            total = total + jnp.sum(u(r, pair_id=pair_id[types[i], types[j]]))
+        for name, term, coord in (("bond", model.bonds, geometry.bond_lengths),
+                                  ("angle", model.angles, geometry.angles)):
+            if term is not None:
+                x = coord(disp, R, term.indices) - jnp.asarray(term.reference, R.dtype)[
+                    term.types]
+                total = total + jnp.sum(_polynomial(x, coeffs[name].astype(R.dtype)[
+                    term.types]))
+        if model.dihedrals is not None:
+            phi = geometry.dihedrals(disp, R, model.dihedrals.indices)
+            k = jnp.arange(1, model.n_harmonics + 1, dtype=R.dtype)
+            c = coeffs["dihedral"].astype(R.dtype)[model.dihedrals.types]
+            h = model.n_harmonics
+            total = total + jnp.sum(c[:, :h] * jnp.cos(k * phi[:, None])
+                                    + c[:, h:] * jnp.sin(k * phi[:, None]))
+        return total
+
+    return energy
+
+
+def cg_energy_neighbor_list(
+    displacement_fn: space.DisplacementFn,
+    box: Array,
+    model: CGModel,
+    *,
+    dr_threshold: float = DEFAULT_SKIN,
+    capacity_multiplier: float = 1.25,
+) -> tuple[partition.NeighborFn, Callable[..., Array]]:
+    """Neighbour-listed CG energy in a periodic ``box`` (``[]`` or ``[3]``, length) for the
+    runner (``kernels.runner.simulator``) and jax_md's integrators.
+
+    Returns ``(neighbor_fn, energy_fn)`` with ``energy_fn(R, neighbor, coeffs, strain=0.) -> []``
+    (pass ``{"coeffs": coeffs}`` as the runner's ``params``); the list's cutoff is the pair
+    cutoff (a model without a pair term gets a list of cutoff 0 that it never reads).
+    """
+    cutoff = model.pair.r_cutoff if model.pair is not None else 1e-6
+    neighbor_fn = neighbor_list(displacement_fn, box, cutoff, dr_threshold,
+                                capacity_multiplier=capacity_multiplier)
+    energy = cg_energy(displacement_fn, model)
+
+    def energy_fn(R: Array, neighbor: partition.NeighborList, coeffs: Coeffs,
+                  strain: Array = 0.0, **kwargs) -> Array:
+        return energy(R, coeffs, neighbor.idx, strain=strain)
+
+    return neighbor_fn, energy_fn
+
+
+def force_design(energy: Callable[..., Array], coeffs: Coeffs
+                 ) -> tuple[Callable[[Array, Array], Array], Callable[[Array], Coeffs]]:
+    """``(design_fn, unravel)``: ``design_fn(R, pairs) -> G: [n_beads * 3, n_coeff]`` with
+    ``F(R) = G(R) c`` for the flattened coefficients ``c`` (``jax.flatten_util.ravel_pytree``
+    order of ``coeffs``; ``unravel(c)`` gives the pytree back).
+
+    ``energy`` is ``cg_energy(...)``; ``coeffs`` only fixes shapes and dtype.
+    """
+    flat, unravel = ravel_pytree(coeffs)
+
+    def forces(c: Array, R: Array, pairs: Array) -> Array:
+        return -jax.grad(energy)(R, unravel(c), pairs)
+
+    def design_fn(R: Array, pairs: Array) -> Array:
+        G = jax.jacfwd(forces)(jnp.zeros_like(flat, R.dtype), R, pairs)
+        return G.reshape(-1, flat.size)
+
+    return design_fn, unravel
+
+
+def normal_equations(design_fn: Callable[[Array, Array], Array]
+                     ) -> Callable[..., tuple[Array, Array, Array]]:
+    """A jitted ``fn(R, F, pairs, weight) -> (GtG [n_coeff, n_coeff], GtF [n_coeff], FtF [])``
+    summed over a batch of frames ``R, F: [n_frames, n_beads, 3]``, ``pairs: [n_frames, 2,
+    n_pairs]``, each frame counted ``weight [n_frames]`` times (0 for padding frames, so that
+    every batch has one shape and compiles once). Units: force squared (energy^2 / length^2)
+    for ``GtG`` per coefficient squared."""
+
+    def fn(R: Array, F: Array, pairs: Array, weight: Array):
+        G = jax.vmap(design_fn)(R, pairs)  # [n_frames, rows, n_coeff]
+        f = F.reshape(F.shape[0], -1)
+        w = weight.astype(G.dtype)
+        return (jnp.einsum("f,fri,frj->ij", w, G, G), jnp.einsum("f,fri,fr->i", w, G, f),
+                jnp.sum(w[:, None] * f * f))
+
+    return jax.jit(fn)
