@@ -1,0 +1,117 @@
+"""Force matching (workbench.coarse): the harmonic toy's effective spring, a Lennard-Jones pair
+force recovered from an LJ liquid with the identity mapping, the fitted potential reloaded to
+the same numbers, and CG MD with it."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax_md import space
+
+from kernels import potentials as pot
+from kernels.runner import simulator
+from tests.kernels.test_cg_mapping import ASSIGNMENT, K_EFF, harmonic_dimers
+from workbench.builders import fcc_positions
+from workbench.coarse import CGPotential, ForceMatching
+from workbench.mapping import CGMapping, identity_mapping
+
+N, RHO, KT, RC = 108, 0.8442, 1.0, 2.5  # reduced LJ units
+BOX = (N / RHO) ** (1 / 3)
+LJ = {"sigma": 1.0, "epsilon": 1.0}
+
+
+def lj_force(r):
+    """-du/dr of 12-6 LJ (sigma = epsilon = 1): 24 (2 r^-13 - r^-7)."""
+    return 24.0 * (2.0 / r**13 - 1.0 / r**7)
+
+
+def lj_liquid(seed: int, n_frames: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """``(positions, forces) [n_frames, N, 3]`` of the LJ liquid (shifted at RC) at kT = 1:
+    melted from fcc at kT = 3 (400 steps), 600 steps at kT = 1, then a frame every 25 steps
+    (Langevin, dt = 0.005)."""
+    disp, shift = space.periodic(BOX)
+    nf, ef = pot.pair_energy_neighbor_list(disp, BOX, pot.lennard_jones, RC, mode="shifted")
+    init, run = simulator(ef, shift, disp, nf, volume=BOX**3, integrator="langevin")
+    s = init(jax.random.PRNGKey(seed), jnp.asarray(fcc_positions(N, BOX)), jnp.ones(N), LJ,
+             dt=0.005, kT=3.0)
+    s, _ = run(s, LJ, n_frames=1, stride=400, dt=0.005, kT=3.0)
+    s, _ = run(s, LJ, n_frames=1, stride=600, dt=0.005, kT=KT)
+    s, traj = run(s, LJ, n_frames=n_frames, stride=25, dt=0.005, kT=KT)
+    energy = pot.pair_energy(disp, pot.lennard_jones, RC, mode="shifted", **LJ)
+    forces = jax.jit(jax.vmap(jax.grad(lambda R: -energy(R))))(traj.positions)
+    return np.asarray(traj.positions), np.asarray(forces)
+
+
+def fit_lj(seed: int) -> tuple[CGPotential, np.ndarray]:
+    """The fitted potential and the LJ frames ``[40, N, 3]`` it was fitted to."""
+    R, F = lj_liquid(seed)
+    mapping = identity_mapping(np.ones(N), ["LJ"] * N)  # bead = atom
+    fm = ForceMatching(r_cutoff=RC, n_knots=80)
+    return fm.fit_mapped(mapping, R, F, box=np.full(3, BOX)), R
+
+
+@pytest.fixture(scope="module")
+def fitted_lj() -> tuple[CGPotential, np.ndarray]:
+    return fit_lj(0)
+
+
+def check_lj(cg: CGPotential) -> None:
+    # Measured over seeds 0-7 (40 frames, 80 knots, r_min the closest sampled distance,
+    # 0.88-0.91): max |F_fit - F_LJ| on r in [1.0, 2.45] 0.009-0.031 eps/sigma; on the steep
+    # wall [0.95, 1.0] (F up to 59) at most 1.2 % of F; max |u_fit - u_LJ| 0.0005-0.0073 eps;
+    # force RMSE (per component) 0.3-1.7 % of the RMS force on training frames and 0.2-2.8 % on
+    # validation frames. The spline is the only error: with the identity mapping the mapped
+    # force is exactly a sum of LJ pair forces. The bounds are about twice the worst seen.
+    r = np.linspace(1.0, 2.45, 146)
+    assert np.max(np.abs(cg.pair_force(r) - lj_force(r))) < 0.06
+    wall = np.linspace(0.95, 1.0, 11)
+    np.testing.assert_allclose(cg.pair_force(wall), lj_force(wall), rtol=0.03)
+    # energies: the spline is 0 at the cutoff like the shifted LJ, so u itself compares
+    u_true = pot.lennard_jones(r) - pot.lennard_jones(RC)
+    assert np.max(np.abs(cg.pair_energy(r) - u_true)) < 0.02
+    m = cg.metrics
+    assert m["rmse_train"] < 0.05 * m["rmse_zero_train"]
+    assert m["rmse_validation"] < 0.06 * m["rmse_zero_validation"]
+
+
+def test_force_matching_recovers_the_lj_pair_force(fitted_lj):
+    check_lj(fitted_lj[0])
+
+
+@pytest.mark.slow  # 5-10 s each: out of the fast tier, which keeps one seed
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_force_matching_recovers_the_lj_pair_force_other_seeds(seed):
+    check_lj(fit_lj(seed)[0])
+
+
+def test_force_matching_recovers_the_harmonic_toy_spring():
+    # centre-of-geometry beads of the toy in tests/kernels/test_cg_mapping.py: the PMF is the
+    # spring K_EFF/2 |R_A - R_B|^2 (derived there), a CG bond with k = K_EFF and r0 = 0;
+    # 20,000 samples give k to about 0.2 % (standard error 0.0016)
+    x, f = harmonic_dimers(20000, seed=1)
+    mapping = CGMapping(ASSIGNMENT, np.ones(4), weights="geometric", bead_names=["A", "B"])
+    cg = ForceMatching(pair=False, validation_fraction=0.2).fit_mapped(
+        mapping, x, f, bonds=np.array([[1, 2]]))
+    ((name, (k, r0)),) = cg.bond_parameters().items()
+    assert name == "A-B"
+    assert abs(k - K_EFF) < 0.01 and abs(r0) < 0.02, (k, r0)
+
+
+def test_fitted_potential_reloads_to_the_same_numbers_and_runs_md(fitted_lj, tmp_path):
+    cg, frames = fitted_lj
+    cg.save(tmp_path / "cg.json")
+    back = CGPotential.load(tmp_path / "cg.json")
+    r = np.linspace(0.8, 2.6, 50)
+    np.testing.assert_array_equal(back.pair_force(r), cg.pair_force(r))
+    np.testing.assert_array_equal(back.pair_energy(r), cg.pair_energy(r))
+    assert back.metrics == cg.metrics
+    # the same table as a workbench PairPotential (family "spline") gives the same u(r)
+    np.testing.assert_allclose(back.pair_potential().curve(r), cg.pair_energy(r), atol=1e-12)
+    # CG MD with the kernel energy: NVE from an LJ frame conserves energy (dt = 0.002)
+    disp, shift, neighbor_fn, energy_fn = back.neighbor_energy(np.full(3, BOX))
+    init, run = simulator(energy_fn, shift, disp, neighbor_fn, volume=BOX**3)
+    state = init(jax.random.PRNGKey(1), jnp.asarray(frames[-1]), jnp.ones(N), back.params(),
+                 dt=0.002, kT=KT)
+    _, traj = run(state, back.params(), n_frames=10, stride=20, dt=0.002, kT=KT)
+    total = np.asarray(traj.thermo["total"])
+    assert np.ptp(total) < 1e-3 * N, np.ptp(total)

@@ -1,0 +1,175 @@
+"""``CGPotential``: a fitted coarse-grained potential (the terms of ``kernels.cg.force_matching``
+with their coefficients and bead-type names), its tabulated pair energy and force, its bonded
+parameters, kernel energy functions for CG MD, and JSON storage that reloads to the same
+numbers (floats written with Python's shortest round-trip repr).
+
+Units are those of the data it was fitted to (``units`` records which: ``"reduced"`` LJ units or
+``"ase"``, Å and eV).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax_md import space
+
+from kernels.cg.force_matching import BondedTerm, CGModel, cg_energy, cg_energy_neighbor_list
+from kernels.learned_pair import SplinePair, pair_index_matrix
+from kernels.potentials import with_cutoff
+from workbench.io import atomic_write_text
+from workbench.potential import PairPotential
+
+
+@partial(jax.jit, static_argnums=0)
+def _curves(spline: SplinePair, table: jnp.ndarray, r: jnp.ndarray, row: int):
+    """``(u(r), -du/dr)`` of the spline's row ``row`` (truncated at its cutoff)."""
+    u = with_cutoff(spline.pair_fn({"u": table}), spline.r_cutoff)
+    one = lambda x: u(x, pair_id=row)
+    return jax.vmap(one)(r), -jax.vmap(jax.grad(one))(r)
+
+
+FORMAT = "md-workbench CGPotential"
+VERSION = 1
+_TERMS = ("bond", "angle", "dihedral")
+
+
+@dataclass(frozen=True, eq=False)
+class CGPotential:
+    """A CG potential: ``model`` (its terms), ``coefficients`` (``{term: array}`` as
+    ``model.coefficient_shapes()``), ``type_names`` (bead types), ``term_names`` (``{term: names
+    of its types}``), ``units`` and the fit's ``metrics``."""
+
+    model: CGModel
+    coefficients: dict[str, np.ndarray]
+    type_names: tuple[str, ...]
+    term_names: dict[str, list[str]] = field(default_factory=dict)
+    units: str = "reduced"
+    metrics: dict = field(default_factory=dict)
+
+    def _pair_row(self, a: str | None, b: str | None) -> int:
+        if self.model.pair is None:
+            raise ValueError("this CG potential has no pair term")
+        a, b = (self.type_names[0] if x is None else x for x in (a, b))
+        idx = [self.type_names.index(x) for x in (a, b)]
+        return int(pair_index_matrix(len(self.type_names))[idx[0], idx[1]])
+
+    def _pair_curves(self, r: np.ndarray, a: str | None, b: str | None):
+        return _curves(self.model.pair, jnp.asarray(self.coefficients["pair"], jnp.float64),
+                       jnp.asarray(r, jnp.float64), self._pair_row(a, b))
+
+    def pair_energy(self, r: np.ndarray, a: str | None = None, b: str | None = None
+                    ) -> np.ndarray:
+        """``u(r)`` (energy units) between bead types ``a`` and ``b`` (default the first type)
+        at distances ``r [m]`` (length units); 0 at and beyond the cutoff."""
+        return np.asarray(self._pair_curves(r, a, b)[0])
+
+    def pair_force(self, r: np.ndarray, a: str | None = None, b: str | None = None
+                   ) -> np.ndarray:
+        """``-du/dr`` (energy / length, positive repulsive) at ``r [m]`` (length units)."""
+        return np.asarray(self._pair_curves(r, a, b)[1])
+
+    def _harmonic(self, term: str) -> dict[str, tuple[float, float]]:
+        bonded: BondedTerm = getattr(self.model, term + "s")
+        out = {}
+        for k, name in enumerate(self.term_names.get(term, [])):
+            a, b = self.coefficients[term][k]
+            out[name] = (2.0 * a, bonded.reference[k] - b / (2.0 * a) if a else float("nan"))
+        return out
+
+    def bond_parameters(self) -> dict[str, tuple[float, float]]:
+        """``{bond type: (k, r0)}`` of ``k/2 (r - r0)^2`` (energy / length^2, length)."""
+        return self._harmonic("bond")
+
+    def angle_parameters(self) -> dict[str, tuple[float, float]]:
+        """``{angle type: (k, theta0)}`` of ``k/2 (theta - theta0)^2`` (energy / rad^2, rad)."""
+        return self._harmonic("angle")
+
+    def params(self, dtype=jnp.float64) -> dict:
+        """``{"coeffs": pytree}`` in ``dtype``: the keyword parameters of the energy functions
+        (the runner's ``params``)."""
+        return {"coeffs": {k: jnp.asarray(v, dtype) for k, v in self.coefficients.items()}}
+
+    def energy_fn(self, displacement_fn: space.DisplacementFn) -> Callable:
+        """``energy(R, pairs, strain=0.) -> []`` with these coefficients (``R: [n_beads, 3]``,
+        ``pairs: [2, n_pairs]`` padded with ``n_beads``, e.g. ``kernels.cg.all_pairs``); in
+        ``R``'s dtype."""
+        energy = cg_energy(displacement_fn, self.model)
+        coeffs = self.params()["coeffs"]
+        return lambda R, pairs, strain=0.0: energy(R, coeffs, pairs, strain=strain)
+
+    def neighbor_energy(self, box: np.ndarray, skin: float = 0.5):
+        """``(displacement_fn, shift_fn, neighbor_fn, energy_fn)`` in a periodic ``box [3]``
+        (length) for ``kernels.runner.simulator``; pass ``params()`` as its ``params``."""
+        box = jnp.asarray(box)
+        displacement_fn, shift_fn = space.periodic(box)
+        neighbor_fn, energy_fn = cg_energy_neighbor_list(displacement_fn, box, self.model,
+                                                         dr_threshold=skin)
+        return displacement_fn, shift_fn, neighbor_fn, energy_fn
+
+    def pair_potential(self) -> PairPotential:
+        """The pair term as a workbench ``PairPotential`` (family ``"spline"``, species = bead
+        types), for a model with nothing else (no bonded terms or exclusions), so it runs
+        through ``Simulation`` like any pair potential."""
+        m = self.model
+        if m.pair is None or any(getattr(m, t + "s") is not None for t in _TERMS) \
+                or len(m.excluded):
+            raise ValueError("only a pure pair potential (no bonded terms or exclusions) is a "
+                             "PairPotential")
+        return PairPotential(family="spline", params={"u": self.coefficients["pair"].tolist()},
+                             model={"r_min": m.pair.r_min}, r_cutoff=m.pair.r_cutoff)
+
+    def to_dict(self) -> dict:
+        m = self.model
+        out = {"format": FORMAT, "version": VERSION, "units": self.units,
+               "n_beads": m.n_beads, "bead_types": m.bead_types.tolist(),
+               "type_names": list(self.type_names), "n_harmonics": m.n_harmonics,
+               "excluded": np.asarray(m.excluded).tolist(),
+               "pair": None if m.pair is None else {"r_min": m.pair.r_min,
+                                                    "r_cutoff": m.pair.r_cutoff,
+                                                    "n_knots": m.pair.n_knots},
+               "coefficients": {k: np.asarray(v).tolist() for k, v in self.coefficients.items()},
+               "term_names": self.term_names, "metrics": self.metrics}
+        for t in _TERMS:
+            term = getattr(m, t + "s")
+            out[t + "s"] = None if term is None else {
+                "indices": term.indices.tolist(), "types": term.types.tolist(),
+                "reference": np.asarray(term.reference, float).tolist()}
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CGPotential:
+        if d.get("format") != FORMAT or d.get("version") != VERSION:
+            raise ValueError(f"not a version-{VERSION} CG potential: format {d.get('format')!r}, "
+                             f"version {d.get('version')!r}")
+        terms = {}
+        for t, width in zip(_TERMS, (2, 3, 4), strict=True):
+            x = d.get(t + "s")
+            terms[t + "s"] = None if x is None else BondedTerm(
+                np.asarray(x["indices"], np.int64).reshape(-1, width),
+                np.asarray(x["types"], np.int64), np.asarray(x["reference"], float))
+        pair = None if d["pair"] is None else SplinePair(**d["pair"])
+        model = CGModel(n_beads=d["n_beads"], bead_types=np.asarray(d["bead_types"], np.int64),
+                        pair=pair, n_harmonics=d["n_harmonics"],
+                        excluded=np.asarray(d["excluded"], np.int64).reshape(-1, 2), **terms)
+        coeffs = {k: np.asarray(v, float) for k, v in d["coefficients"].items()}
+        shapes = model.coefficient_shapes()
+        if {k: v.shape for k, v in coeffs.items()} != shapes:
+            raise ValueError(f"coefficient shapes {[(k, v.shape) for k, v in coeffs.items()]} "
+                             f"do not match the model's {shapes}")
+        return cls(model, coeffs, tuple(d["type_names"]), d.get("term_names", {}),
+                   d.get("units", "reduced"), d.get("metrics", {}))
+
+    def save(self, path: str | Path) -> None:
+        """Write as JSON, atomically (a temporary file, then ``os.replace``)."""
+        atomic_write_text(path, json.dumps(self.to_dict()))
+
+    @classmethod
+    def load(cls, path: str | Path) -> CGPotential:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
