@@ -289,9 +289,11 @@ def residue_mapping(residue_index, masses, residue_names: Sequence[str] | None =
     return CGMapping(beads, masses, weights=weights, bead_names=names)
 
 
-def heavy_atom_mapping(atomic_numbers, bonds, masses, weights: str = "mass") -> CGMapping:
+def heavy_atom_mapping(atomic_numbers, bonds, masses, weights: str = "mass",
+                       atom_names: Sequence[str] | None = None) -> CGMapping:
     """One bead per heavy (non-hydrogen) atom, with the hydrogens bonded to it; beads in the
-    order of their heavy atoms, named by element.
+    order of their heavy atoms, named by element (one bead type per element) or by the heavy
+    atom's entry in ``atom_names`` (e.g. ``topology_labels(...).atom_names``: CA, CB, ...).
 
     Args:
       atomic_numbers: ``[n_atoms]`` int. bonds: ``[n_bonds, 2]`` atom pairs. masses:
@@ -315,8 +317,9 @@ def heavy_atom_mapping(atomic_numbers, bonds, masses, weights: str = "mass") -> 
     lone = np.flatnonzero(bead_of < 0)
     if lone.size:
         raise ValueError(f"hydrogen {lone[0]} is bonded to no heavy atom")
-    return CGMapping(bead_of, masses, weights=weights,
-                     bead_names=[chemical_symbols[k] for k in z[heavy]])
+    names = [chemical_symbols[k] for k in z[heavy]] if atom_names is None else \
+        [atom_names[i] for i in heavy]
+    return CGMapping(bead_of, masses, weights=weights, bead_names=names)
 
 
 def alpha_carbon_mapping(residue_index, atom_names: Sequence[str], masses,

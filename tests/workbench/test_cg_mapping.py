@@ -29,6 +29,10 @@ def test_alanine_dipeptide_mappings(dipeptide, tmp_path):
     assert by_residue.n_beads == 3 and by_residue.bead_names == ("ACE", "ALA", "NME")
     heavy = heavy_atom_mapping(mol.atomic_numbers, mol.bonds, mol.masses)
     assert heavy.n_beads == 10 and sorted(heavy.bead_names) == ["C"] * 6 + ["N"] * 2 + ["O"] * 2
+    named = heavy_atom_mapping(mol.atomic_numbers, mol.bonds, mol.masses,
+                               atom_names=labels.atom_names)
+    assert named.bead_names == ("CH3", "C", "O", "N", "CA", "CB", "C", "O", "N", "C")
+    assert named.assignment.tolist() == heavy.assignment.tolist()
     # residue beads at the residues' centres of mass (the definition, in numpy)
     c = by_residue.position_matrix()
     for bead, atoms in enumerate([np.flatnonzero(labels.residue_index == r) for r in range(3)]):
