@@ -1,8 +1,16 @@
-"""Coarse graining workflows: fit a CG potential to mapped all-atom forces by force matching
-(MS-CG), and the fitted potential as a stored value. Mappings themselves are plain values in
-``workbench.mapping``."""
+"""Coarse graining workflows: learn a mapping with Autograin (a Gumbel-softmax auto-encoder),
+fit a CG potential to mapped all-atom forces by force matching (MS-CG), and the fitted potential
+as a stored value. Mappings themselves are plain values in ``workbench.mapping``."""
 
+from workbench.coarse.autograin import (
+    Autograin,
+    AutograinJob,
+    compare_rmsd,
+    load_autograin,
+    reconstruction_rmsd,
+)
 from workbench.coarse.force_matching import ForceMatching, frame_pairs
 from workbench.coarse.potential import CGPotential
 
-__all__ = ["CGPotential", "ForceMatching", "frame_pairs"]
+__all__ = ["Autograin", "AutograinJob", "CGPotential", "ForceMatching", "compare_rmsd",
+           "frame_pairs", "load_autograin", "reconstruction_rmsd"]

@@ -1,0 +1,431 @@
+"""Learn a CG mapping with Autograin (Wang & Gomez-Bombarelli, npj Comput. Mater. 5, 125
+(2019)): ``Autograin`` holds the settings, ``AutograinJob`` trains the auto-encoder of
+``kernels.cg.autograin`` on an atom trajectory with forces as a job, and the learned hard
+mapping comes out as a ``workbench.mapping.CGMapping`` (for ``ForceMatching.fit_mapped``).
+
+    job = AutograinJob(positions=R, forces=F, masses=m, n_beads=4, epochs=200)
+    job.run()                     # tqdm bar; or start() / stop() / wait() in the background
+    job.mapping                   # CGMapping, centre-of-mass beads
+    job = AutograinJob.from_run(run_id, positions=R, forces=F)   # resume a stopped run
+
+Training, as the reference code: Adam (optax) on ``reconstruction + rho * force`` over shuffled
+batches of frames (seeded), one Gumbel draw per batch; the Gumbel-softmax temperature of epoch
+``e`` of ``E`` is ``T(e) = (T_start - T_end) exp(-e / (decay E)) + T_end`` (the paper's
+exponential decay to a floor, written so that epoch 0 is at ``T_start``); the force-matching
+term is switched on from ``force_matching_start * E`` (the reference's ``fm_epoch``), after the
+encoder has found a reconstruction. The last ``validation_fraction`` of the frames (a
+contiguous block, as frames of one trajectory are correlated) are held out: each epoch reports
+the training loss terms and the validation reconstruction RMSD of the hard mapping (argmax)
+with the learned decoder, in Å. Stopping keeps the state; ``start()`` again, or ``from_run``
+in a new process, continues with the same batches and noise as an unbroken run.
+
+Units: positions Å, forces eV/Å, masses amu; reconstruction terms in Å^2 (RMSD in Å), the
+force term in (eV/Å)^2, ``rho`` in Å^4/eV^2 (default 2.66: the reference's 0.005 with forces in
+kcal/mol/Å, converted).
+
+Run (kind ``"cg"``, ``workbench.registry``): ``config.json`` (settings, data shape and digest),
+``metrics.json`` (final losses, validation RMSDs, the learning curves), ``params.msgpack`` (the
+auto-encoder's parameters, ``flax.serialization``), ``mapping.json`` (``CGMapping.save``) and
+``checkpoint.msgpack`` (to resume). ``load_autograin(run)`` reads params and mapping back.
+
+``reconstruction_rmsd(mapping, positions)`` scores any mapping, hand-made or learned, by the
+best linear decoder (least squares), and ``compare_rmsd`` tabulates it against the number of
+beads for learned and hand-made mappings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import param
+from flax import serialization
+
+from kernels.cg import autograin as ag
+from workbench import io
+from workbench.jobs import Job
+from workbench.mapping import CGMapping, _renumber
+from workbench.mlff.checkpoint import read_checkpoint, write_checkpoint
+from workbench.registry import Run, RunRegistry
+
+__all__ = ["RUN_KIND", "Autograin", "AutograinJob", "compare_rmsd", "data_digest",
+           "hard_mapping", "load_autograin", "reconstruction_rmsd"]
+
+RUN_KIND = "cg"
+PARAMS_FILE, MAPPING_FILE, CHECKPOINT_FILE = "params.msgpack", "mapping.json", \
+    "checkpoint.msgpack"
+CURVES = ("epoch", "temperature", "loss", "reconstruction", "force", "val_rmsd", "wall_time_s")
+_FIXED_ON_RESUME = ("n_beads", "seed", "batch_size", "validation_fraction", "precision")
+
+
+class Autograin(param.Parameterized):
+    """Settings of an Autograin training (module docstring for the schedule and units)."""
+
+    n_beads = param.Integer(default=4, bounds=(1, None), doc="Beads to learn.")
+    temperature_start = param.Number(default=4.0, bounds=(0, None),
+                                     inclusive_bounds=(False, True),
+                                     doc="Gumbel-softmax temperature at epoch 0.")
+    temperature_end = param.Number(default=0.2, bounds=(0, None), inclusive_bounds=(False, True),
+                                   doc="Floor the temperature decays to.")
+    temperature_decay = param.Number(default=0.4, bounds=(0, None),
+                                     inclusive_bounds=(False, True),
+                                     doc="Decay time of the temperature, a fraction of epochs.")
+    straight_through = param.Boolean(default=False, doc="One-hot assignments forward, soft "
+                                     "gradients backward (straight-through Gumbel-softmax).")
+    learning_rate = param.Number(default=1e-2, bounds=(0, None), inclusive_bounds=(False, True),
+                                 doc="Adam learning rate.")
+    epochs = param.Integer(default=200, bounds=(1, None), doc="Passes over the training frames.")
+    batch_size = param.Integer(default=32, bounds=(1, None), doc="Frames per step.")
+    rho = param.Number(default=2.66, bounds=(0, None),
+                       doc="Weight of the force-matching term (Å^4/eV^2).")
+    force_matching_start = param.Number(default=0.5, bounds=(0, 1),
+                                        doc="Fraction of the epochs before the force term "
+                                            "is switched on.")
+    seed = param.Integer(default=0, doc="Seed of the initial weights, batches and noise.")
+    validation_fraction = param.Number(default=0.1, bounds=(0, 0.9),
+                                       doc="Last fraction of the frames held out.")
+    precision = param.Selector(default="float32", objects=["float32", "float64"],
+                               doc="Floating-point precision of the training.")
+
+    def temperature(self, epoch: float) -> float:
+        """The Gumbel-softmax temperature of ``epoch`` (module docstring)."""
+        span = self.temperature_start - self.temperature_end
+        return float(span * np.exp(-epoch / (self.temperature_decay * self.epochs))
+                     + self.temperature_end)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as JSON-able values."""
+        return {k: getattr(self, k) for k in Autograin.param if k != "name"}
+
+
+class AutograinJob(Autograin, Job):
+    """Train Autograin on ``positions`` and ``forces`` ``[n_frames, n_atoms, 3]`` (Å, eV/Å)
+    with ``masses [n_atoms]`` (amu) as a job, one epoch per chunk (module docstring).
+    ``registry``: where the run goes (the default registry if None).
+
+    Raises (``check``, also on start):
+      ValueError: shapes that do not match, non-finite data, ``n_beads`` above the atoms, or a
+        split that leaves no training or no validation frame.
+    """
+
+    epoch = param.Integer(default=0, constant=True, doc="Epochs completed.")
+    loss = param.Number(default=None, allow_None=True, constant=True,
+                        doc="Training loss of the last epoch (Å^2).")
+    force_term = param.Number(default=None, allow_None=True, constant=True,
+                              doc="Mean squared mapped force of the last epoch ((eV/Å)^2).")
+    val_rmsd = param.Number(default=None, allow_None=True, constant=True,
+                            doc="Validation reconstruction RMSD of the hard mapping (Å).")
+    temperature_now = param.Number(default=None, allow_None=True, constant=True,
+                                   doc="Gumbel-softmax temperature of the last epoch.")
+
+    def __init__(self, positions=None, forces=None, masses=None,
+                 registry: RunRegistry | None = None, **params):
+        params.setdefault("unit", "epoch")
+        super().__init__(**params)
+        self.positions = None if positions is None else np.asarray(positions, np.float64)
+        self.forces = None if forces is None else np.asarray(forces, np.float64)
+        self.masses = None if masses is None else np.asarray(masses, np.float64)
+        self.registry = registry
+        self.curves: dict[str, list[float]] = {c: [] for c in CURVES}
+        self.params: dict[str, np.ndarray] | None = None
+        self._run: Run | None = None
+        self._prepared = False
+        self._wall = 0.0
+
+    # --- set-up -----------------------------------------------------------------------------
+    def check(self) -> None:
+        """Check the data and settings (class docstring)."""
+        if self.positions is None or self.forces is None or self.masses is None:
+            raise ValueError("Autograin needs positions, forces and masses")
+        R, F, m = self.positions, self.forces, self.masses
+        if R.ndim != 3 or R.shape[-1] != 3 or F.shape != R.shape:
+            raise ValueError(f"positions and forces must both be [n_frames, n_atoms, 3], got "
+                             f"{R.shape} and {F.shape}")
+        if m.shape != (R.shape[1],) or np.any(m <= 0):
+            raise ValueError(f"masses must be [{R.shape[1]}] and > 0, got shape {m.shape}")
+        if not (np.all(np.isfinite(R)) and np.all(np.isfinite(F)) and np.all(np.isfinite(m))):
+            raise ValueError("positions, forces and masses must be finite")
+        if self.n_beads > R.shape[1]:
+            raise ValueError(f"{self.n_beads} beads for {R.shape[1]} atoms")
+        n_val = self.n_validation
+        if n_val >= len(R) or (self.validation_fraction > 0 and n_val < 1):
+            raise ValueError(f"a validation fraction of {self.validation_fraction} of {len(R)} "
+                             "frames leaves no training or no validation frame")
+
+    @property
+    def n_validation(self) -> int:
+        return int(round(self.validation_fraction * len(self.positions)))
+
+    def prepare(self) -> None:
+        """Check, split, initialise the weights and the optimiser, compile the epoch (once)."""
+        if self._prepared:
+            return
+        self.check()
+        dtype = jnp.dtype(self.precision)
+        n_train = len(self.positions) - self.n_validation
+        as_array = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+        self._data = {"R": as_array(self.positions[:n_train]),
+                      "F": as_array(self.forces[:n_train]),
+                      "R_val": as_array(self.positions[n_train:] if self.n_validation
+                                        else self.positions[:n_train]),
+                      "m": as_array(self.masses)}
+        params = ag.init_params(jax.random.PRNGKey(self.seed), self.masses.size, self.n_beads,
+                                dtype)
+        self._optimizer = optax.adam(self.learning_rate)
+        self._state = {"params": params, "opt_state": self._optimizer.init(params)}
+        self._epoch_fn = jax.jit(self._make_epoch())
+        self._val_fn = jax.jit(_hard_msd)
+        self.params = jax.device_get(params)
+        self._set(total=self.epochs)
+        self._prepared = True
+
+    def _make_epoch(self):
+        optimizer, hard = self._optimizer, self.straight_through
+        grad_fn = jax.value_and_grad(ag.loss_fn, has_aux=True)
+
+        def epoch(state, R, F, m, batches, key, temperature, rho):
+            def step(carry, xs):
+                idx, k = xs
+                (loss, terms), g = grad_fn(carry["params"], R[idx], F[idx], m, k, temperature,
+                                           rho, hard)
+                updates, opt_state = optimizer.update(g, carry["opt_state"], carry["params"])
+                new = {"params": optax.apply_updates(carry["params"], updates),
+                       "opt_state": opt_state}
+                return new, jnp.stack([loss, terms.reconstruction, terms.force])
+
+            keys = jax.random.split(key, len(batches))
+            state, per_step = jax.lax.scan(step, state, (batches, keys))
+            return state, jnp.mean(per_step, axis=0)
+
+        return epoch
+
+    def _batches(self, epoch: int) -> np.ndarray:
+        """``[n_batches, batch]`` training frame indices of ``epoch`` (seeded shuffle; the last
+        batch filled up from the start of the order, so every batch has one shape)."""
+        n = len(self._data["R"])
+        size = min(self.batch_size, n)
+        order = np.random.default_rng([self.seed, epoch]).permutation(n)
+        n_b = -(-n // size)
+        return np.resize(order, n_b * size).reshape(n_b, size)
+
+    def _register(self) -> None:
+        if self._run is None:
+            registry = self.registry or RunRegistry()
+            R = self.positions
+            config = {"settings": self.settings(),
+                      "data": {"n_frames": R.shape[0], "n_atoms": R.shape[1],
+                               "sha256": data_digest(R, self.forces, self.masses)}}
+            self._run = registry.create(RUN_KIND, config, name=f"autograin N={self.n_beads}")
+        self.record = self._run
+        self._run.set_status("running")
+
+    # --- the work ---------------------------------------------------------------------------
+    def _check_startable(self) -> None:
+        if self.status == "completed":
+            raise RuntimeError("this training has completed; use AutograinJob.from_run(run_id, "
+                               "..., epochs=...) to train longer")
+        self.check()
+
+    def _work(self) -> Iterator[None]:
+        self.prepare()
+        self._register()
+        self._set(total=self.epochs)
+        d = self._data
+        started = time.perf_counter()
+        try:
+            while self.epoch < self.epochs:
+                e = self.epoch
+                temperature = self.temperature(e)
+                rho = self.rho if e >= self.force_matching_start * self.epochs else 0.0
+                key = jax.random.fold_in(jax.random.PRNGKey(self.seed), e)
+                self._state, means = self._epoch_fn(
+                    self._state, d["R"], d["F"], d["m"], jnp.asarray(self._batches(e)), key,
+                    temperature, rho)
+                loss, rec, force = (float(x) for x in means)
+                val = float(np.sqrt(self._val_fn(self._state["params"], d["R_val"], d["m"])))
+                self.params = jax.device_get(self._state["params"])
+                wall = self._wall + time.perf_counter() - started
+                row = (e + 1, temperature, loss, rec, force, val, wall)
+                for name, v in zip(CURVES, row, strict=True):
+                    self.curves[name].append(float(v))
+                self._advance(e + 1, epoch=e + 1, loss=loss, force_term=force, val_rmsd=val,
+                              temperature_now=temperature,
+                              message=f"epoch {e + 1}: loss {loss:.4g} Å², validation RMSD "
+                                      f"{val:.3g} Å, force term {force:.3g} (eV/Å)², "
+                                      f"T {temperature:.3g}")
+                yield
+        finally:
+            self._wall += time.perf_counter() - started
+
+    # --- results ----------------------------------------------------------------------------
+    @property
+    def run_record(self) -> Run | None:
+        """The registered run (None before the job first starts)."""
+        return self._run
+
+    @property
+    def mapping(self) -> CGMapping:
+        """The learned hard mapping (argmax of the encoder; beads numbered by first atom, empty
+        beads dropped), centre-of-mass beads named ``"A0", "A1", ...``."""
+        if self.params is None:
+            raise RuntimeError("no weights yet: prepare() or train first")
+        return hard_mapping(self.params, self.masses)
+
+    def _finished(self) -> None:
+        if self._run is not None and self._prepared:
+            run = self._run
+            self._save_checkpoint()
+            with io.atomic_open(run.file(PARAMS_FILE), "wb", encoding=None) as fh:
+                fh.write(serialization.to_bytes(self.params))
+            mapping = self.mapping
+            mapping.save(run.file(MAPPING_FILE))
+            metrics = {"epochs": self.epoch, "wall_time_s": self._wall,
+                       "stop_reason": self.message, "n_beads_used": mapping.n_beads,
+                       "assignment": mapping.assignment.tolist(),
+                       "curves": {k: list(v) for k, v in self.curves.items()}}
+            if self.curves["epoch"]:
+                metrics.update({k: self.curves[k][-1] for k in CURVES[1:]})
+                metrics["val_rmsd_lsq"] = reconstruction_rmsd(
+                    mapping, self.positions[len(self._data["R"]):] if self.n_validation
+                    else self.positions, fit_positions=self.positions[:len(self._data["R"])])
+            run.save_metrics(metrics)
+        super()._finished()
+
+    def _checkpoint_state(self) -> dict[str, Any]:
+        return {"state": self._state, "epoch": np.int64(self.epoch),
+                "wall_time_s": np.float64(self._wall),
+                "curves": {k: np.asarray(v, np.float64) for k, v in self.curves.items()}}
+
+    def _save_checkpoint(self) -> None:
+        write_checkpoint(self._run.file(CHECKPOINT_FILE), self._checkpoint_state())
+
+    @classmethod
+    def from_run(cls, run: str | Run, positions, forces, masses=None,
+                 registry: RunRegistry | None = None, **overrides: Any) -> AutograinJob:
+        """A job that continues ``run`` (an id or a ``Run`` of kind ``"cg"``) from its
+        checkpoint on the same data (checked by digest; ``masses`` default to the recorded
+        mapping's). ``overrides`` (e.g. ``epochs``) replace recorded settings, except those
+        that fix the split and the batches (``n_beads``, ``seed``, ``batch_size``,
+        ``validation_fraction``, ``precision``).
+
+        Raises:
+          ValueError: not a cg run, no checkpoint, other data, or a fixed setting changed.
+        """
+        registry = registry or RunRegistry()
+        run = registry.get(run) if isinstance(run, str) else run
+        if run.kind != RUN_KIND or not run.file(CHECKPOINT_FILE).is_file():
+            raise ValueError(f"run {run.id} is not an Autograin run with a checkpoint")
+        if masses is None:
+            masses = CGMapping.load(run.file(MAPPING_FILE)).masses
+        cfg = run.config
+        if data_digest(positions, forces, masses) != cfg["data"]["sha256"]:
+            raise ValueError(f"these frames are not the ones run {run.id} was trained on "
+                             f"({cfg['data']['n_frames']} frames of {cfg['data']['n_atoms']} "
+                             "atoms; checked by digest)")
+        fixed = sorted(k for k, v in overrides.items()
+                       if k in _FIXED_ON_RESUME and v != cfg["settings"][k])
+        if fixed:
+            raise ValueError(f"{fixed} cannot change when resuming run {run.id}")
+        job = cls(positions, forces, masses, registry=registry,
+                  **{**cfg["settings"], **overrides})
+        job.prepare()
+        saved = read_checkpoint(run.file(CHECKPOINT_FILE), job._checkpoint_state())
+        job._state, job._wall = saved["state"], float(saved["wall_time_s"])
+        job.curves = {k: np.atleast_1d(v).astype(float).tolist() for k, v in
+                      saved["curves"].items()}
+        job.params = jax.device_get(job._state["params"])
+        job._run = run
+        job._set(epoch=int(saved["epoch"]), done=int(saved["epoch"]), total=job.epochs)
+        return job
+
+
+def _hard_msd(params: ag.Params, R: jnp.ndarray, m: jnp.ndarray) -> jnp.ndarray:
+    w = jax.nn.one_hot(ag.assignment(params), params["logits"].shape[1], dtype=R.dtype)
+    return ag.reconstruction_msd(R, ag.position_map(w, m), params["decoder"], m)
+
+
+def hard_mapping(params: Mapping[str, Any], masses) -> CGMapping:
+    """The ``CGMapping`` of Autograin ``params`` (``AutograinJob.mapping``)."""
+    beads = _renumber(np.asarray(ag.assignment({"logits": jnp.asarray(params["logits"])})))
+    return CGMapping(beads, masses, weights="mass",
+                     bead_names=[f"A{k}" for k in range(beads.max() + 1)])
+
+
+def data_digest(positions, forces, masses) -> str:
+    """SHA-256 (hex, 16 characters) of the float64 bytes of the training data."""
+    h = hashlib.sha256()
+    for a in (positions, forces, masses):
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_autograin(run: str | Run, registry: RunRegistry | None = None
+                   ) -> tuple[dict[str, np.ndarray], CGMapping]:
+    """``(params, mapping)`` saved by an ``AutograinJob`` run (an id or a ``Run``):
+    ``params`` as ``kernels.cg.autograin`` takes them, ``mapping`` the learned hard mapping.
+
+    Raises:
+      ValueError: not a cg run or without saved parameters.
+    """
+    run = (registry or RunRegistry()).get(run) if isinstance(run, str) else run
+    if run.kind != RUN_KIND or not run.file(PARAMS_FILE).is_file():
+        raise ValueError(f"run {run.id} holds no Autograin parameters")
+    mapping = CGMapping.load(run.file(MAPPING_FILE))
+    n = (mapping.n_atoms, int(run.config["settings"]["n_beads"]))
+    template = {"logits": np.zeros(n), "decoder": np.zeros(n)}
+    params = serialization.from_bytes(template, run.file(PARAMS_FILE).read_bytes())
+    return {k: np.asarray(v) for k, v in params.items()}, mapping
+
+
+def reconstruction_rmsd(mapping: CGMapping, positions, fit_positions=None) -> float:
+    """Reconstruction RMSD (Å) of ``positions [n_frames, n_atoms, 3]`` (Å) through ``mapping``
+    and its best linear decoder (``kernels.cg.autograin.least_squares_decoder``, fitted on
+    ``fit_positions``, default ``positions``), frames centred on their centre of mass: how much
+    of the atoms the beads remember, for hand-made and learned mappings alike."""
+    R = jnp.asarray(positions, jnp.float64)
+    fit = R if fit_positions is None else jnp.asarray(fit_positions, jnp.float64)
+    c, m = jnp.asarray(mapping.position_matrix()), jnp.asarray(mapping.masses)
+    decoder = ag.least_squares_decoder(fit, c, m)
+    return float(np.sqrt(ag.reconstruction_msd(R, c, decoder, m)))
+
+
+def compare_rmsd(positions, forces, masses, n_beads: Sequence[int],
+                 hand_made: Mapping[str, Sequence[CGMapping]] | None = None,
+                 registry: RunRegistry | None = None, **settings: Any) -> list[dict[str, Any]]:
+    """Reconstruction RMSD against the number of beads, learned and hand-made.
+
+    Args:
+      positions, forces: ``[n_frames, n_atoms, 3]`` (Å, eV/Å). masses: ``[n_atoms]`` (amu).
+      n_beads: bead counts to learn a mapping for (one ``AutograinJob`` each, ``settings``).
+      hand_made: method name -> mappings of these atoms (any bead counts).
+
+    Returns:
+      rows ``{"method", "n_beads", "rmsd", "mapping", "run"}`` (RMSD in Å; ``run``: the
+      training's run id, None for a hand-made mapping): every mapping scored by
+      ``reconstruction_rmsd`` with the decoder fitted on the training frames and the RMSD on
+      the validation frames (the last ``validation_fraction``); a learned mapping's
+      ``n_beads`` is the number of beads it uses.
+    """
+    R = np.asarray(positions, np.float64)
+    n_val = int(round(settings.get("validation_fraction", Autograin.validation_fraction)
+                      * len(R)))
+    train, val = R[:len(R) - n_val], (R[len(R) - n_val:] if n_val else R)
+    rows = []
+    for n in n_beads:
+        job = AutograinJob(R, forces, masses, registry=registry, n_beads=int(n), **settings)
+        job.run(progress=False)
+        rows.append({"method": "autograin", "n_beads": job.mapping.n_beads,
+                     "rmsd": reconstruction_rmsd(job.mapping, val, fit_positions=train),
+                     "mapping": job.mapping, "run": job.run_record.id})
+    for method, mappings in (hand_made or {}).items():
+        for mapping in mappings:
+            rows.append({"method": method, "n_beads": mapping.n_beads,
+                         "rmsd": reconstruction_rmsd(mapping, val, fit_positions=train),
+                         "mapping": mapping, "run": None})
+    return rows
