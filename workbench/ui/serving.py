@@ -16,6 +16,15 @@ which browsers always do and scripts need not; :func:`configure_server` refuses 
 upgrades without it, so only pages served to an allowed origin can drive a session. Binding to
 loopback unless asked otherwise is ``workbench serve``'s (``workbench.cli``).
 
+In a notebook. ``pn.extension()`` as most people type it loads BokehJS and Panel from their CDNs,
+and offline the dashboards' cells then stay empty with no word in the notebook (issue 17).
+Importing ``workbench.ui`` calls :func:`notebook_offline`: from then on Panel's resources are
+inline; where the extension had already been loaded from the CDN, the importing cell says so and
+what to do (loading it again inline in the same page does not recover BokehJS's failed load).
+The dashboards (:class:`LocalViewer`) also point the stylesheets of components made after the
+first render at the Jupyter server (Panel inlines only those of the first render), which used to
+fetch four stylesheets from the CDN when Start was pressed.
+
 Nothing here is in Panel or Bokeh as a setting (Panel 1.9: ``inline=True`` inlines the page's
 scripts but not the stylesheets of components created later), hence this module.
 """
@@ -23,24 +32,60 @@ scripts but not the stylesheets of components created later), hence this module.
 from __future__ import annotations
 
 import logging
+import sys
+import warnings
 
 import panel as pn
+from panel.io.document import create_doc_if_none_exists
 from panel.io.resources import LOCAL_DIST
 
-__all__ = ["configure_server", "offline_extension", "pin_local_resources"]
+__all__ = ["LocalViewer", "configure_server", "notebook_offline", "offline_extension",
+           "pin_local_resources"]
 
 log = logging.getLogger(__name__)
 
 
+#: where Panel's Jupyter server extension serves Panel's files (``panel.io.notebook``'s own path)
+NOTEBOOK_DIST = "/panel-preview/static/extensions/panel/"
+
+
+def _in_kernel() -> bool:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and hasattr(shell, "kernel")
+
+
 def pin_local_resources(doc=None) -> None:
-    """Make the components of a served Panel document (the current one by default) load their
-    stylesheets from the server, as Panel does for documents it rendered a page for. No effect
-    outside a server session."""
+    """Make the components of a Panel document (the current one by default) load their
+    stylesheets from the server that shows it: the Panel server of a session (as Panel does for
+    documents it rendered a page for), or, in a Jupyter kernel, the Jupyter server. No effect
+    elsewhere (a document saved to HTML keeps Panel's choice)."""
     doc = doc if doc is not None else pn.state.curdoc
-    if doc is None or doc.session_context is None:
+    if doc is None:
         return
-    rel = pn.state.rel_path
-    doc.template_variables.setdefault("dist_url", f"{rel}/{LOCAL_DIST}" if rel else LOCAL_DIST)
+    if doc.session_context is not None:
+        rel = pn.state.rel_path
+        doc.template_variables.setdefault("dist_url", f"{rel}/{LOCAL_DIST}" if rel else LOCAL_DIST)
+    elif _in_kernel():
+        doc.template_variables.setdefault("dist_url", NOTEBOOK_DIST)
+
+
+class LocalViewer(pn.viewable.Viewer):
+    """A ``pn.viewable.Viewer`` whose documents, served or in a notebook, load every stylesheet
+    locally (:func:`pin_local_resources`), also for components made after the first render
+    (Panel inlines only those of the first render in a notebook)."""
+
+    def _create_view(self):
+        view = super()._create_view()
+        get_root = view.get_root
+
+        def pinned_get_root(doc=None, comm=None, preprocess=True):
+            doc = create_doc_if_none_exists(doc)
+            pin_local_resources(doc)
+            return get_root(doc, comm, preprocess)
+
+        view.get_root = pinned_get_root
+        return view
 
 
 def offline_extension(*extensions: str, **kwargs) -> None:
@@ -48,6 +93,7 @@ def offline_extension(*extensions: str, **kwargs) -> None:
     call it first in an app script, before any component is made."""
     pn.extension(*extensions, inline=True, **kwargs)
     pin_local_resources()
+    _quiet_closed_sockets()
 
 
 def _refuse_websockets_without_origin() -> None:
@@ -70,10 +116,61 @@ def _refuse_websockets_without_origin() -> None:
     WSHandler.prepare = checked_prepare
 
 
+def _retrieve(future) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: a closed socket has nothing left to tell
+
+
+def _quiet_closed_sockets() -> None:
+    """Panel writes a session's updates straight to its websocket (``panel.io.document
+    .dispatch_tornado``) and awaits the writes on a later tick; a write that fails because the
+    tab has just closed, and is not awaited before the session goes, was logged by asyncio as a
+    "Task exception was never retrieved ... WebSocketClosedError" traceback (issue 17). Each
+    write's outcome is now retrieved as it completes."""
+    from panel.io import document
+
+    if getattr(document.dispatch_tornado, "_workbench", False):
+        return
+    dispatch = document.dispatch_tornado
+
+    def dispatch_retrieved(*args, **kwargs):
+        futures = dispatch(*args, **kwargs)
+        for future in futures:
+            future.add_done_callback(_retrieve)
+        return futures
+
+    dispatch_retrieved._workbench = True
+    document.dispatch_tornado = dispatch_retrieved
+
+
 def configure_server() -> None:
     """Server-wide settings of ``workbench serve`` (run by its ``--setup`` script before the
     server starts): inline resources, the local ``dist_url`` pinned on every session's document
-    before its app script runs, and websocket upgrades refused without an ``Origin``."""
+    before its app script runs, websocket upgrades refused without an ``Origin``, and writes to
+    closed websockets retrieved (no traceback in the log)."""
     pn.config.inline = True
     pn.state.on_session_created(lambda ctx: pin_local_resources(ctx._document))
     _refuse_websockets_without_origin()
+    _quiet_closed_sockets()
+
+
+CDN_LOADED = (
+    "Panel's notebook extension was loaded from its CDN (pn.extension() before importing "
+    "workbench.ui), which needs the internet: offline, the dashboards below stay empty. Restart "
+    "the kernel and import workbench.ui before calling pn.extension(), or call "
+    "pn.extension(inline=True).")
+
+
+def notebook_offline() -> None:
+    """In a Jupyter kernel: make Panel load its resources inline from now on (module docstring);
+    if its notebook extension was already loaded from the CDN, say so and what to do (a
+    ``UserWarning``, shown in the cell as text, which needs no JavaScript). Elsewhere (a server,
+    a script) nothing."""
+    if not _in_kernel():
+        return
+    from_cdn = not pn.config.inline
+    pn.config.inline = True
+    from panel.config import panel_extension
+
+    if from_cdn and panel_extension._loaded:
+        warnings.warn(CDN_LOADED, stacklevel=3)

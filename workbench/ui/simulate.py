@@ -41,6 +41,7 @@ from workbench.simulation_setup import SimulationSetup
 from workbench.ui.inputs import NumberInput
 from workbench.ui.jobs import JobProgress
 from workbench.ui.plots import compact_legend, line_figure
+from workbench.ui.serving import LocalViewer
 from workbench.ui.sessions import close_with_session
 from workbench.ui.viewer import MoleculeViewer, TrajectoryPlayer, system_style
 
@@ -62,7 +63,7 @@ CONTROLS = ["system", "n_atoms", "density", "n_molecules", "family", "r_cutoff",
             "watch_bonds"]
 
 
-class SimulateDashboard(pn.viewable.Viewer):
+class SimulateDashboard(LocalViewer):
     """Controls, live 3D view, live plots, status, downloads and saving for one session."""
 
     def __init__(self, setup: SimulationSetup | None = None, **params):

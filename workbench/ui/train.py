@@ -31,6 +31,7 @@ from workbench.mlff.session import (
 )
 from workbench.ui.jobs import JobProgress
 from workbench.ui.plots import compact_legend, line_figure
+from workbench.ui.serving import LocalViewer
 from workbench.ui.sessions import close_with_session
 from workbench.ui.viewer import MoleculeViewer, system_style
 
@@ -54,7 +55,7 @@ def _say(alert: pn.pane.Alert, text: str | None) -> None:
     alert.visible = bool(text)
 
 
-class TrainDashboard(pn.viewable.Viewer):
+class TrainDashboard(LocalViewer):
     """Data, model and MD cards; progress, learning curves, parity and the MD viewer."""
 
     def __init__(self, session: TrainSession | None = None, **params):

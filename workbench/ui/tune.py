@@ -29,6 +29,7 @@ from workbench.rdf_files import state_point_from_name
 from workbench.registry import RunRegistry
 from workbench.targets import TargetRDF
 from workbench.ui.plots import compact_legend, line_figure
+from workbench.ui.serving import LocalViewer
 from workbench.ui.sessions import close_with_session
 
 REFRESH_MS = 100
@@ -42,7 +43,7 @@ def slider_range(default: float, positive: bool) -> tuple[float, float]:
     return -2.0, 2.0
 
 
-class TuneDashboard(pn.viewable.Viewer):
+class TuneDashboard(LocalViewer):
     """Target, sliders, Step/Fit/Stop/Save, live g(r), u(r) and loss curves."""
 
     def __init__(self, session: TuneSession | None = None, *, auto_target: bool = False,
