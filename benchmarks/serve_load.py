@@ -22,6 +22,7 @@ measured in the same run. The load average is printed with the results.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import subprocess
@@ -62,6 +63,10 @@ class Server:
                 if p in text]
 
     def close(self) -> None:
+        keep = os.environ.get("SERVE_LOAD_LOGS")  # a folder to keep the server logs in
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            (Path(keep) / self.log.name).write_text(self.log.read_text())
         self.proc.terminate()
         self.proc.wait(timeout=30)
 
@@ -81,7 +86,9 @@ def open_pages(browser, url: str, n: int) -> tuple[list, list[float]]:
 
 
 def throughput(page) -> float:
-    found = THROUGHPUT.findall(page.inner_text("body"))
+    """The session's readout (Panel renders in shadow roots: a locator, not ``inner_text``)."""
+    readout = page.get_by_text(THROUGHPUT)
+    found = THROUGHPUT.findall(readout.first.inner_text()) if readout.count() else []
     return float(found[-1]) if found else float("nan")
 
 
@@ -104,7 +111,7 @@ def run_load(browser, n: int, seconds: float, tmp: Path) -> dict:
         for page in pages:
             page.get_by_role("button", name="Start").click()
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and any(throughput(p) != throughput(p) for p in pages):
+        while time.monotonic() < deadline and any(math.isnan(throughput(p)) for p in pages):
             time.sleep(0.5)  # until every session reports (compiled and running)
         time.sleep(seconds)
         rates = [throughput(p) for p in pages]
