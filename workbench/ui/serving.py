@@ -31,6 +31,7 @@ scripts but not the stylesheets of components created later), hence this module.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import warnings
@@ -121,26 +122,43 @@ def _retrieve(future) -> None:
         future.exception()  # retrieved: a closed socket has nothing left to tell
 
 
+def _dispatch_tornado(conn, events=None, msg=None) -> list:
+    """``panel.io.document.dispatch_tornado`` (Panel 1.9) with every write's outcome retrieved,
+    and no write started once the socket closes mid-message."""
+    from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+    socket = conn._socket
+    ws = getattr(socket, "ws_connection", None)
+    if not ws or ws.is_closing():
+        return []
+    if msg is None:
+        if not events:
+            return []
+        msg = conn.protocol.create("PATCH-DOC", events)
+    parts = [(msg.header_json, False), (msg.metadata_json, False), (msg.content_json, False)]
+    for buffer in msg._buffers:
+        parts += [(json.dumps(buffer.ref), False), (buffer.to_bytes(), True)]
+    futures = []
+    for payload, binary in parts:
+        try:
+            future = WebSocketHandler.write_message(socket, payload, binary=binary)
+        except WebSocketClosedError:
+            break
+        future.add_done_callback(_retrieve)
+        futures.append(future)
+    return futures
+
+
 def _quiet_closed_sockets() -> None:
-    """Panel writes a session's updates straight to its websocket (``panel.io.document
-    .dispatch_tornado``) and awaits the writes on a later tick; a write that fails because the
-    tab has just closed, and is not awaited before the session goes, was logged by asyncio as a
-    "Task exception was never retrieved ... WebSocketClosedError" traceback (issue 17). Each
-    write's outcome is now retrieved as it completes."""
+    """Panel writes a session's updates straight to its websocket, one ``write_message`` per
+    part of a message, and awaits them on a later tick; when the tab closes mid-message, the
+    part that finds the socket closed raises at once and the parts already started are never
+    awaited, which asyncio logged as "Task exception was never retrieved ...
+    WebSocketClosedError" tracebacks (issue 17). Panel's writer is replaced by
+    :func:`_dispatch_tornado`."""
     from panel.io import document
 
-    if getattr(document.dispatch_tornado, "_workbench", False):
-        return
-    dispatch = document.dispatch_tornado
-
-    def dispatch_retrieved(*args, **kwargs):
-        futures = dispatch(*args, **kwargs)
-        for future in futures:
-            future.add_done_callback(_retrieve)
-        return futures
-
-    dispatch_retrieved._workbench = True
-    document.dispatch_tornado = dispatch_retrieved
+    document.dispatch_tornado = _dispatch_tornado
 
 
 def configure_server() -> None:
