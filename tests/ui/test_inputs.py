@@ -43,3 +43,41 @@ def test_the_objects_changes_reach_the_box_and_problems_show_under_it():
     setup.t = 2.0  # the object set from elsewhere: the box follows, the refusal is gone
     assert box.widget.value == "2" and box.error == ""
     assert box.message.object == "the temperature must be at most 50"
+
+
+def test_a_dashboards_own_number_has_bounds_and_touches_no_other_class():
+    from workbench.ui.inputs import number_input, refused
+
+    steps = number_input("Steps", 2000, (10, None), integer=True)
+    steps.widget.value = "5"
+    assert steps.error == "Steps must be at least 10, not 5." and refused(steps)
+    assert steps.value == 2000
+    steps.value = 300
+    assert steps.widget.value == "300" and not refused(steps)
+    assert "value" not in param.Parameterized.param  # the parameter lives on its own class
+
+
+def test_tune_and_train_refuse_a_bad_number_and_disable_what_would_use_it():
+    from workbench.ui.train import TrainDashboard
+    from workbench.ui.tune import TuneDashboard
+
+    tune = TuneDashboard()
+    try:
+        tune.t_density.widget.value = "abc"
+        tune._refresh_buttons()
+        assert tune.t_button.disabled and "must be a number" in tune.t_density.error
+        tune.t_density.widget.value = "0.8"
+        tune.iterations.widget.value = "0"
+        tune._refresh_buttons()
+        assert not tune.t_button.disabled and tune.fit_btn.disabled
+    finally:
+        tune.close()
+    train = TrainDashboard()
+    try:
+        train.md_timestep.widget.value = "-1"
+        train.n_frames.widget.value = "1e"
+        train._refresh_buttons()
+        assert train.data_btn.disabled and train.md_btn.disabled
+        assert train.md_timestep.error == "Time step (fs) must be at least 0.01, not -1.0."
+    finally:
+        train.close()

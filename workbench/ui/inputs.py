@@ -21,7 +21,7 @@ from functools import partial
 import panel as pn
 import param
 
-__all__ = ["NumberInput"]
+__all__ = ["NumberInput", "number_input", "refused"]
 
 _PARAM_PREFIX = re.compile(r"^\w+ parameter '[\w.]+'\s*")
 _STYLE = {"color": "#b00020", "font-size": "0.85em"}
@@ -86,6 +86,10 @@ class NumberInput(pn.viewable.Viewer):
         """The object's value (the last good one typed)."""
         return getattr(self.obj, self.attr)
 
+    @value.setter
+    def value(self, number: int | float) -> None:
+        setattr(self.obj, self.attr, number)  # ValueError from the parameter if refused
+
     def _text(self, value) -> str:
         return "" if value is None else str(value) if self.integer else f"{value:.10g}"
 
@@ -139,3 +143,20 @@ class NumberInput(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self.layout
+
+
+def number_input(label: str, value: int | float, bounds: tuple, integer: bool = False,
+                 doc: str = "", **kwargs) -> NumberInput:
+    """A :class:`NumberInput` for a value of a dashboard's own (not a workflow object's): it
+    holds the value in a parameter of its own with these ``bounds`` (``(low, None)``: no
+    upper bound) and ``label``."""
+    kind = param.Integer if integer else param.Number
+    holder = type("Number", (param.Parameterized,), {  # a class of its own for the parameter
+        "value": kind(default=value, bounds=bounds, label=label, doc=doc)})()
+    return NumberInput(holder, "value", **kwargs)
+
+
+def refused(*inputs: NumberInput) -> bool:
+    """Whether any of ``inputs`` holds text its parameter refused (a dashboard then disables
+    the button that would use them)."""
+    return any(box.error for box in inputs)

@@ -29,6 +29,7 @@ from workbench.mlff.session import (
     saved_datasets,
     species_errors,
 )
+from workbench.ui.inputs import number_input, refused
 from workbench.ui.jobs import JobProgress
 from workbench.ui.plots import compact_legend, line_figure
 from workbench.ui.serving import LocalViewer
@@ -79,8 +80,8 @@ class TrainDashboard(LocalViewer):
                                                   value="Generate", color="light")
         self.recipe = pn.widgets.Select(label="Recipe", options=sorted(recipes),
                                         value="aspirin" if "aspirin" in recipes else None)
-        self.n_frames = pn.widgets.IntInput(label="Frames", value=200, start=10, step=50)
-        self.data_seed = pn.widgets.IntInput(label="Seed", value=0)
+        self.n_frames = number_input("Frames", 200, (10, None), integer=True)
+        self.data_seed = number_input("Seed", 0, (0, None), integer=True)
         self.file = pn.widgets.FileInput(accept=".npz,.extxyz,.xyz,.traj")
         self.saved = pn.widgets.Select(label="Saved dataset", options=[])
         self.data_btn = pn.widgets.Button(label="Generate", color="primary")
@@ -186,10 +187,9 @@ class TrainDashboard(LocalViewer):
 
     # --- MD -------------------------------------------------------------------------------------
     def _build_md_card(self) -> None:
-        self.md_steps = pn.widgets.IntInput(label="Steps", value=2000, start=10, step=500)
-        self.md_temperature = pn.widgets.FloatInput(label="Temperature (K)", value=300.0,
-                                                    start=1.0)
-        self.md_timestep = pn.widgets.FloatInput(label="Time step (fs)", value=0.5, start=0.01)
+        self.md_steps = number_input("Steps", 2000, (10, None), integer=True)
+        self.md_temperature = number_input("Temperature (K)", 300.0, (1.0, None))
+        self.md_timestep = number_input("Time step (fs)", 0.5, (0.01, None))
         self.md_btn = pn.widgets.Button(label="Run MD with this model", color="primary")
         self.md_btn.on_click(lambda e: self._act(lambda: self.session.run_md(
             self.md_steps.value, self.md_temperature.value, self.md_timestep.value),
@@ -297,6 +297,17 @@ class TrainDashboard(LocalViewer):
         self.md_src.stream({"t": t, "T": temp})  # K (Chunk thermo is in display units)
 
     # --- refresh (event loop) -------------------------------------------------------------------
+    def _refresh_buttons(self) -> None:
+        """Busy: nothing new starts; a refused number: not the action that would use it."""
+        s = self.session
+        busy = s.busy
+        for w in (self.train_btn, self.resume_btn):
+            w.disabled = busy
+        self.data_btn.disabled = busy or refused(self.n_frames, self.data_seed)
+        self.stop_btn.disabled = not busy
+        self.md_btn.disabled = (busy or s.training is None or s.training.epoch == 0
+                                or refused(self.md_steps, self.md_temperature, self.md_timestep))
+
     def _refresh(self) -> None:
         s = self.session
         try:
@@ -306,11 +317,7 @@ class TrainDashboard(LocalViewer):
             _say(self.data_notice, f"**Not used:** {exc}")
         self.progress.job = s.job
         self.progress.refresh()
-        busy = s.busy
-        for w in (self.data_btn, self.train_btn, self.resume_btn):
-            w.disabled = busy
-        self.stop_btn.disabled = not busy
-        self.md_btn.disabled = busy or s.training is None or s.training.epoch == 0
+        self._refresh_buttons()
         self._draw_curves()
         self._draw_parity()
         self._draw_md()

@@ -28,6 +28,7 @@ from workbench.pair_families import family_info
 from workbench.rdf_files import state_point_from_name
 from workbench.registry import RunRegistry
 from workbench.targets import TargetRDF
+from workbench.ui.inputs import number_input, refused
 from workbench.ui.plots import compact_legend, line_figure
 from workbench.ui.serving import LocalViewer
 from workbench.ui.sessions import close_with_session
@@ -69,12 +70,11 @@ class TuneDashboard(LocalViewer):
                                                   value="Simulation", color="light")
         self.t_system = pn.widgets.Select(label="System", options=[
             n for n in SYSTEMS if n in ("lj_fluid", "binary_lj")], value="lj_fluid")
-        self.t_density = pn.widgets.FloatInput(label="Density (ρ*)", value=0.7, step=0.05,
-                                               start=1e-6)
-        self.t_temperature = pn.widgets.FloatInput(label="Temperature (T*)", value=1.2,
-                                                   step=0.1, start=0.01)
-        self.t_steps = pn.widgets.IntInput(label="Reference steps", value=4000, step=1000,
-                                           start=500)
+        self.t_density = number_input("Density (ρ*)", 0.7, (1e-6, None))
+        self.t_temperature = number_input("Temperature (T*)", 1.2, (0.01, None))
+        self.t_steps = number_input("Reference steps", 4000, (500, None), integer=True)
+        for box in (self.t_density, self.t_temperature, self.t_steps):
+            box.param.watch(lambda e: self._refresh_buttons(), "error")
         self.t_file = pn.widgets.FileInput(accept=".csv,.npz,.txt,.dat,.xvg")
         self.t_units = pn.widgets.RadioButtonGroup(
             options={"Reduced (σ, ε)": "lj", "Å and K": "ase"}, value="lj", color="light")
@@ -153,7 +153,8 @@ class TuneDashboard(LocalViewer):
         self.gradient = pn.widgets.Select(label="Gradient through the MD",
                                           options=["truncated", "full", "checkpoint"],
                                           value=s.gradient)
-        self.iterations = pn.widgets.IntInput(label="Fit iterations", value=20, start=1)
+        self.iterations = number_input("Fit iterations", 20, (1, None), integer=True)
+        self.iterations.param.watch(lambda e: self._refresh_buttons(), "error")
         self.step_btn = pn.widgets.Button(label="Step", color="primary")
         self.fit_btn = pn.widgets.Button(label="Fit", color="success")
         self.stop_btn = pn.widgets.Button(label="Stop", color="danger")
@@ -290,6 +291,14 @@ class TuneDashboard(LocalViewer):
                                   (self.fig_g, self.fig_u, self.fig_it, self.fig_t)),
                                 ncols=2, sizing_mode="stretch_width")
 
+    def _refresh_buttons(self) -> None:
+        """Busy: nothing new starts; a refused number: not the action that would use it."""
+        busy = self.session.busy
+        for w in (self.step_btn, self.save_btn, self.family):
+            w.disabled = busy
+        self.fit_btn.disabled = busy or refused(self.iterations)
+        self.t_button.disabled = busy or refused(self.t_density, self.t_temperature, self.t_steps)
+
     def _refresh(self) -> None:
         s = self.session
         total = s.total
@@ -300,8 +309,7 @@ class TuneDashboard(LocalViewer):
         self.status.object = text + (s.message or "") if s.status != "idle" else (
             "Make a target first: a reference simulation (Simulation), a g(r) file (File) or a "
             "stored run, then move the sliders or press Step / Fit.")
-        for w in (self.step_btn, self.fit_btn, self.save_btn, self.t_button, self.family):
-            w.disabled = s.busy
+        self._refresh_buttons()
         if s.version == self._drawn:
             return
         self._drawn = s.version
