@@ -1,6 +1,6 @@
 """``workbench serve`` for a class (issue 17): eight sessions opened at once, on a server that
 reaps unused sessions after 1 s so that slow pages get re-created sessions (the path that used
-to fetch 19-23 stylesheets from cdn.holoviz.org), load nothing from outside 127.0.0.1 and log no
+to fetch 19-23 stylesheets from the Panel CDN), load nothing from outside 127.0.0.1 and log no
 console error; a websocket without an Origin header is refused, one from the page's origin is
 not."""
 

@@ -23,11 +23,15 @@ print("ok")
 """
 
 
-def test_import_defers_jax_md_rigid_body_and_it_loads_on_use():
-    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True,
+def _passes_in_a_fresh_interpreter(code: str) -> None:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_import_defers_jax_md_rigid_body_and_it_loads_on_use():
+    _passes_in_a_fresh_interpreter(CHECK)
 
 
 LIGHT = """
@@ -44,7 +48,4 @@ print("ok")
 
 
 def test_import_workbench_loads_no_heavy_library_until_used():
-    out = subprocess.run([sys.executable, "-c", LIGHT], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("ok")
+    _passes_in_a_fresh_interpreter(LIGHT)

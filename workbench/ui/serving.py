@@ -5,7 +5,7 @@ session's document carries the server's own ``dist_url``, which Panel sets only 
 the HTML page of that session (``panel.io.server.server_html_page_for_session``). A session Bokeh
 creates without a page, because the page's session was reaped as unused while a slow browser
 was still loading it (25-66 s for 8 pages on 2 cores; issue 17), or a document in a notebook
-never gets it, and its components then ask ``cdn.holoviz.org`` for 19-23 stylesheets, which fail
+never gets it, and its components then ask Panel's CDN for 19-23 stylesheets, which fail
 offline. :func:`offline_extension` (called first by every app script, so it covers ``panel serve
 apps`` too) and the ``--setup`` script of ``workbench serve`` (:func:`configure_server`, for
 every session before any app code runs) pin the local ``dist_url`` on each document as it is
