@@ -2,7 +2,9 @@
 reaps unused sessions after 1 s so that slow pages get re-created sessions (the path that used
 to fetch 19-23 stylesheets from the Panel CDN), load nothing from outside 127.0.0.1 and log no
 console error; a websocket without an Origin header is refused, one from the page's origin is
-not."""
+not; on a server with Bokeh's default reaping, a closed tab's simulation stops within a second
+(measured 0.05-0.48 s; reaping would take 15-32 s) and its failed sends are those logged with the
+close (measured 0-2 ms from it)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,14 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 N_SESSIONS = 8
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def _serve(log: Path, *options: str):
+    """``workbench serve`` in a subprocess, logging to ``log``; yields (port, log, pid)."""
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
-         "--allow-websocket-origin", f"localhost:{port}",
-         "--unused-session-lifetime", "1000", "--check-unused-sessions", "250"],
+         "--allow-websocket-origin", f"localhost:{port}", *options],
         cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     try:
         wait_for_port(port)
@@ -38,6 +39,19 @@ def server(tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Unused sessions reaped after 1 s: slow pages get re-created sessions."""
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    yield from _serve(log, "--unused-session-lifetime", "1000", "--check-unused-sessions", "250")
+
+
+@pytest.fixture(scope="module")
+def default_server(tmp_path_factory):
+    """Bokeh's default reaping (15 s unused, checked every 17 s), as `panel serve apps` runs."""
+    yield from _serve(tmp_path_factory.mktemp("serve") / "serve.log")
 
 
 @pytest.mark.ui
@@ -101,13 +115,31 @@ def _threads(pid: int) -> int:
     return int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))
 
 
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (.*)$", re.M)
+
+
+def _failed_sends_from_close(text: str) -> list[float]:
+    """Seconds between each "Failed sending message" line of a server log and the nearest
+    "WebSocket connection closed" line (the failed write may be logged just before the close)."""
+    closes, sends = [], []
+    for stamp, line in STAMP.findall(text):
+        t = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        if "WebSocket connection closed" in line:
+            closes.append(t)
+        elif "Failed sending message" in line:
+            sends.append(t)
+    return [min((abs(t - c) for c in closes), default=float("inf")) for t in sends]
+
+
 @pytest.mark.ui
 @pytest.mark.slow
-def test_sessions_opened_run_and_closed_leave_no_thread_and_no_traceback(browser, server):
+def test_closed_tabs_stop_at_once_and_leave_no_thread_and_no_traceback(browser, default_server):
     """A short form of issue 17's soak (benchmarks/serve_load.py --soak-minutes 10 is the long
-    one): open, Start, run, close, three times; the server's threads return to their count
-    before the cycle within a few seconds each time, and its log stays clean."""
-    port, log, pid = server
+    one), on a server with Bokeh's default reaping (a closed tab's session destroyed after 15-32
+    s): open, Start, run, close, three times. The server's threads return to their count before
+    the cycle within 5 s, i.e. the simulation stops on the tab's closing, not on reaping; the log
+    has no traceback, and messages fail only while they were in flight at the close."""
+    port, log, pid = default_server
     idle = None  # after the first cycle: JAX's and XLA's thread pools start with the first run
     for cycle in range(3):
         page = logged_page(browser)
@@ -121,11 +153,17 @@ def test_sessions_opened_run_and_closed_leave_no_thread_and_no_traceback(browser
             idle = _threads(pid)
             continue
         assert running > idle  # the simulation's thread, at least
-        wait_until(lambda idle=idle: _threads(pid) <= idle, timeout=15,
+        closed = time.monotonic()
+        wait_until(lambda idle=idle: _threads(pid) <= idle, timeout=5,
                    message=f"the server's threads back to {idle} after cycle {cycle}")
+        print(f"cycle {cycle}: threads back to {idle} {time.monotonic() - closed:.2f} s after "
+              "the tab closed")
         assert page.log.external_requests() == [] and page.log.errors() == []
     text = log.read_text()
     assert "Traceback" not in text and "WebSocketClosedError" not in text
-    # Updates already on their way when a tab closes fail with this warning (271 for 24 closed
-    # sessions in issue 17, when a closed session ran on until reaped); now a few at most.
-    assert text.count("Failed sending message") <= 5 * 3, text.count("Failed sending message")
+    # Issue 17: 271 failed sends for 24 tabs closed, while their sessions ran on until reaped.
+    # Now only the parts of messages in flight fail, with the close; 2 s allows the watch's
+    # period (0.25 s) and a loaded event loop's delay.
+    late = _failed_sends_from_close(text)
+    print(f"failed sends, s after their tab closed: {[round(x, 3) for x in late]}")
+    assert max(late, default=0.0) < 2.0, late
