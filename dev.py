@@ -3,6 +3,7 @@
 
     python3 dev.py serve   # create/reuse .venv, install, serve the dashboards (panel serve apps)
     python3 dev.py test    # create/reuse .venv, install with test extras, run every test tier
+    python3 dev.py test tests/ui -x   # or pytest with the arguments given
 
 Standard library only, so it runs before anything is installed. The virtual environment is
 reused; dependencies are reinstalled only when ``pyproject.toml`` changes.
@@ -11,6 +12,7 @@ reused; dependencies are reinstalled only when ``pyproject.toml`` changes.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -68,10 +70,25 @@ def serve(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
+    """With ``args``, pytest with them. Without, every tier in two parts: the tests that need no
+    browser on one pytest-xdist worker per core (up to 4; whole files per worker, since their
+    fixtures are per module), then the browser tests on their own, since several of them measure
+    how fast a page keeps up and must not share the cores."""
     ensure_venv("test,reference")
     ensure_chromium()
     os.chdir(ROOT)
-    os.execv(PY, [str(PY), "-m", "pytest", *args])
+    pytest = [str(PY), "-m", "pytest"]
+    if args:
+        os.execv(PY, [*pytest, *args])
+    workers = min(4, os.cpu_count() or 1)
+    parallel = ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+    codes = [subprocess.run([*pytest, *parallel, "-m", "not ui"]).returncode,
+             subprocess.run([*pytest, "-m", "ui"]).returncode]
+    print(f"tests without a browser: exit {codes[0]}; browser tests: exit {codes[1]}")
+    last_failed = ROOT / ".pytest_cache" / "v" / "cache" / "lastfailed"
+    if any(codes) and last_failed.exists():  # both parts' failures, where the log ends
+        print("failed:", *json.loads(last_failed.read_text()), sep="\n  ")
+    return next((c for c in codes if c), 0)
 
 
 def main() -> int:
