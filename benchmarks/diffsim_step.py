@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from jax_md import space
 
+from benchmarks.checks import checked, load_average, machine
 from benchmarks.peers import best_time
 from kernels import diffsim
 from kernels import potentials as pot
@@ -79,6 +80,7 @@ def timing(n_atoms: int, window: int, stride: int, dtype) -> None:
     print(f"  {'':<34}{'time (ms)':>12}{'vs plain MD':>13}")
     for name, t in (("plain forward MD (no g(r))", t_md), ("loss forward (MD + g(r))", t_loss),
                     ("gradient step (value_and_grad)", t_grad)):
+        checked(f"{name}, per second", 1.0 / t)
         print(f"  {name:<34}{1e3 * t:>12.1f}{t / t_md:>13.1f}")
     print(f"  gradient / loss forward: {t_grad / t_loss:.1f}")
 
@@ -122,11 +124,11 @@ def main() -> None:
     args = p.parse_args()
     # 64-bit mode is on from `import workbench` (start-up); each run's arrays carry its dtype
     dtype = float_dtype("float64" if args.float64 else "float32")
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; "
-          f"{'float64' if args.float64 else 'float32'}; {os.cpu_count()} CPU cores visible")
+    print(f"{machine()}; {'float64' if args.float64 else 'float32'}")
     timing(args.atoms, args.window, args.stride, dtype)
     if not args.skip_memory:
         memory(args.atoms, args.memory_steps, args.memory_stride, args.checkpoint_every, dtype)
+    print(f"\nafter the run: {load_average()}")
 
 
 if __name__ == "__main__":

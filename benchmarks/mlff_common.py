@@ -239,11 +239,6 @@ def interleave(workers: list[Worker], rounds: int, seconds: float) -> dict[str, 
     return out
 
 
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} cores"
-
-
 def worker_env(threads: int | None) -> dict[str, str]:
     """The environment of a worker: this checkout on ``PYTHONPATH`` (after what is there, so
     ``PYTHONPATH=/another/checkout`` measures that one's models); with ``threads``, OpenMP

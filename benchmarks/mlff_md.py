@@ -57,6 +57,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # after PYTHONPATH
 
 import numpy as np
+from checks import load_average
 from mlff_common import (
     HERE,
     PEERS_INSTALL,
@@ -66,7 +67,6 @@ from mlff_common import (
     find_peers_python,
     hyper_overrides,
     interleave,
-    load_average,
     mean_neighbours,
     our_architecture,
     peer_hyperparameters,
@@ -380,7 +380,7 @@ def main() -> None:
     print(f"learned-force-field MD speed: NVE, dt {TIMESTEP_FS} fs, float32, {TEMPERATURE_K:.0f} K "
           f"start; {args.rounds} interleaved rounds of >= {args.seconds} s per engine; "
           f"peers python: {peers_python}")
-    print(f"load average before: {load_average()}")
+    print(f"before: {load_average()}")
     rows = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlff_md_") as tmp:
@@ -400,7 +400,7 @@ def main() -> None:
     if not rows:
         raise SystemExit("nothing was measured")
     print_table(rows)
-    print(f"\nload average after: {load_average()}; wall {time.perf_counter() - t0:.0f} s")
+    print(f"\nafter: {load_average()}; wall {time.perf_counter() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)

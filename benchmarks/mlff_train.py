@@ -54,6 +54,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # after PYTHONPATH
 
 import numpy as np
+from checks import load_average
 from mlff_common import (
     HERE,
     PEERS_INSTALL,
@@ -62,7 +63,6 @@ from mlff_common import (
     find_peers_python,
     hyper_overrides,
     interleave,
-    load_average,
     mean_neighbours,
     our_architecture,
     peer_hyperparameters,
@@ -404,7 +404,7 @@ def main() -> None:
           f"{time.perf_counter() - t0:.0f} s), batch {args.batch_size}, float32, Adam; "
           f"{args.rounds} interleaved rounds of >= {args.seconds} s; peers python: "
           f"{peers_python}")
-    print(f"load average before: {load_average()}")
+    print(f"before: {load_average()}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="mlff_train_") as tmp:
         path = os.path.join(tmp, "water.npz")
@@ -435,7 +435,7 @@ def main() -> None:
                       f"{r['best']:>9.2f}{ratio}{r['loss_end']:>10.3g}{r['maxrss_MiB']:>10.0f}")
         if row.get("note"):
             print(f"{'':<24}({row['note']})")
-    print(f"\nload average after: {load_average()}; wall {time.perf_counter() - t0:.0f} s")
+    print(f"\nafter: {load_average()}; wall {time.perf_counter() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)

@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.checks import load_average  # noqa: E402
 from tests.ui.browser import CHROMIUM_ARGS, chromium_path, free_port, wait_for_port  # noqa: E402
 
 THROUGHPUT = re.compile(r"([0-9.]+) M atom-steps/s")
@@ -192,15 +193,14 @@ def main() -> int:
         browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         if args.soak_minutes:
             status = soak(browser, args.soak_minutes, args.soak_bound_mb, Path(tmp))
-            print(f"load average {os.getloadavg()}")
+            print(load_average())
             return status
         results = [run_load(browser, n, args.seconds, Path(tmp), server_cpus)
                    for n in args.sessions]
         browser.close()
     one = next((sum(r["rates"]) for r in results if r["n"] == 1), None)
     where = "server on core 0, Chromium on core 1" if args.pin else "all on every core"
-    print(f"Simulate dashboard, 1,000 LJ atoms, {os.cpu_count()} cores ({where}); load average "
-          f"{os.getloadavg()}")
+    print(f"Simulate dashboard, 1,000 LJ atoms ({where}); {load_average()}")
     print(" N  ready max/mean (s)  per session (M atom-steps/s)  total  total/one  "
           "RSS idle/loaded/running/closed (MB)  threads idle/running/closed  log")
     status = 0

@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import panel as pn  # noqa: E402
 
+from benchmarks.checks import checked, load_average, machine  # noqa: E402
 from tests.ui.browser import CHROMIUM_ARGS, READY_JS, chromium_path, free_port  # noqa: E402
 from workbench.simulation_setup import SimulationSetup  # noqa: E402
 from workbench.ui.simulate import SimulateDashboard  # noqa: E402
@@ -106,13 +107,16 @@ def main() -> None:
             browser.close()
     finally:
         server.stop()
-    headless = headless_throughput(setup, args.seconds)
+    headless = checked("headless throughput", headless_throughput(setup, args.seconds))
+    watched, rate = checked("watched throughput", watched), checked("viewer updates/s", rate)
+    print(machine())
     print(f"{args.atoms} atoms, stride {setup.stride}, {setup.frames_per_chunk} frames/chunk"
           + (", server on core 0, Chromium on core 1" if args.pin else ", all on all cores"))
     print(f"  Start -> first new frame drawn: {first_frame:.2f} s   (target < 5 s)")
     print(f"  viewer updates received:        {rate:.1f} /s   (target >= 20)")
     print(f"  throughput watched / headless:  {watched / 1e6:.3f} / {headless / 1e6:.3f} "
           f"M atom-steps/s = {watched / headless:.2f}   (target >= 0.80)")
+    print(f"after the run: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import panel as pn  # noqa: E402
 
+from benchmarks.checks import checked, load_average, machine  # noqa: E402
 from benchmarks.peers import lammps_lj_throughput  # noqa: E402
 from tests.ui.browser import CHROMIUM_ARGS, chromium_path, free_port  # noqa: E402
 from workbench.fit import TuneSession  # noqa: E402
@@ -90,8 +91,9 @@ def main() -> None:
     s = TuneSession()
     atom_steps = s.replicas * s.n_atoms * s.steps_per_iteration
     lammps, _ = lammps_lj_throughput(n_atoms_target=s.n_atoms, n_steps=2000)
-    peer = atom_steps / lammps
-    median = statistics.median(latencies)
+    peer = atom_steps / checked("LAMMPS atom-steps/s", lammps)
+    median = checked("median slider latency", statistics.median(latencies))
+    print(machine())
     print(f"{s.n_atoms} particles, {s.replicas} replicas x {s.steps_per_iteration} steps per "
           f"slider move; page ready (target made, kernels compiled) after {ready:.1f} s")
     print(f"  slider release -> new g(r) data in the browser: median {median:.2f} s, "
@@ -100,6 +102,7 @@ def main() -> None:
           f"{statistics.median(engine):.2f} s")
     print(f"  LAMMPS, the same MD steps: {peer:.3f} s; slider latency / LAMMPS MD = "
           f"{median / peer:.1f}")
+    print(f"after the run: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax
 import jax.numpy as jnp
 import openmm as mm
 from ase import units
+from checks import checked, load_average, machine
 from jax_md import simulate
 
 from kernels.neighbors import retry_on_overflow
@@ -111,16 +115,19 @@ def main() -> None:
     print(f"SPC/Fw water, {args.molecules} molecules ({mol.n_atoms} atoms), box "
           f"{10 * mol.box[0]:.2f} Å, cutoff {10 * ff.getCutoffDistance()._value:.1f} Å, PME alpha "
           f"{alpha._value / 10:.4f} 1/Å grid {nx}x{ny}x{nz}, NVE dt {DT_FS} fs, "
-          f"{args.steps} timed steps; devices: {jax.devices()}, {os.cpu_count()} CPU cores")
+          f"{args.steps} timed steps\n{machine()}")
     rate_jax, t_jax, e_diff = jax_throughput(mol, args.steps, args.warmup)
+    rate_jax = checked("JAX float32 steps/s", rate_jax)
     print(f"{'JAX float32':>22}: {rate_jax:8.1f} steps/s  (final T {t_jax:.0f} K; starting "
           f"energy {e_diff:.1e} relative from OpenMM Reference double)")
     cores = os.cpu_count() or 1
     for threads in sorted({1, cores}):
         rate, temp = openmm_throughput(mol, args.steps, args.warmup, threads)
+        rate = checked(f"OpenMM CPU {threads} threads steps/s", rate)
         label = f"OpenMM CPU {threads} thr"
         print(f"{label:>22}: {rate:8.1f} steps/s  (final T {temp:.0f} K)   "
               f"JAX / OpenMM = {rate_jax / rate:.3f}")
+    print(f"after the run: {load_average()}")
 
 
 if __name__ == "__main__":
