@@ -94,18 +94,16 @@ def workbench_kernel(R: jnp.ndarray, box: float, n_steps: int, stride: int) -> t
 
 
 def workbench_simulation(n_atoms: int, n_steps: int, stride: int) -> tuple[float, float]:
-    """``Simulation.throughput`` over chunks of ``n_steps`` after two warm-up chunks (the first
-    compiles, and the melting lattice re-allocates the neighbour list, which compiles again:
-    chunks that compile are not timed, so with two chunks in all this row once printed 0)."""
+    """``Simulation.throughput`` over four chunks of ``n_steps / 2`` (chunks that compile are
+    not timed: the first, and the one after the melting lattice re-allocates the neighbour list;
+    with two chunks in all, this row once printed 0)."""
     import workbench as wb
 
     s = wb.build_system("lj_fluid", n_atoms=n_atoms, density=IN_LJ["density"], r_cutoff=RC)
     s.potential.skin = SKIN
-    sim = wb.Simulation(s, integrator="nve", temperature=KT, timestep=DT,
-                        n_steps=2 * n_steps, stride=stride,
-                        frames_per_chunk=max(1, n_steps // stride))
+    sim = wb.Simulation(s, integrator="nve", temperature=KT, timestep=DT, n_steps=2 * n_steps,
+                        stride=stride, frames_per_chunk=max(1, n_steps // stride // 2))
     sim.run(progress=False)
-    sim.run(n_steps=4 * n_steps, progress=False)
     return sim.throughput, float(sim.trajectory.thermo["temperature"][-1])
 
 

@@ -24,6 +24,15 @@ from tests.ui.browser import (
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by marker
+def pytest_collection_modifyitems(items) -> None:
+    """Every test that drives the browser is a ``ui`` test, marked or not: ``dev.py test`` runs
+    those alone, after the others, since several measure how fast a page keeps up."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ui)
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
