@@ -175,15 +175,14 @@ def openmm_lj_throughput(
 
 
 if __name__ == "__main__":
+    from checks import checked, load_average
+
     n_cells = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     n_steps = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    print(f"in.lj, {4 * n_cells**3} atoms, {n_steps} steps, 1 thread")
+    print(f"in.lj, {4 * n_cells**3} atoms, {n_steps} steps, 1 thread; {load_average()}")
     for name, fn in [("LAMMPS", lammps_lj_throughput), ("OpenMM CPU", openmm_lj_throughput)]:
-        try:
-            rate, temp = fn(n_cells, n_steps)
-        except (ImportError, OSError, RuntimeError) as exc:  # report and go on to the other peer
-            print(f"{name:>11}: unavailable ({type(exc).__name__}: {exc})")
-            continue
+        rate, temp = fn(n_cells, n_steps)
+        rate = checked(name, rate)
         print(
             f"{name:>11}: {rate:.3e} atom-steps/s  ({rate / (4 * n_cells**3):.1f} steps/s), "
             f"final T* = {temp:.3f}"
