@@ -15,6 +15,7 @@ number stops the benchmark (``checks.checked``).
 
     python benchmarks/lj_throughput.py                 # N = 4,000 and 32,000
     python benchmarks/lj_throughput.py --cells 10 --steps 500
+    python benchmarks/lj_throughput.py --cells 20 --formats Sparse Dense   # the list formats
 """
 
 from __future__ import annotations
@@ -79,9 +80,13 @@ def plain_jax_md(R: jnp.ndarray, box: float, n_steps: int) -> tuple[float, float
     return R.shape[0] * n_steps / t, 2 * kin / (3 * R.shape[0] - 3)
 
 
-def workbench_kernel(R: jnp.ndarray, box: float, n_steps: int, stride: int) -> tuple[float, float]:
+def workbench_kernel(R: jnp.ndarray, box: float, n_steps: int, stride: int,
+                     list_format: str = "OrderedSparse") -> tuple[float, float]:
+    """The kernel with jax-md's neighbour-list format ``list_format`` (``OrderedSparse``, the
+    workbench's, ``Sparse`` or ``Dense``)."""
     disp, shift = space.periodic(box)
-    nf, ef = pot.pair_energy_neighbor_list(disp, box, pot.lennard_jones, RC, dr_threshold=SKIN)
+    nf, ef = pot.pair_energy_neighbor_list(disp, box, pot.lennard_jones, RC, dr_threshold=SKIN,
+                                           format=partition.NeighborListFormat[list_format])
     init, run = simulator(ef, shift, disp, nf, volume=box**3, integrator="nve")
     params = {"sigma": jnp.float32(1.0), "epsilon": jnp.float32(1.0)}
     state = init(jax.random.PRNGKey(0), R, jnp.ones(R.shape[0]), params, dt=DT, kT=KT)
@@ -118,6 +123,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="timed steps (default by size)")
     p.add_argument("--stride", type=int, default=100)
     p.add_argument("--skip-peers", action="store_true")
+    p.add_argument("--formats", nargs="*", default=[], choices=["Sparse", "Dense"],
+                   help="also time the kernel with these jax-md neighbour-list formats")
     args = p.parse_args()
     print(f"{machine()}; float32")
     for n_cells in args.cells:
@@ -131,6 +138,9 @@ def main() -> None:
             "workbench Simulation": workbench_simulation(n, n_steps, stride),
             "plain jax-md": plain_jax_md(R, box, n_steps),
         }
+        for list_format in args.formats:
+            rows[f"kernel, {list_format} list"] = workbench_kernel(R, box, n_steps, stride,
+                                                                  list_format)
         if not args.skip_peers:
             rows["LAMMPS (1 core)"] = lammps_lj_throughput(n_cells=n_cells, n_steps=n_steps)
             rows["OpenMM CPU (1 thread)"] = openmm_lj_throughput(n_cells=n_cells,
