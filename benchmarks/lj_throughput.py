@@ -32,7 +32,7 @@ from checks import checked, load_average, machine
 from jax_md import energy, partition, simulate, smap, space
 from peers import IN_LJ, best_time, fcc_lattice, lammps_lj_throughput, openmm_lj_throughput
 
-import workbench  # noqa: F401 - its JAX start-up (64-bit mode on), as in any workbench process
+import workbench  # first: its JAX start-up (64-bit mode on), as in any workbench process
 from kernels import potentials as pot
 from kernels.runner import simulator
 
@@ -106,12 +106,11 @@ def workbench_simulation(n_atoms: int, n_steps: int, stride: int) -> tuple[float
     """``Simulation.throughput`` over four chunks of ``n_steps / 2`` (chunks that compile are
     not timed: the first, and the one after the melting lattice re-allocates the neighbour list;
     with two chunks in all, this row once printed 0)."""
-    import workbench as wb
-
-    s = wb.build_system("lj_fluid", n_atoms=n_atoms, density=IN_LJ["density"], r_cutoff=RC)
+    s = workbench.build_system("lj_fluid", n_atoms=n_atoms, density=IN_LJ["density"], r_cutoff=RC)
     s.potential.skin = SKIN
-    sim = wb.Simulation(s, integrator="nve", temperature=KT, timestep=DT, n_steps=2 * n_steps,
-                        stride=stride, frames_per_chunk=max(1, n_steps // stride // 2))
+    sim = workbench.Simulation(s, integrator="nve", temperature=KT, timestep=DT,
+                               n_steps=2 * n_steps, stride=stride,
+                               frames_per_chunk=max(1, n_steps // stride // 2))
     sim.run(progress=False)
     return sim.throughput, float(sim.trajectory.thermo["temperature"][-1])
 

@@ -29,7 +29,6 @@ import argparse
 import math
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,30 +37,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.checks import load_average  # noqa: E402
-from tests.ui.browser import CHROMIUM_ARGS, chromium_path, free_port, wait_for_port  # noqa: E402
+from tests.ui.browser import CHROMIUM_ARGS, ServeProcess, chromium_path  # noqa: E402
 
 THROUGHPUT = re.compile(r"([0-9.]+) M atom-steps/s")
 
 
-class Server:
+class Server(ServeProcess):
     """``workbench serve`` in a subprocess (the same process once ``exec``'d into Panel)."""
 
     def __init__(self, log: Path, cpus: set[int] | None = None) -> None:
-        self.port = free_port()
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workbench.cli", "serve", "--port", str(self.port),
-             "--allow-websocket-origin", f"localhost:{self.port}"],
-            cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
-        wait_for_port(self.port)
+        super().__init__(log, cpus=cpus)
         self.url = f"http://localhost:{self.port}/simulate"
-
-    def status(self) -> tuple[float, int]:
-        """(resident memory in MB, threads) of the server process."""
-        fields = dict(line.split(":", 1) for line in
-                      Path(f"/proc/{self.proc.pid}/status").read_text().splitlines())
-        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])
 
     def log_problems(self) -> list[str]:
         text = self.log.read_text()
@@ -73,8 +59,7 @@ class Server:
         if keep:
             Path(keep).mkdir(parents=True, exist_ok=True)
             (Path(keep) / self.log.name).write_text(self.log.read_text())
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+        super().close()
 
 
 def open_pages(browser, url: str, n: int) -> tuple[list, list[float]]:

@@ -7,6 +7,8 @@ import logging
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--headless=new",
@@ -54,6 +57,41 @@ def wait_for_port(port: int, timeout: float = 60.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+class ServeProcess:
+    """``workbench serve`` in a subprocess on a free localhost port, its output in ``log``,
+    extra ``options`` passed on, optionally pinned to ``cpus``; ready (listening) once made.
+    A context manager that terminates it."""
+
+    def __init__(self, log: Path, *options: str, cpus: set[int] | None = None) -> None:
+        self.port, self.log = free_port(), log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "workbench.cli", "serve", "--port", str(self.port),
+             "--allow-websocket-origin", f"localhost:{self.port}", *options],
+            cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        try:
+            wait_for_port(self.port)
+        except BaseException:
+            self.close()
+            raise
+
+    def status(self) -> tuple[float, int]:
+        """(resident memory in MB, threads) of the server process."""
+        fields = dict(line.split(":", 1) for line in
+                      Path(f"/proc/{self.proc.pid}/status").read_text().splitlines())
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+    def __enter__(self) -> ServeProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05,

@@ -4,42 +4,27 @@ request; the Simulate dashboard's downloads and Save produce files ASE and the r
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
-from pathlib import Path
 
 import ase.io
 import numpy as np
 import pytest
 
-from tests.ui.browser import free_port, wait_for_port
+from tests.ui.browser import ServeProcess
 from workbench.registry import RunRegistry
 from workbench.simulation_setup import SimulationSetup
 from workbench.ui.simulate import SimulateDashboard
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.mark.ui
 def test_index_page_lists_dashboards_offline(page, artifacts_dir, tmp_path):
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
-         "--allow-websocket-origin", f"localhost:{port}"],
-        cwd=ROOT, stdout=open(tmp_path / "serve.log", "w"), stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port)
-        page.goto(f"http://localhost:{port}/")
+    with ServeProcess(tmp_path / "serve.log") as server:
+        page.goto(f"http://localhost:{server.port}/")
         card = page.locator("a.card", has_text="Simulate")
         card.wait_for(timeout=30_000)
         assert "watch it live" in card.inner_text()
         page.screenshot(path=str(artifacts_dir / "index.png"))
         assert page.log.external_requests() == []
         assert page.log.errors() == []
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-
 
 def test_downloads_and_save_from_the_dashboard():
     board = SimulateDashboard(SimulationSetup(n_atoms=108, r_cutoff=2.0, n_steps=200,

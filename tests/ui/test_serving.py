@@ -10,54 +10,38 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
-from tests.ui.browser import ARTIFACTS, free_port, wait_for_port, wait_until
+from tests.ui.browser import ARTIFACTS, ServeProcess, wait_until
 from tests.ui.conftest import logged_page
 
-ROOT = Path(__file__).resolve().parents[2]
 N_SESSIONS = 8
-
-
-def _serve(log: Path, *options: str):
-    """``workbench serve`` in a subprocess, logging to ``log``; yields (port, log, pid)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
-         "--allow-websocket-origin", f"localhost:{port}", *options],
-        cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port)
-        yield port, log, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Unused sessions reaped after 1 s: slow pages get re-created sessions."""
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    yield from _serve(log, "--unused-session-lifetime", "1000", "--check-unused-sessions", "250")
+    with ServeProcess(log, "--unused-session-lifetime", "1000",
+                      "--check-unused-sessions", "250") as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def default_server(tmp_path_factory):
     """Bokeh's default reaping (15 s unused, checked every 17 s), as `panel serve apps` runs."""
-    yield from _serve(tmp_path_factory.mktemp("serve") / "serve.log")
+    with ServeProcess(tmp_path_factory.mktemp("serve") / "serve.log") as served:
+        yield served
 
 
 @pytest.mark.ui
 @pytest.mark.slow
 def test_eight_sessions_at_once_load_everything_from_the_server(browser, server):
-    port, log, _ = server
+    port, log = server.port, server.log
     pages = [logged_page(browser) for _ in range(N_SESSIONS)]
     try:
         start = time.monotonic()
@@ -101,18 +85,13 @@ async def _open(port: int, origin: str | None) -> None:
 def test_a_websocket_without_origin_is_refused(server):
     from tornado.httpclient import HTTPClientError
 
-    port, log, _ = server
+    port, log = server.port, server.log
     with pytest.raises(HTTPClientError, match="403"):
         _open_websocket(port, None)
     with pytest.raises(HTTPClientError, match="403"):  # an origin not allowed: Bokeh's check
         _open_websocket(port, "http://evil.example.org")
     _open_websocket(port, f"http://localhost:{port}")
     assert "without an Origin header" in log.read_text()
-
-
-def _threads(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))
 
 
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (.*)$", re.M)
@@ -139,22 +118,26 @@ def test_closed_tabs_stop_at_once_and_leave_no_thread_and_no_traceback(browser, 
     s): open, Start, run, close, three times. The server's threads return to their count before
     the cycle within 5 s, i.e. the simulation stops on the tab's closing, not on reaping; the log
     has no traceback, and messages fail only while they were in flight at the close."""
-    port, log, pid = default_server
+    port, log = default_server.port, default_server.log
+
+    def threads() -> int:
+        return default_server.status()[1]
+
     idle = None  # after the first cycle: JAX's and XLA's thread pools start with the first run
     for cycle in range(3):
         page = logged_page(browser)
         page.goto(f"http://localhost:{port}/simulate", timeout=120_000)
         page.get_by_role("button", name="Start").click(timeout=120_000)
         page.get_by_text("M atom-steps/s").first.wait_for(timeout=120_000)
-        running = _threads(pid)
+        running = threads()
         page.context.close()
         if idle is None:
             time.sleep(5)
-            idle = _threads(pid)
+            idle = threads()
             continue
         assert running > idle  # the simulation's thread, at least
         closed = time.monotonic()
-        wait_until(lambda idle=idle: _threads(pid) <= idle, timeout=5,
+        wait_until(lambda idle=idle: threads() <= idle, timeout=5,
                    message=f"the server's threads back to {idle} after cycle {cycle}")
         print(f"cycle {cycle}: threads back to {idle} {time.monotonic() - closed:.2f} s after "
               "the tab closed")
