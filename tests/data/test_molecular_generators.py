@@ -23,7 +23,7 @@ def _check_against_openmm(ds, built, frames=(0, -1)):
         forces = state.getForces(asNumpy=True).value_in_unit(u.kilojoule_per_mole / u.nanometer)
         energy = state.getPotentialEnergy().value_in_unit(u.kilojoule_per_mole)
         scale = units.kJ / units.mol / 10.0  # kJ/mol/nm -> eV/Å
-        # CPU platform (single-precision nonbonded) against Reference (double)
+        # water runs the CPU platform (single-precision nonbonded), alanine in vacuum Reference
         np.testing.assert_allclose(ds.forces[i], forces * scale, rtol=1e-3,
                                    atol=1e-3 * np.abs(forces * scale).max())
         assert ds.energies[i] == pytest.approx(energy * units.kJ / units.mol, rel=1e-4)

@@ -15,7 +15,8 @@ Recipes (options in brackets are keyword arguments, e.g. ``stride=``):
   platform, and ``water_box`` options].
 - ``alanine_dipeptide``: OpenMM, AMBER ff14SB, in vacuum (``solvent="water"``: TIP3P box),
   Langevin 300 K, 0.5 fs steps, a frame every 0.1 ps: positions, forces and energies
-  [solvent, timestep_fs, stride, equilibration_steps, platform].
+  [solvent, timestep_fs, stride, equilibration_steps, platform: Reference in vacuum, where it
+  is the fastest, CPU in water].
 - ``ethanol``, ``aspirin``, ``naphthalene``, ``salicylic_acid``: built from SMILES with RDKit
   (``AddHs``, ETKDG embedding with the seed, MMFF relaxation), then GFN2-xTB (tblite through
   ASE) with ASE Langevin at 500 K, 0.5 fs steps: energies (eV) and forces (eV/Å) as MD17
@@ -290,9 +291,13 @@ def _water(seed: int = 0, n_molecules: int = 64, timestep_fs: float = 0.5, strid
            "OpenMM alanine dipeptide, Langevin 300 K: positions, forces, energies",
            chunk_frames=500)
 def _alanine(seed: int = 0, solvent: str | None = None, timestep_fs: float = 0.5,
-             stride: int = 200, equilibration_steps: int = 20_000, platform: str = "CPU",
+             stride: int = 200, equilibration_steps: int = 20_000, platform: str | None = None,
              **kwargs) -> OpenMMEngine:
-    # flexible ff14SB (no constraints): 0.5 fs steps; a frame every 0.1 ps
+    # flexible ff14SB (no constraints): 0.5 fs steps; a frame every 0.1 ps. In vacuum the
+    # Reference platform by default: 60,000 steps/s for these 22 atoms against 1,100 for the
+    # single-threaded CPU platform (measured 2026-11-30 on 2 cores)
+    if platform is None:
+        platform = "Reference" if solvent is None else "CPU"
     built = _openmm_systems().alanine_dipeptide(solvent=solvent, **kwargs)
     return OpenMMEngine(built.topology, built.system, built.positions, temperature_K=300.0,
                         friction_per_ps=1.0, timestep_fs=timestep_fs, stride=stride,
