@@ -136,6 +136,27 @@ def neighbor_list(displacement_fn: space.DisplacementFn, box: Array, cutoff: flo
     return partition.NeighborListFns(allocate, update)
 
 
+
+def free_all_pairs(n_atoms: int) -> partition.NeighborListFns:
+    """A fixed neighbour list of every pair ``i < j`` of ``n_atoms`` particles in free space
+    (a molecule in vacuum), never rebuilt and never overflowing, with jax_md's
+    ``OrderedSparse`` layout (``idx: [2, n_atoms (n_atoms - 1) / 2]``): the energy applies its
+    own cutoff. For a few hundred particles at most (the list grows as ``n_atoms^2``)."""
+    i, j = np.triu_indices(n_atoms, k=1)
+    idx = jnp.asarray(np.stack([i, j]), jnp.int32)
+
+    def update(R: Array, nbrs: partition.NeighborList, **kw) -> partition.NeighborList:
+        return nbrs
+
+    def allocate(R: Array, extra_capacity: int = 0, **kw) -> partition.NeighborList:
+        if R.shape[0] != n_atoms:
+            raise ValueError(f"this list is for {n_atoms} particles, not {R.shape[0]}")
+        error = partition.PartitionError(jnp.zeros((), jnp.uint8))
+        return partition.NeighborList(idx, R, error, None, idx.shape[1],
+                                      partition.OrderedSparse, None, None, update)
+
+    return partition.NeighborListFns(allocate, update)
+
 # --- overflow: the one recovery path -----------------------------------------------------------
 
 

@@ -19,6 +19,10 @@ and the chunked runner over them once per integrator, friction and thermostat ti
 the process, so a new ``Simulation`` of the same system does not trace or compile again). In
 free space (no box) the pressure is not defined and is recorded as NaN.
 
+A coarse-grained system (``System.cg``, a ``CGPotential`` from force matching) runs the same
+way, one particle per bead; below the pair table's fitted range its energy has a repulsive wall
+of height kT at the run's temperature (``kernels.cg.force_matching.walled_pair``).
+
 A system with a learned force field (``System.model``, ``workbench.learned_system``) runs the
 same way too: ``kernels.mlff.md`` adapts the model to the runner's energy, and its weights and
 the species indices are the runner's traced ``params``, so the compiled chunk (kept for the
@@ -155,6 +159,9 @@ class Simulation(Job):
         if s.forcefield is not None:
             return (id(s), s.n_atoms, None if s.box is None else tuple(s.box),
                     str(s.forcefield.to_dict()), *self._dynamics_key())
+        if s.cg is not None:  # the wall's height is kT at the run's temperature
+            return (id(s), id(s.cg), s.n_atoms, None if s.box is None else tuple(s.box),
+                    self.temperature, *self._dynamics_key())
         return (id(s), s.n_atoms, tuple(s.box), str(s.potential.to_dict()),
                 *self._dynamics_key())
 
@@ -184,11 +191,16 @@ class Simulation(Job):
             init_fn, run_fn = self._molecular_kernel()
             self._kernel = (self._kernel_key(), init_fn, run_fn, {})
             return init_fn, run_fn, {}
-        disp, shift, neighbor_fn, energy_fn, params = s.potential.build(
-            s.box, s.species, s.n_species, self._dtype)
+        if s.cg is not None:
+            disp, shift, neighbor_fn, energy_fn = s.cg.neighbor_energy(s.box)
+            params = s.cg.params(self._dtype, wall=self._runtime()["kT"])
+        else:
+            disp, shift, neighbor_fn, energy_fn, params = s.potential.build(
+                s.box, s.species, s.n_species, self._dtype)
+        # free space: any volume will do, the pressure is replaced by NaN (_to_numpy)
         init_fn, run_fn = simulator(
-            energy_fn, shift, disp, neighbor_fn, volume=s.volume, integrator=self.integrator,
-            **self._integrator_options())
+            energy_fn, shift, disp, neighbor_fn, volume=s.volume if s.periodic else 1.0,
+            integrator=self.integrator, **self._integrator_options())
         self._kernel = (self._kernel_key(), init_fn, run_fn, params)
         return init_fn, run_fn, params
 

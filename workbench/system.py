@@ -5,7 +5,8 @@ The interactions are a ``PairPotential`` (simple fluids, reduced or ASE units), 
 ``ForceField`` (molecular systems: a classical force field built by ``workbench.molecules``, ASE
 units, bonds) or a ``LearnedForceField`` (a trained machine-learned model, ASE units, species
 named by element). A force-field or learned system may be non-periodic (``box`` None: free
-space, as for a molecule in vacuum).
+space, as for a molecule in vacuum), or a ``CGPotential`` (a coarse-grained model fitted by force
+matching, ``workbench.coarse``: one particle per bead, species are bead types, periodic or not).
 
 Builders for the systems the dashboards offer live in ``workbench.builders``; a structure with a
 learned model comes from ``workbench.learned_system.learned_system``.
@@ -17,6 +18,7 @@ import numpy as np
 import param
 from ase import Atoms
 
+from workbench.cg_potential import CGPotential
 from workbench.forcefield import ForceField
 from workbench.learned import LearnedForceField
 from workbench.potential import PairPotential
@@ -50,6 +52,9 @@ class System(param.Parameterized):
     model = param.ClassSelector(class_=LearnedForceField, default=None, allow_None=True,
                                 doc="Learned force field (instead of a pair potential or a "
                                 "classical force field); species_names are element symbols.")
+    cg = param.ClassSelector(class_=CGPotential, default=None, allow_None=True,
+                             doc="Coarse-grained potential (instead of the others): one "
+                             "particle per bead, species the bead types (System.from_cg).")
 
     @property
     def n_atoms(self) -> int:
@@ -88,6 +93,8 @@ class System(param.Parameterized):
         """The interaction cutoff (length units); None for a force field without one."""
         if self.model is not None:
             return self.model.cutoff
+        if self.cg is not None:
+            return None if self.cg.model.pair is None else self.cg.model.pair.r_cutoff
         if self.forcefield is not None:
             return self.forcefield.r_cutoff
         return self.potential.r_cutoff if self.potential is not None else None
@@ -115,6 +122,9 @@ class System(param.Parameterized):
             raise ValueError(f"species indices must lie in [0, {self.n_species - 1}]")
         if self.model is not None:
             self._validate_learned()
+            return
+        if self.cg is not None:
+            self._validate_cg()
             return
         if self.forcefield is not None:
             self._validate_forcefield()
@@ -168,6 +178,45 @@ class System(param.Parameterized):
                     f"({np.min(self.box):.4g} Å): the minimum-image convention would miss "
                     "neighbours; use a larger box (more molecules)")
         self._check_overlaps(MOLECULAR_CONTACT, exclude=self.bonds)
+
+    def _validate_cg(self) -> None:
+        """One source of interactions, the CG potential's units and beads, a box more than
+        twice the pair cutoff, no two non-bonded beads within half the fitted range's start."""
+        cg = self.cg
+        if any(x is not None for x in (self.potential, self.forcefield, self.model)):
+            raise ValueError("a system has one source of interactions: a CG potential, a pair "
+                             "potential, a force field or a learned model")
+        units = {"reduced": "lj", "ase": "ase"}[cg.units]
+        if self.units != units:
+            raise ValueError(f"the CG potential is in {cg.units} units, so the system's units "
+                             f"must be {units!r}, not {self.units!r}")
+        if self.n_atoms != cg.model.n_beads:
+            raise ValueError(f"the CG potential has {cg.model.n_beads} beads, the system "
+                             f"{self.n_atoms} particles")
+        if list(self.species_names) != list(cg.type_names) or not np.array_equal(
+                self.species, cg.model.bead_types):
+            raise ValueError("species must be the CG potential's bead types (System.from_cg)")
+        if self.periodic:
+            if self.box.shape != (3,) or np.any(self.box <= 0):
+                raise ValueError(f"box must be three positive side lengths, got {self.box}")
+            if self.r_cutoff is not None:
+                self._check_box(self.r_cutoff)
+        if cg.model.pair is not None:
+            self._check_overlaps(0.5 * cg.model.pair.r_min, exclude=cg.model.excluded)
+
+    @classmethod
+    def from_cg(cls, cg: CGPotential, positions: np.ndarray, masses: np.ndarray,
+                box: np.ndarray | None = None, name: str = "cg") -> System:
+        """A system of ``cg``'s beads at ``positions [n_beads, 3]`` (length units) with
+        ``masses [n_beads]`` (e.g. ``CGMapping.bead_masses``), in free space or a periodic
+        ``box [3]``; bonds are the potential's CG bonds."""
+        bonds = None if cg.model.bonds is None else np.asarray(cg.model.bonds.indices)
+        return cls(name=name, positions=np.asarray(positions, float),
+                   species=np.asarray(cg.model.bead_types, np.int64),
+                   species_names=list(cg.type_names), masses=np.asarray(masses, float),
+                   box=None if box is None else np.broadcast_to(np.asarray(box, float),
+                                                                (3,)).copy(),
+                   units={"reduced": "lj", "ase": "ase"}[cg.units], bonds=bonds, cg=cg)
 
     def atomic_numbers(self) -> np.ndarray:
         """``[n_atoms]`` int64 atomic numbers from ``species_names`` (element symbols);
@@ -250,7 +299,9 @@ class System(param.Parameterized):
                "potential": self.potential.to_dict() if self.potential else None}
         if self.model is not None:
             out["model"] = {**self.model.to_dict(), "run_id": self.model.run_id}
-        if self.forcefield is not None or self.model is not None:
+        if self.cg is not None:
+            out["cg"] = self.cg.to_dict()
+        if self.forcefield is not None or self.model is not None or self.cg is not None:
             if self.forcefield is not None:
                 out["forcefield"] = self.forcefield.to_dict()
             out["n_bonds"] = 0 if self.bonds is None else int(len(self.bonds))

@@ -43,7 +43,7 @@ from jax.flatten_util import ravel_pytree
 from jax_md import partition, space
 
 from kernels.learned_pair import SplinePair, n_pairs, pair_index_matrix
-from kernels.neighbors import DEFAULT_SKIN, neighbor_list
+from kernels.neighbors import DEFAULT_SKIN, free_all_pairs, neighbor_list
 from kernels.observables import geometry
 from kernels.potentials import with_cutoff
 
@@ -133,23 +133,49 @@ def _polynomial(x: Array, ab: Array) -> Array:
     return ab[..., 0] * x * x + ab[..., 1] * x
 
 
+def walled_pair(pair: SplinePair, table: Array, wall: Array | float) -> Callable[..., Array]:
+    """``u(dr, pair_id)``: the spline ``table [n_type_pairs, n_knots]`` above ``pair.r_min``;
+    below it, where force matching had no sample, ``u(r_min) + max(F(r_min), 0) (r_min - r)``
+    (the spline's force kept only if repulsive, never its attractive extrapolation) plus a
+    repulsive wall ``wall ((r_min/r)^12 - 2 (r_min/r)^6 + 1)`` (energy units; the WCA form,
+    0 with zero force at ``r_min``). Energy continuous at ``r_min``; the force too unless the
+    spline's force there is attractive. Not linear in ``table``: for MD, not for fitting."""
+    u = pair.pair_fn({"u": table})
+    rows = jnp.arange(table.shape[0])
+    r0 = jnp.full(table.shape[0], pair.r_min, table.dtype)
+    u0 = u(r0, pair_id=rows)
+    f0 = jnp.maximum(-jax.vmap(jax.grad(lambda r, k: u(r, pair_id=k)))(r0, rows), 0.0)
+
+    def walled(dr: Array, pair_id: Array = 0, **_) -> Array:
+        x = pair.r_min / dr
+        wca = wall * (x**12 - 2.0 * x**6 + 1.0)
+        below = u0[pair_id] + f0[pair_id] * (pair.r_min - dr) + wca
+        return jnp.where(dr < pair.r_min, below, u(dr, pair_id=pair_id))
+
+    return walled
+
+
 def cg_energy(displacement_fn: space.DisplacementFn, model: CGModel) -> Callable[..., Array]:
-    """``energy(R, coeffs, pairs, strain=0.) -> []`` (energy units) of the CG potential.
+    """``energy(R, coeffs, pairs, strain=0., wall=None) -> []`` (energy units) of the CG
+    potential.
 
     Args:
       displacement_fn: ``jax_md.space.free()`` or ``space.periodic(box)``.
       model: the terms (``CGModel``).
 
     The returned function takes ``R: [n_beads, 3]`` (length), ``coeffs`` (pytree of
-    ``model.coefficient_shapes()``), ``pairs: [2, n_pairs]`` int padded with ``n_beads``; it
-    is linear in ``coeffs`` and computes in ``R``'s dtype.
+    ``model.coefficient_shapes()``), ``pairs: [2, n_pairs]`` int padded with ``n_beads``, and
+    ``wall``: None (fitting: the spline continues linearly below ``r_min``, so the energy is
+    linear in ``coeffs``) or the height (energy units, e.g. kT; may be traced) of the
+    repulsive wall below ``r_min`` for MD (``walled_pair``). It computes in ``R``'s dtype.
     """
     excluded = jnp.asarray(model.excluded_matrix())
     types = jnp.asarray(np.append(model.bead_types, 0).astype(np.int32))
     pair_id = jnp.asarray(pair_index_matrix(max(model.n_bead_types, 1)))
     n = model.n_beads
 
-    def energy(R: Array, coeffs: Coeffs, pairs: Array, strain: Array = 0.0, **_) -> Array:
+    def energy(R: Array, coeffs: Coeffs, pairs: Array, strain: Array = 0.0,
+               wall: Array | None = None, **_) -> Array:
         scale = 1.0 + strain
 
         def disp(Ra, Rb, **kw):
@@ -161,8 +187,9 @@ def cg_energy(displacement_fn: space.DisplacementFn, model: CGModel) -> Callable
             keep = ~excluded[i, j]
             d = jax.vmap(disp)(R[jnp.minimum(i, n - 1)], R[jnp.minimum(j, n - 1)])
             r = jnp.where(keep, space.distance(d), 0.0)  # 0: outside (0, r_cutoff), energy 0
-            u = with_cutoff(model.pair.pair_fn({"u": coeffs["pair"].astype(R.dtype)}),
-                            model.pair.r_cutoff)
+            table = coeffs["pair"].astype(R.dtype)
+            u = with_cutoff(model.pair.pair_fn({"u": table}) if wall is None else
+                            walled_pair(model.pair, table, wall), model.pair.r_cutoff)
             total = total + jnp.sum(u(r, pair_id=pair_id[types[i], types[j]]))
         for name, term, coord in (("bond", model.bonds, geometry.bond_lengths),
                                   ("angle", model.angles, geometry.angles)):
@@ -185,27 +212,33 @@ def cg_energy(displacement_fn: space.DisplacementFn, model: CGModel) -> Callable
 
 def cg_energy_neighbor_list(
     displacement_fn: space.DisplacementFn,
-    box: Array,
+    box: Array | None,
     model: CGModel,
     *,
     dr_threshold: float = DEFAULT_SKIN,
     capacity_multiplier: float = 1.25,
 ) -> tuple[partition.NeighborFn, Callable[..., Array]]:
-    """Neighbour-listed CG energy in a periodic ``box`` (``[]`` or ``[3]``, length) for the
-    runner (``kernels.runner.simulator``) and jax_md's integrators.
+    """Neighbour-listed CG energy in a periodic ``box`` (``[]`` or ``[3]``, length), or in free
+    space (``box=None``, ``displacement_fn`` from ``space.free()``: a list of every bead pair,
+    ``kernels.neighbors.free_all_pairs``), for the runner (``kernels.runner.simulator``) and
+    jax_md's integrators.
 
-    Returns ``(neighbor_fn, energy_fn)`` with ``energy_fn(R, neighbor, coeffs, strain=0.) -> []``
-    (pass ``{"coeffs": coeffs}`` as the runner's ``params``); the list's cutoff is the pair
-    cutoff (a model without a pair term gets a list of cutoff 0 that it never reads).
+    Returns ``(neighbor_fn, energy_fn)`` with ``energy_fn(R, neighbor, coeffs, strain=0.,
+    wall=None) -> []`` (pass ``{"coeffs": coeffs, "wall": kT}`` as the runner's ``params``);
+    the periodic list's cutoff is the pair cutoff (a model without a pair term gets a list of
+    cutoff 0 that it never reads).
     """
-    cutoff = model.pair.r_cutoff if model.pair is not None else 1e-6
-    neighbor_fn = neighbor_list(displacement_fn, box, cutoff, dr_threshold,
-                                capacity_multiplier=capacity_multiplier)
+    if box is None:
+        neighbor_fn = free_all_pairs(model.n_beads)
+    else:
+        cutoff = model.pair.r_cutoff if model.pair is not None else 1e-6
+        neighbor_fn = neighbor_list(displacement_fn, box, cutoff, dr_threshold,
+                                    capacity_multiplier=capacity_multiplier)
     energy = cg_energy(displacement_fn, model)
 
     def energy_fn(R: Array, neighbor: partition.NeighborList, coeffs: Coeffs,
-                  strain: Array = 0.0, **kwargs) -> Array:
-        return energy(R, coeffs, neighbor.idx, strain=strain)
+                  strain: Array = 0.0, wall: Array | None = None, **kwargs) -> Array:
+        return energy(R, coeffs, neighbor.idx, strain=strain, wall=wall)
 
     return neighbor_fn, energy_fn
 

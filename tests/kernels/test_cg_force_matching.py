@@ -1,10 +1,12 @@
 """The CG potential of kernels.cg.force_matching: the design matrix reproduces the force exactly
 (the energy is linear in its coefficients), noise-free forces give the coefficients back, the
-neighbour-listed energy equals the all-pairs one, and ``strain`` scales distances."""
+neighbour-listed energy equals the all-pairs one, ``strain`` scales distances, the MD energy's
+wall repels below the fitted range, and free space lists every pair."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from jax_md import space
 
 from kernels.cg.force_matching import (
@@ -15,8 +17,10 @@ from kernels.cg.force_matching import (
     cg_energy_neighbor_list,
     force_design,
     normal_equations,
+    walled_pair,
 )
 from kernels.learned_pair import SplinePair
+from kernels.neighbors import free_all_pairs
 
 N_CHAIN = 5
 BONDS = np.array([[0, 1], [1, 2], [2, 3], [3, 4]])
@@ -105,3 +109,38 @@ def test_neighbor_list_energy_equals_all_pairs_and_strain_scales_distances():
     p = jnp.asarray(all_pairs(N_CHAIN))
     np.testing.assert_allclose(free(chain, c, p, strain=0.03), free(1.03 * chain, c, p),
                                rtol=1e-12)
+
+
+def test_md_wall_below_the_fitted_range_repels_and_leaves_the_range_alone():
+    # a pair table whose force at r_min is attractive (-du/dr = -1 there): the bare spline
+    # continues that slope below r_min, so its energy falls without bound as beads approach;
+    # the MD energy's wall replaces the attraction by u(r_min) + wall (WCA of height kT)
+    pair = SplinePair(r_min=1.0, r_cutoff=3.0, n_knots=9)
+    table = jnp.asarray([pair.knots - 3.0])  # u = r - 3: force -1 everywhere
+    bare = jax.jit(lambda r: pair.pair_fn({"u": table})(r, pair_id=0))
+    walled = jax.jit(lambda r, w: walled_pair(pair, table, w)(r, pair_id=0))
+    inside = jnp.linspace(1.0, 2.9, 20)
+    np.testing.assert_allclose(walled(inside, 0.5), bare(inside), rtol=1e-12, atol=1e-12)
+    below = jnp.linspace(0.5, 0.999, 20)
+    assert float(bare(0.5)) == pytest.approx(-2.5)  # the attractive extrapolation
+    x = 1.0 / below
+    np.testing.assert_allclose(walled(below, 0.5), -2.0 + 0.5 * (x**12 - 2 * x**6 + 1),
+                               rtol=1e-12)
+    force = -jax.vmap(jax.grad(walled), in_axes=(0, None))(below, 0.5)
+    assert np.all(np.asarray(force) > 0)  # repulsive everywhere below r_min
+    # a repulsive force at r_min (u = 3 - r: force +1) is kept: force continuous at r_min
+    rep = jnp.asarray([3.0 - pair.knots])
+    du = jax.grad(lambda r: walled_pair(pair, rep, 0.5)(r, pair_id=0))
+    assert float(du(0.9999999)) == pytest.approx(float(du(1.0000001)), rel=1e-5)
+    assert float(du(1.0)) == pytest.approx(-1.0)
+
+
+def test_free_space_list_holds_every_pair_and_never_changes():
+    fns = free_all_pairs(4)
+    nbrs = fns.allocate(jnp.zeros((4, 3)))
+    np.testing.assert_array_equal(nbrs.idx, all_pairs(4))
+    moved = jax.jit(lambda n, R: n.update(R))(nbrs, 100.0 * jnp.ones((4, 3)))
+    np.testing.assert_array_equal(moved.idx, nbrs.idx)
+    assert not bool(moved.did_buffer_overflow)
+    with pytest.raises(ValueError, match="for 4 particles, not 5"):
+        fns.allocate(jnp.zeros((5, 3)))

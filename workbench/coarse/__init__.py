@@ -2,6 +2,7 @@
 fit a CG potential to mapped all-atom forces by force matching (MS-CG), and the fitted potential
 as a stored value. Mappings themselves are plain values in ``workbench.mapping``."""
 
+from workbench.cg_potential import CGPotential
 from workbench.coarse.autograin import (
     Autograin,
     AutograinJob,
@@ -10,7 +11,6 @@ from workbench.coarse.autograin import (
     reconstruction_rmsd,
 )
 from workbench.coarse.force_matching import ForceMatching, frame_pairs
-from workbench.coarse.potential import CGPotential
 
 __all__ = ["Autograin", "AutograinJob", "CGPotential", "ForceMatching", "compare_rmsd",
            "frame_pairs", "load_autograin", "reconstruction_rmsd"]

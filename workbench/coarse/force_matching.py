@@ -43,7 +43,7 @@ from kernels.cg.force_matching import (
 from kernels.cg.mapping import map_forces, map_positions
 from kernels.learned_pair import SplinePair
 from kernels.observables import geometry
-from workbench.coarse.potential import CGPotential
+from workbench.cg_potential import CGPotential
 from workbench.coarse.topology import bond_paths, excluded_pairs, term_types
 from workbench.mapping import CGMapping
 

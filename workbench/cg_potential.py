@@ -3,8 +3,9 @@ with their coefficients and bead-type names), its tabulated pair energy and forc
 parameters, kernel energy functions for CG MD, and JSON storage that reloads to the same
 numbers (floats written with Python's shortest round-trip repr).
 
-Units are those of the data it was fitted to (``units`` records which: ``"reduced"`` LJ units or
-``"ase"``, Å and eV).
+A plain value like ``PairPotential``: ``workbench.coarse.ForceMatching`` makes one, and a
+``System`` with ``cg=`` runs it through ``Simulation``. Units are those of the data it was
+fitted to (``units`` records which: ``"reduced"`` LJ units or ``"ase"``, Å and eV).
 """
 
 from __future__ import annotations
@@ -91,24 +92,36 @@ class CGPotential:
         """``{angle type: (k, theta0)}`` of ``k/2 (theta - theta0)^2`` (energy / rad^2, rad)."""
         return self._harmonic("angle")
 
-    def params(self, dtype=jnp.float64) -> dict:
+    def params(self, dtype=jnp.float64, wall: float | None = None) -> dict:
         """``{"coeffs": pytree}`` in ``dtype``: the keyword parameters of the energy functions
-        (the runner's ``params``)."""
-        return {"coeffs": {k: jnp.asarray(v, dtype) for k, v in self.coefficients.items()}}
+        (the runner's ``params``); with ``wall`` (energy units, e.g. kT) also the height of
+        the repulsive wall below the fitted range (``kernels.cg.force_matching.walled_pair``),
+        which MD should have."""
+        out = {"coeffs": {k: jnp.asarray(v, dtype) for k, v in self.coefficients.items()}}
+        if wall is not None:
+            out["wall"] = jnp.asarray(wall, dtype)
+        return out
 
-    def energy_fn(self, displacement_fn: space.DisplacementFn) -> Callable:
+    def energy_fn(self, displacement_fn: space.DisplacementFn, wall: float | None = None
+                  ) -> Callable:
         """``energy(R, pairs, strain=0.) -> []`` with these coefficients (``R: [n_beads, 3]``,
         ``pairs: [2, n_pairs]`` padded with ``n_beads``, e.g. ``kernels.cg.all_pairs``); in
-        ``R``'s dtype."""
+        ``R``'s dtype. ``wall``: the repulsive wall below the fitted range (energy units;
+        ``kernels.cg.force_matching.walled_pair``), or None for the bare spline."""
         energy = cg_energy(displacement_fn, self.model)
         coeffs = self.params()["coeffs"]
-        return lambda R, pairs, strain=0.0: energy(R, coeffs, pairs, strain=strain)
+        return lambda R, pairs, strain=0.0: energy(R, coeffs, pairs, strain=strain, wall=wall)
 
-    def neighbor_energy(self, box: np.ndarray, skin: float = 0.5):
+    def neighbor_energy(self, box: np.ndarray | None, skin: float = 0.5):
         """``(displacement_fn, shift_fn, neighbor_fn, energy_fn)`` in a periodic ``box [3]``
-        (length) for ``kernels.runner.simulator``; pass ``params()`` as its ``params``."""
-        box = jnp.asarray(box)
-        displacement_fn, shift_fn = space.periodic(box)
+        (length), or in free space for ``box=None`` (every bead pair listed), for
+        ``kernels.runner.simulator``; pass ``params(wall=kT)`` as its ``params`` (the wall
+        keeps beads out of the range the fit never sampled)."""
+        if box is None:
+            displacement_fn, shift_fn = space.free()
+        else:
+            box = jnp.asarray(box)
+            displacement_fn, shift_fn = space.periodic(box)
         neighbor_fn, energy_fn = cg_energy_neighbor_list(displacement_fn, box, self.model,
                                                          dr_threshold=skin)
         return displacement_fn, shift_fn, neighbor_fn, energy_fn
