@@ -38,7 +38,7 @@ def _curves(spline: SplinePair, table: jnp.ndarray, r: jnp.ndarray, row: int):
 
 FORMAT = "md-workbench CGPotential"
 VERSION = 1
-_TERMS = ("bond", "angle", "dihedral")
+_TERMS = ("bond", "angle", "dihedral", "improper")
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +91,10 @@ class CGPotential:
     def angle_parameters(self) -> dict[str, tuple[float, float]]:
         """``{angle type: (k, theta0)}`` of ``k/2 (theta - theta0)^2`` (energy / rad^2, rad)."""
         return self._harmonic("angle")
+
+    def improper_parameters(self) -> dict[str, tuple[float, float]]:
+        """``{improper type: (k, xi0)}`` of ``k/2 (xi - xi0)^2`` (energy / rad^2, rad)."""
+        return self._harmonic("improper")
 
     def params(self, dtype=jnp.float64, wall: float | None = None) -> dict:
         """``{"coeffs": pytree}`` in ``dtype``: the keyword parameters of the energy functions
@@ -162,7 +166,7 @@ class CGPotential:
             raise ValueError(f"not a version-{VERSION} CG potential: format {d.get('format')!r}, "
                              f"version {d.get('version')!r}")
         terms = {}
-        for t, width in zip(_TERMS, (2, 3, 4), strict=True):
+        for t, width in zip(_TERMS, (2, 3, 4, 4), strict=True):
             x = d.get(t + "s")
             terms[t + "s"] = None if x is None else BondedTerm(
                 np.asarray(x["indices"], np.int64).reshape(-1, width),

@@ -29,13 +29,15 @@ DIHEDRALS = np.array([[0, 1, 2, 3], [1, 2, 3, 4]])
 
 
 def chain_model(pair: bool = True) -> CGModel:
-    """Two bead types (ABABA), every term present; pairs 1-2 and 1-3 apart excluded."""
+    """Two bead types (ABABA), every term present (an improper with its reference near pi, so
+    that its wrapped difference is exercised); pairs 1-2 and 1-3 apart excluded."""
     return CGModel(
         n_beads=N_CHAIN, bead_types=np.array([0, 1, 0, 1, 0]),
         pair=SplinePair(r_min=0.8, r_cutoff=3.0, n_knots=12) if pair else None,
         bonds=BondedTerm(BONDS, np.array([0, 0, 0, 0]), np.array([1.4])),
         angles=BondedTerm(ANGLES, np.array([0, 1, 0]), np.array([1.9, 2.0])),
         dihedrals=BondedTerm(DIHEDRALS, np.array([0, 0]), np.zeros(1)), n_harmonics=2,
+        impropers=BondedTerm(np.array([[2, 1, 3, 4]]), np.array([0]), np.array([3.0])),
         excluded=np.array([[0, 1], [1, 2], [2, 3], [3, 4], [0, 2], [1, 3], [2, 4]]))
 
 
@@ -74,7 +76,8 @@ def test_noise_free_forces_give_the_coefficients_back():
     energy = cg_energy(space.free()[0], model)
     true = {"bond": jnp.array([[50.0, -3.0]]),  # k = 100, r0 = 1.4 + 3/100 = 1.43
             "angle": jnp.array([[10.0, 1.0], [15.0, -0.5]]),
-            "dihedral": jnp.array([[0.7, -0.2, 0.3, 0.1]])}
+            "dihedral": jnp.array([[0.7, -0.2, 0.3, 0.1]]),
+            "improper": jnp.array([[2.0, 0.5]])}
     R = jnp.asarray(chain_frames(40, 2))
     pairs = jnp.broadcast_to(jnp.asarray(all_pairs(N_CHAIN)), (40, 2, 10))
     F = jax.jit(jax.vmap(lambda r, p: -jax.grad(energy)(r, true, p)))(R, pairs)

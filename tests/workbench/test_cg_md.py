@@ -95,3 +95,12 @@ def test_cg_system_refuses_what_does_not_fit_its_potential():
         s = System.from_cg(cg, start, np.ones(N))
         s.species_names = ["A"]
         s.validate()
+
+
+def test_impropers_sit_at_branch_points():
+    from workbench.coarse.topology import branch_impropers
+
+    # a star (bead 0 bonded to 1, 2, 3) with a tail 3-4, and a bead with four bonds (5)
+    bonds = np.array([[0, 1], [0, 2], [0, 3], [3, 4], [5, 6], [5, 7], [5, 8], [5, 9]])
+    np.testing.assert_array_equal(branch_impropers(10, bonds), [[0, 1, 2, 3], [5, 6, 7, 8]])
+    assert branch_impropers(4, CHAIN[:3]).shape == (0, 4)

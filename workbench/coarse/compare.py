@@ -1,7 +1,7 @@
 """CG MD against the mapped all-atom trajectory: the distribution of every bonded CG variable
-(bond lengths, angles, dihedrals; one per term type of the ``CGPotential``), bead-type pair
-g(r) in a periodic box, and a free-energy surface over two CG dihedrals, each with one number
-saying how well the CG model reproduces it.
+(bond lengths, angles, dihedrals, impropers; one per term type of the ``CGPotential``),
+bead-type pair g(r) in a periodic box, and a free-energy surface over two CG dihedrals, each
+with one number saying how well the CG model reproduces it.
 
 The number for a distribution is the overlap coefficient ``sum_k min(p_k, q_k) dx`` of the two
 normalised histograms on the same bins (1: identical, 0: disjoint), as used to compare CG and
@@ -10,7 +10,7 @@ difference ``int |g_CG - g_ref| dr`` (length units), the score the Tune dashboar
 for a free-energy surface the mean ``|F_CG - F_ref|`` over bins both visited, weighted by the
 reference probability (kT), with the
 fraction of the reference's probability in bins the CG run never visited. Angles are in
-radians, dihedrals in (-pi, pi] (``kernels.observables.geometry``, the functions the
+radians, dihedrals and impropers in (-pi, pi] (``kernels.observables.geometry``, the functions the
 potential's own terms use).
 
 Written here because the comparison is specific to a ``CGPotential``'s terms: MDAnalysis or
@@ -30,7 +30,7 @@ from workbench.analysis import dihedrals_degrees, free_energy_surface
 from workbench.cg_potential import CGPotential
 
 _COORDINATES = {"bond": geometry.bond_lengths, "angle": geometry.angles,
-                "dihedral": geometry.dihedrals}
+                "dihedral": geometry.dihedrals, "improper": geometry.dihedrals}
 
 
 @dataclass
@@ -63,7 +63,8 @@ def _stats(x: np.ndarray, periodic: bool) -> tuple[float, float]:
 
 def _distribution(kind: str, name: str, ref: np.ndarray, sim: np.ndarray, n_bins: int
                   ) -> Distribution:
-    if kind == "dihedral":
+    periodic = kind in ("dihedral", "improper")
+    if periodic:
         lo, hi = -np.pi, np.pi
     elif kind == "angle":
         lo, hi = 0.0, np.pi
@@ -73,7 +74,7 @@ def _distribution(kind: str, name: str, ref: np.ndarray, sim: np.ndarray, n_bins
     edges = np.linspace(lo, hi, n_bins + 1)
     p = np.histogram(ref, edges)[0] / (ref.size * np.diff(edges))
     q = np.histogram(sim, edges)[0] / (max(sim.size, 1) * np.diff(edges))
-    (m_ref, s_ref), (m_sim, s_sim) = (_stats(x, kind == "dihedral") for x in (ref, sim))
+    (m_ref, s_ref), (m_sim, s_sim) = (_stats(x, periodic) for x in (ref, sim))
     return Distribution(kind, name, edges, p, q, float(np.sum(np.minimum(p, q) * np.diff(edges))),
                         m_ref, m_sim, s_ref, s_sim)
 
@@ -81,8 +82,8 @@ def _distribution(kind: str, name: str, ref: np.ndarray, sim: np.ndarray, n_bins
 def bonded_distributions(cg: CGPotential, simulated: np.ndarray, reference: np.ndarray,
                          box: np.ndarray | None = None, n_bins: int = 60
                          ) -> list[Distribution]:
-    """One ``Distribution`` per bond, angle and dihedral type of ``cg`` (values of all terms
-    of a type pooled), from bead trajectories ``simulated`` and ``reference`` ``[n_frames,
+    """One ``Distribution`` per bond, angle, dihedral and improper type of ``cg`` (values of
+    all terms of a type pooled), from bead trajectories ``simulated`` and ``reference`` ``[n_frames,
     n_beads, 3]`` (length units; the reference is the mapped all-atom trajectory)."""
     disp = space.free()[0] if box is None else space.periodic(jnp.asarray(box))[0]
     out = []

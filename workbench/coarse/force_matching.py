@@ -44,7 +44,7 @@ from kernels.cg.mapping import map_forces, map_positions
 from kernels.learned_pair import SplinePair
 from kernels.observables import geometry
 from workbench.cg_potential import CGPotential
-from workbench.coarse.topology import bond_paths, excluded_pairs, term_types
+from workbench.coarse.topology import bond_paths, branch_impropers, excluded_pairs, term_types
 from workbench.mapping import CGMapping
 
 BATCH_ENTRIES = 10_000_000  # floats: 80 MB in float64
@@ -84,6 +84,8 @@ class ForceMatching(param.Parameterized):
     pair = param.Boolean(default=True, doc="Fit a non-bonded pair term.")
     angles = param.Boolean(default=True, doc="Harmonic angles over paths of two CG bonds.")
     dihedrals = param.Boolean(default=False, doc="Fourier dihedrals over paths of three bonds.")
+    impropers = param.Boolean(default=True, doc="Harmonic impropers at beads with three or more "
+                                                "CG bonds (they keep the branch's chirality).")
     n_harmonics = param.Integer(default=3, bounds=(1, None), doc="Fourier terms per dihedral.")
     exclude_bonds_apart = param.Integer(default=2, bounds=(0, None),
                                         doc="Bead pairs at most this many CG bonds apart are "
@@ -110,16 +112,19 @@ class ForceMatching(param.Parameterized):
         bonds = np.zeros((0, 2), np.int64) if bonds is None else np.asarray(bonds, np.int64)
         disp = space.free()[0] if box is None else space.periodic(jnp.asarray(box))[0]
         terms, term_names = {}, {}
-        wanted = (("bond", 1, True), ("angle", 2, self.angles), ("dihedral", 3, self.dihedrals))
-        for term, length, on in wanted:
-            idx = bond_paths(n, bonds, length) if on else np.zeros((0, length + 1), np.int64)
-            if not len(idx):
+        wanted = (("bond", bond_paths(n, bonds, 1)),
+                  ("angle", bond_paths(n, bonds, 2) if self.angles else None),
+                  ("dihedral", bond_paths(n, bonds, 3) if self.dihedrals else None),
+                  ("improper", branch_impropers(n, bonds) if self.impropers else None))
+        for term, idx in wanted:
+            if idx is None or not len(idx):
                 continue
-            t, t_names = term_types(idx, bead_names)
+            t, t_names = term_types(idx, bead_names, reverse=term != "improper")
             ref = np.zeros(len(t_names))
             if term != "dihedral":
                 values = _internal(term, disp, positions, idx)
-                ref = np.array([values[:, t == k].mean() for k in range(len(t_names))])
+                ref = np.array([_mean(values[:, t == k], term == "improper")
+                                for k in range(len(t_names))])
             terms[term + "s"] = BondedTerm(idx, t, ref)
             term_names[term] = t_names
         excluded = excluded_pairs(n, bonds, self.exclude_bonds_apart)
@@ -256,8 +261,13 @@ def _solve(s: _Sums, free: np.ndarray, ridge: float) -> np.ndarray:
 
 
 def _internal(term: str, disp, positions: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    fn = geometry.bond_lengths if term == "bond" else geometry.angles
+    fn = {"bond": geometry.bond_lengths, "angle": geometry.angles,
+          "improper": geometry.dihedrals}[term]
     return np.asarray(fn(disp, jnp.asarray(positions), idx))
+
+
+def _mean(x: np.ndarray, circular: bool) -> float:
+    return float(np.angle(np.mean(np.exp(1j * x)))) if circular else float(np.mean(x))
 
 
 def _closest(positions: np.ndarray, pairs: np.ndarray, excluded: np.ndarray, r_cutoff: float,
