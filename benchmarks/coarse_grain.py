@@ -14,8 +14,8 @@
   bonds to hydrogen), and the all-atom molecule in OpenMM (Reference platform) as the peer.
   The speed-up is CG over all-atom ns/day, both ours.
 
-Not measured yet: VOTCA's ``csg_fmatch`` on the same frames (the peer the issue names); it is
-not installed here (``apt install votca``) and needs the trajectory in GROMACS formats.
+Force matching against VOTCA's ``csg_fmatch`` (the peer the issue names) is
+``benchmarks/fmatch_votca.py``, on an LJ liquid whose exact answer is known.
 
     python benchmarks/coarse_grain.py                 # ~1 minute on 2 cores
     python benchmarks/coarse_grain.py --frames 2000 --md-ps 50
