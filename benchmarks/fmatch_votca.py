@@ -3,10 +3,10 @@ on the same frames: an LJ liquid (``workbench.data`` recipe ``lj_liquid``, rho* 
 T* = 0.722, cutoff 2.5; one atom per bead, so the exact answer is the LJ pair force
 ``24 (2 r^-13 - r^-7)``).
 
-Both fit the pair force on ``[r_min, 2.5]`` with cubic splines: VOTCA's basis is a spline of the
-force with knots every ``--step`` (its ``min``/``max``/``step``); ours
-(``workbench.coarse.ForceMatching``) is a spline of the energy, whose force is piecewise
-quadratic, run with VOTCA's knot count and with twice as many. For each the benchmark prints the
+Both fit the pair force on ``[r_min, 2.5]`` with a cubic spline of the force, knots every
+``--step`` (VOTCA's ``min``/``max``/``step``); ours (``workbench.coarse.ForceMatching``, its
+default ``basis="force"``) runs with VOTCA's knot count and with twice as many. For each the
+benchmark prints the
 wall time (VOTCA: the ``csg_fmatch`` process, reading the trajectory included; ours: ``fit``,
 in a process where JAX is loaded, first call, compilation included) and the largest error of
 the fitted force against the exact LJ force on ``[1.0, 2.45]`` and on the steep wall

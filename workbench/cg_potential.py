@@ -22,7 +22,7 @@ import numpy as np
 from jax_md import space
 
 from kernels.cg.force_matching import BondedTerm, CGModel, cg_energy, cg_energy_neighbor_list
-from kernels.learned_pair import SplinePair, pair_index_matrix
+from kernels.learned_pair import ForceSplinePair, SplinePair, pair_index_matrix
 from kernels.potentials import with_cutoff
 from workbench.io import atomic_write_text
 from workbench.potential import PairPotential
@@ -31,7 +31,7 @@ from workbench.potential import PairPotential
 @partial(jax.jit, static_argnums=0)
 def _curves(spline: SplinePair, table: jnp.ndarray, r: jnp.ndarray, row: int):
     """``(u(r), -du/dr)`` of the spline's row ``row`` (truncated at its cutoff)."""
-    u = with_cutoff(spline.pair_fn({"u": table}), spline.r_cutoff)
+    u = with_cutoff(spline.pair_fn({spline.table_key: table}), spline.r_cutoff)
     one = lambda x: u(x, pair_id=row)
     return jax.vmap(one)(r), -jax.vmap(jax.grad(one))(r)
 
@@ -39,6 +39,7 @@ def _curves(spline: SplinePair, table: jnp.ndarray, r: jnp.ndarray, row: int):
 FORMAT = "md-workbench CGPotential"
 VERSION = 1
 _TERMS = ("bond", "angle", "dihedral", "improper")
+_BASES = {ForceSplinePair: "force", SplinePair: "energy"}  # the pair table's knot values
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,6 +140,9 @@ class CGPotential:
                 or len(m.excluded):
             raise ValueError("only a pure pair potential (no bonded terms or exclusions) is a "
                              "PairPotential")
+        if type(m.pair) is not SplinePair:
+            raise ValueError("the 'spline' PairPotential tabulates energies: fit with "
+                             "ForceMatching(basis='energy') for one")
         return PairPotential(family="spline", params={"u": self.coefficients["pair"].tolist()},
                              model={"r_min": m.pair.r_min}, r_cutoff=m.pair.r_cutoff)
 
@@ -148,9 +152,9 @@ class CGPotential:
                "n_beads": m.n_beads, "bead_types": m.bead_types.tolist(),
                "type_names": list(self.type_names), "n_harmonics": m.n_harmonics,
                "excluded": np.asarray(m.excluded).tolist(),
-               "pair": None if m.pair is None else {"r_min": m.pair.r_min,
-                                                    "r_cutoff": m.pair.r_cutoff,
-                                                    "n_knots": m.pair.n_knots},
+               "pair": None if m.pair is None else {
+                   "r_min": m.pair.r_min, "r_cutoff": m.pair.r_cutoff,
+                   "n_knots": m.pair.n_knots, "basis": _BASES[type(m.pair)]},
                "coefficients": {k: np.asarray(v).tolist() for k, v in self.coefficients.items()},
                "term_names": self.term_names, "metrics": self.metrics}
         for t in _TERMS:
@@ -171,7 +175,13 @@ class CGPotential:
             terms[t + "s"] = None if x is None else BondedTerm(
                 np.asarray(x["indices"], np.int64).reshape(-1, width),
                 np.asarray(x["types"], np.int64), np.asarray(x["reference"], float))
-        pair = None if d["pair"] is None else SplinePair(**d["pair"])
+        pair = None
+        if d["pair"] is not None:
+            basis = d["pair"].get("basis", "energy")  # files from before the force basis
+            if basis not in _BASES.values():
+                raise ValueError(f"unknown pair basis {basis!r}: 'force' or 'energy'")
+            spline = {v: k for k, v in _BASES.items()}[basis]
+            pair = spline(**{k: v for k, v in d["pair"].items() if k != "basis"})
         model = CGModel(n_beads=d["n_beads"], bead_types=np.asarray(d["bead_types"], np.int64),
                         pair=pair, n_harmonics=d["n_harmonics"],
                         excluded=np.asarray(d["excluded"], np.int64).reshape(-1, 2), **terms)

@@ -5,10 +5,11 @@ Noid et al., J. Chem. Phys. 128, 244114 (2008)).
 The potential of beads ``R: [n_beads, 3]`` is a sum of terms, each linear in its coefficients
 (the pytree ``coeffs``, shapes from ``CGModel.coefficient_shapes``):
 
-- non-bonded pairs: ``u_ab(r)``, a natural cubic spline through knot energies on a uniform grid
-  ``[r_min, r_cutoff]`` (``kernels.learned_pair.SplinePair``, the workbench's ``"spline"`` pair
-  family; ``coeffs["pair"]: [n_type_pairs, n_knots]``), 0 at and beyond ``r_cutoff``, for every
-  bead pair not in ``excluded`` (bonded neighbours);
+- non-bonded pairs: ``u_ab(r)`` tabulated on a uniform knot grid ``[r_min, r_cutoff]``
+  (``coeffs["pair"]: [n_type_pairs, n_knots]``), 0 at and beyond ``r_cutoff``, for every bead
+  pair not in ``excluded`` (bonded neighbours): knot forces of a natural cubic spline of the
+  force (``kernels.learned_pair.ForceSplinePair``, VOTCA's basis and the default), or knot
+  energies of a spline of the energy (``SplinePair``, the workbench's ``"spline"`` family);
 - bonds: ``a x^2 + b x`` with ``x = r - r_ref`` (``coeffs["bond"]: [n_bond_types, 2]``): a
   harmonic bond ``k/2 (r - r0)^2`` with ``k = 2a`` and ``r0 = r_ref - b / (2a)`` (``r_ref``, a
   fixed reference length per type, only keeps the basis well conditioned);
@@ -26,8 +27,9 @@ with respect to the flattened coefficients, exact at any linearisation point. Fo
 minimises ``sum |G c - F_mapped|^2``; ``normal_equations`` accumulates ``G^T G``, ``G^T F`` and
 ``F^T F`` over frames, so the trajectory never has to fit in memory as one matrix.
 
-The pair table's last knot (``u(r_cutoff)``) does not change any force and is held at 0
-(``CGModel.fixed_coefficients``), which makes the potential continuous at the cutoff.
+An energy table's last knot (``u(r_cutoff)``) does not change any force and is held at 0
+(``CGModel.fixed_coefficients``), which makes the potential continuous at the cutoff; a force
+table's energy is 0 at the cutoff by construction.
 
 Bead pairs are given as ``pairs: [2, n_pairs]`` int, padded with ``n_beads``: a jax_md
 ``OrderedSparse`` neighbour list's ``idx`` for MD, or any pair list for fitting. Every energy
@@ -113,9 +115,9 @@ class CGModel:
         return {k: jnp.zeros(s, dtype) for k, s in self.coefficient_shapes().items()}
 
     def fixed_coefficients(self) -> Coeffs:
-        """``{term: bool array}``: coefficients held at 0 by a fit (the pair tables' last knot)."""
+        """``{term: bool array}``: coefficients held at 0 by a fit (an energy table's last knot)."""
         fixed = {k: np.zeros(s, bool) for k, s in self.coefficient_shapes().items()}
-        if "pair" in fixed:
+        if "pair" in fixed and self.pair.last_knot_fixed:
             fixed["pair"][:, -1] = True
         return fixed
 
@@ -141,13 +143,14 @@ def _polynomial(x: Array, ab: Array) -> Array:
 
 
 def walled_pair(pair: SplinePair, table: Array, wall: Array | float) -> Callable[..., Array]:
-    """``u(dr, pair_id)``: the spline ``table [n_type_pairs, n_knots]`` above ``pair.r_min``;
-    below it, where force matching had no sample, ``u(r_min) + max(F(r_min), 0) (r_min - r)``
-    (the spline's force kept only if repulsive, never its attractive extrapolation) plus a
+    """``u(dr, pair_id)``: the spline (energy or force) ``table [n_type_pairs, n_knots]`` above
+    ``pair.r_min``; below it, where force matching had no sample,
+    ``u(r_min) + max(F(r_min), 0) (r_min - r)`` (the spline's force kept only if repulsive,
+    never its attractive extrapolation) plus a
     repulsive wall ``wall ((r_min/r)^12 - 2 (r_min/r)^6 + 1)`` (energy units; the WCA form,
     0 with zero force at ``r_min``). Energy continuous at ``r_min``; the force too unless the
     spline's force there is attractive. Not linear in ``table``: for MD, not for fitting."""
-    u = pair.pair_fn({"u": table})
+    u = pair.pair_fn({pair.table_key: table})
     rows = jnp.arange(table.shape[0])
     r0 = jnp.full(table.shape[0], pair.r_min, table.dtype)
     u0 = u(r0, pair_id=rows)
@@ -195,8 +198,9 @@ def cg_energy(displacement_fn: space.DisplacementFn, model: CGModel) -> Callable
             d = jax.vmap(disp)(R[jnp.minimum(i, n - 1)], R[jnp.minimum(j, n - 1)])
             r = jnp.where(keep, space.distance(d), 0.0)  # 0: outside (0, r_cutoff), energy 0
             table = coeffs["pair"].astype(R.dtype)
-            u = with_cutoff(model.pair.pair_fn({"u": table}) if wall is None else
-                            walled_pair(model.pair, table, wall), model.pair.r_cutoff)
+            pair_u = (model.pair.pair_fn({model.pair.table_key: table}) if wall is None
+                      else walled_pair(model.pair, table, wall))
+            u = with_cutoff(pair_u, model.pair.r_cutoff)
             total = total + jnp.sum(u(r, pair_id=pair_id[types[i], types[j]]))
         for name, term, coord in (("bond", model.bonds, geometry.bond_lengths),
                                   ("angle", model.angles, geometry.angles),

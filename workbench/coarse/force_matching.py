@@ -2,8 +2,8 @@
 linear least squares (Izvekov & Voth, J. Phys. Chem. B 109, 2469 (2005); Noid et al., J. Chem.
 Phys. 128, 244114 (2008)).
 
-``ForceMatching`` holds the settings (pair cutoff and spline grid, which bonded terms, which
-bonded neighbours leave the pair term, ridge, validation split) and fits:
+``ForceMatching`` holds the settings (pair cutoff, spline grid and basis, which bonded terms,
+which bonded neighbours leave the pair term, ridge, validation split) and fits:
 
 - ``fit(positions, forces, ...)`` on bead trajectories ``[n_frames, n_beads, 3]``;
 - ``fit_mapped(mapping, positions, forces, ...)`` on atom trajectories, mapped first with a
@@ -41,7 +41,7 @@ from kernels.cg.force_matching import (
     normal_equations,
 )
 from kernels.cg.mapping import map_forces, map_positions
-from kernels.learned_pair import SplinePair
+from kernels.learned_pair import ForceSplinePair, SplinePair
 from kernels.observables import geometry
 from workbench.cg_potential import CGPotential
 from workbench.coarse.topology import bond_paths, branch_impropers, excluded_pairs, term_types
@@ -81,6 +81,10 @@ class ForceMatching(param.Parameterized):
                          doc="Start of the spline grid (length units); None: the closest "
                              "non-bonded distance in the training frames.")
     n_knots = param.Integer(default=40, bounds=(4, None), doc="Knots of the pair spline.")
+    basis = param.Selector(default="force", objects=["force", "energy"],
+                           doc="The pair spline's knot values: forces (a cubic spline of the "
+                               "force, as VOTCA's csg_fmatch; an order more accurate per knot) "
+                               "or energies (the workbench's 'spline' PairPotential).")
     pair = param.Boolean(default=True, doc="Fit a non-bonded pair term.")
     angles = param.Boolean(default=True, doc="Harmonic angles over paths of two CG bonds.")
     dihedrals = param.Boolean(default=False, doc="Fourier dihedrals over paths of three bonds.")
@@ -134,7 +138,8 @@ class ForceMatching(param.Parameterized):
                 pairs = frame_pairs(positions, self.r_cutoff, box)
             r_min = self.r_min if self.r_min is not None else _closest(
                 positions, pairs, excluded, self.r_cutoff, box)
-            pair = SplinePair(float(r_min), float(self.r_cutoff), int(self.n_knots))
+            spline = ForceSplinePair if self.basis == "force" else SplinePair
+            pair = spline(float(r_min), float(self.r_cutoff), int(self.n_knots))
         model = CGModel(n_beads=n, bead_types=types, pair=pair, n_harmonics=self.n_harmonics,
                         excluded=excluded, **terms)
         return model, names, term_names
