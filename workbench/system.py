@@ -26,6 +26,8 @@ from workbench.units import get_units
 
 #: atoms of a force-field system closer than this (Å) and not bonded overlap
 MOLECULAR_CONTACT = 0.5
+#: a CGPotential's units -> the System's
+CG_UNITS = {"reduced": "lj", "ase": "ase"}
 
 
 class System(param.Parameterized):
@@ -129,8 +131,8 @@ class System(param.Parameterized):
         if self.forcefield is not None:
             self._validate_forcefield()
             return
-        if self.box is None or self.box.shape != (3,) or np.any(self.box <= 0):
-            raise ValueError(f"box must be three positive side lengths, got {self.box}")
+        if self.box is None:
+            raise ValueError("box must be three positive side lengths, got None")
         if self.potential is None:
             raise ValueError("the system has no potential")
         self.potential.full_params(self.n_species)
@@ -151,19 +153,16 @@ class System(param.Parameterized):
                                                       if ff.periodic else
                                                       "for free space but the system has a box"))
         if self.periodic:
-            if self.box.shape != (3,) or np.any(self.box <= 0):
-                raise ValueError(f"box must be three positive side lengths, got {self.box}")
-            if ff.r_cutoff is not None:
-                self._check_box(ff.r_cutoff)
+            self._check_box(ff.r_cutoff)
         self._check_overlaps(MOLECULAR_CONTACT, exclude=self.bonds)
 
     def _validate_learned(self) -> None:
         """Units, one source of interactions, species the model knows, weights, and a box
         more than twice the model cutoff."""
         model = self.model
-        if self.potential is not None or self.forcefield is not None:
+        if any(x is not None for x in (self.potential, self.forcefield, self.cg)):
             raise ValueError("a system has one source of interactions: a learned model, a pair "
-                             "potential or a force field")
+                             "potential, a force field or a CG potential")
         if self.units != "ase":
             raise ValueError("learned-model systems use ASE units (Å, eV, amu, fs)")
         if model.params is None:
@@ -186,7 +185,7 @@ class System(param.Parameterized):
         if any(x is not None for x in (self.potential, self.forcefield, self.model)):
             raise ValueError("a system has one source of interactions: a CG potential, a pair "
                              "potential, a force field or a learned model")
-        units = {"reduced": "lj", "ase": "ase"}[cg.units]
+        units = CG_UNITS[cg.units]
         if self.units != units:
             raise ValueError(f"the CG potential is in {cg.units} units, so the system's units "
                              f"must be {units!r}, not {self.units!r}")
@@ -197,10 +196,7 @@ class System(param.Parameterized):
                 self.species, cg.model.bead_types):
             raise ValueError("species must be the CG potential's bead types (System.from_cg)")
         if self.periodic:
-            if self.box.shape != (3,) or np.any(self.box <= 0):
-                raise ValueError(f"box must be three positive side lengths, got {self.box}")
-            if self.r_cutoff is not None:
-                self._check_box(self.r_cutoff)
+            self._check_box(self.r_cutoff)
         if cg.model.pair is not None:
             self._check_overlaps(0.5 * cg.model.pair.r_min, exclude=cg.model.excluded)
 
@@ -216,7 +212,7 @@ class System(param.Parameterized):
                    species_names=list(cg.type_names), masses=np.asarray(masses, float),
                    box=None if box is None else np.broadcast_to(np.asarray(box, float),
                                                                 (3,)).copy(),
-                   units={"reduced": "lj", "ase": "ase"}[cg.units], bonds=bonds, cg=cg)
+                   units=CG_UNITS[cg.units], bonds=bonds, cg=cg)
 
     def atomic_numbers(self) -> np.ndarray:
         """``[n_atoms]`` int64 atomic numbers from ``species_names`` (element symbols);
@@ -230,8 +226,11 @@ class System(param.Parameterized):
         z = np.array([atomic_numbers[n] for n in self.species_names], dtype=np.int64)
         return z[np.asarray(self.species, dtype=np.int64)]
 
-    def _check_box(self, rc: float) -> None:
-        if np.min(self.box) <= 2 * rc:
+    def _check_box(self, rc: float | None) -> None:
+        """Three positive sides, each more than twice the cutoff ``rc`` (None: no cutoff)."""
+        if self.box.shape != (3,) or np.any(self.box <= 0):
+            raise ValueError(f"box must be three positive side lengths, got {self.box}")
+        if rc is not None and np.min(self.box) <= 2 * rc:
             raise ValueError(
                 f"the box side {np.min(self.box):.4g} is not larger than twice the cutoff "
                 f"({2 * rc:.4g}): the minimum-image convention would count pairs twice; use more "
