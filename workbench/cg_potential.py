@@ -59,12 +59,17 @@ class CGPotential:
         if self.model.pair is None:
             raise ValueError("this CG potential has no pair term")
         a, b = (self.type_names[0] if x is None else x for x in (a, b))
+        unknown = [x for x in (a, b) if x not in self.type_names]
+        if unknown:
+            raise ValueError(f"unknown bead type {unknown[0]!r}; the types are "
+                             f"{list(self.type_names)}")
         idx = [self.type_names.index(x) for x in (a, b)]
         return int(pair_index_matrix(len(self.type_names))[idx[0], idx[1]])
 
     def _pair_curves(self, r: np.ndarray, a: str | None, b: str | None):
+        r = jnp.atleast_1d(jnp.asarray(r, jnp.float64))
         return _curves(self.model.pair, jnp.asarray(self.coefficients["pair"], jnp.float64),
-                       jnp.asarray(r, jnp.float64), self._pair_row(a, b))
+                       r, self._pair_row(a, b))
 
     def pair_energy(self, r: np.ndarray, a: str | None = None, b: str | None = None
                     ) -> np.ndarray:
@@ -94,8 +99,10 @@ class CGPotential:
         return self._harmonic("angle")
 
     def improper_parameters(self) -> dict[str, tuple[float, float]]:
-        """``{improper type: (k, xi0)}`` of ``k/2 (xi - xi0)^2`` (energy / rad^2, rad)."""
-        return self._harmonic("improper")
+        """``{improper type: (k, xi0)}`` of ``k/2 (xi - xi0)^2`` (energy / rad^2; rad in
+        (-pi, pi], the mean of the fitted data: a fit holds the linear term at 0)."""
+        return {name: (k, float(np.angle(np.exp(1j * xi0))))
+                for name, (k, xi0) in self._harmonic("improper").items()}
 
     def params(self, dtype=jnp.float64, wall: float | None = None) -> dict:
         """``{"coeffs": pytree}`` in ``dtype``: the keyword parameters of the energy functions
@@ -117,15 +124,17 @@ class CGPotential:
         coeffs = self.params()["coeffs"]
         return lambda R, pairs, strain=0.0: energy(R, coeffs, pairs, strain=strain, wall=wall)
 
-    def neighbor_energy(self, box: np.ndarray | None, skin: float = 0.5):
+    def neighbor_energy(self, box: np.ndarray | None, skin: float = 0.5,
+                        dtype=jnp.float64):
         """``(displacement_fn, shift_fn, neighbor_fn, energy_fn)`` in a periodic ``box [3]``
         (length), or in free space for ``box=None`` (every bead pair listed), for
-        ``kernels.runner.simulator``; pass ``params(wall=kT)`` as its ``params`` (the wall
-        keeps beads out of the range the fit never sampled)."""
+        ``kernels.runner.simulator`` with positions in ``dtype``; pass ``params(dtype,
+        wall=kT)`` as its ``params`` (the wall keeps beads out of the range the fit never
+        sampled)."""
         if box is None:
             displacement_fn, shift_fn = space.free()
         else:
-            box = jnp.asarray(box)
+            box = jnp.asarray(box, dtype)
             displacement_fn, shift_fn = space.periodic(box)
         neighbor_fn, energy_fn = cg_energy_neighbor_list(displacement_fn, box, self.model,
                                                          dr_threshold=skin)
@@ -161,7 +170,8 @@ class CGPotential:
             term = getattr(m, t + "s")
             out[t + "s"] = None if term is None else {
                 "indices": term.indices.tolist(), "types": term.types.tolist(),
-                "reference": np.asarray(term.reference, float).tolist()}
+                "reference": np.asarray(term.reference, float).tolist(),
+                "limits": None if term.limits is None else np.asarray(term.limits).tolist()}
         return out
 
     @classmethod
@@ -174,7 +184,8 @@ class CGPotential:
             x = d.get(t + "s")
             terms[t + "s"] = None if x is None else BondedTerm(
                 np.asarray(x["indices"], np.int64).reshape(-1, width),
-                np.asarray(x["types"], np.int64), np.asarray(x["reference"], float))
+                np.asarray(x["types"], np.int64), np.asarray(x["reference"], float),
+                None if x.get("limits") is None else np.asarray(x["limits"], float))
         pair = None
         if d["pair"] is not None:
             basis = d["pair"].get("basis", "energy")  # files from before the force basis

@@ -192,7 +192,8 @@ class Simulation(Job):
             self._kernel = (self._kernel_key(), init_fn, run_fn, {})
             return init_fn, run_fn, {}
         if s.cg is not None:
-            disp, shift, neighbor_fn, energy_fn = s.cg.neighbor_energy(s.box)
+            disp, shift, neighbor_fn, energy_fn = s.cg.neighbor_energy(s.box,
+                                                                       dtype=self._dtype)
             params = s.cg.params(self._dtype, wall=self._runtime()["kT"])
         else:
             disp, shift, neighbor_fn, energy_fn, params = s.potential.build(

@@ -20,6 +20,12 @@ The potential of beads ``R: [n_beads, 3]`` is a sum of terms, each linear in its
   dihedral of (centre, three of its bonded neighbours) (``coeffs["improper"]: [n_types, 2]``):
   a confining well that keeps a branched bead's chirality, which Fourier dihedrals fitted to one
   enantiomer's samples do not (alanine dipeptide's C-alpha inverts within ~20 ps without it).
+  A fit holds ``b`` at 0 (``fixed_coefficients``): with a linear term the well's energy would
+  jump by ``2 pi b`` where ``x`` wraps. The fitted well alone does not hold chirality (its
+  force is shared with the angles and it can come out weak or negative), so MD's energy
+  (``wall`` given) adds ``wall ((x - hi) / w)^2`` above and ``wall ((lo - x) / w)^2`` below the
+  sampled range ``limits`` (``w = IMPROPER_WALL_WIDTH``): nothing inside the data's range,
+  an inversion costs over 100 kT.
 
 Because the energy is linear in ``coeffs``, so is the force, ``F(R) = G(R) c``: the design
 matrix ``G`` (``[n_beads * 3, n_coeff]`` per frame) is the forward-mode Jacobian of the force
@@ -55,6 +61,7 @@ from kernels.potentials import with_cutoff
 
 Array = jnp.ndarray
 Coeffs = dict[str, Array]
+IMPROPER_WALL_WIDTH = 0.1  # rad: the improper wall's energy is `wall` this far outside its range
 
 
 class BondedTerm(NamedTuple):
@@ -63,11 +70,14 @@ class BondedTerm(NamedTuple):
     indices: ``[m, k]`` bead indices. types: ``[m]`` int term type.
     reference: ``[n_types]`` reference length (bonds) or angle in radians (angles, impropers);
     unused for dihedrals.
+    limits: impropers only, ``[n_types, 2]`` the lowest and highest ``xi - xi_ref`` (rad) the
+    fit sampled; MD's wall acts outside them.
     """
 
     indices: np.ndarray
     types: np.ndarray
     reference: np.ndarray
+    limits: np.ndarray | None = None
 
     @property
     def n_types(self) -> int:
@@ -115,10 +125,13 @@ class CGModel:
         return {k: jnp.zeros(s, dtype) for k, s in self.coefficient_shapes().items()}
 
     def fixed_coefficients(self) -> Coeffs:
-        """``{term: bool array}``: coefficients held at 0 by a fit (an energy table's last knot)."""
+        """``{term: bool array}``: coefficients held at 0 by a fit (an energy table's last knot,
+        the impropers' linear terms)."""
         fixed = {k: np.zeros(s, bool) for k, s in self.coefficient_shapes().items()}
         if "pair" in fixed and self.pair.last_knot_fixed:
             fixed["pair"][:, -1] = True
+        if "improper" in fixed:  # a well centred on the reference, no ramp (see below)
+            fixed["improper"][:, 1] = True
         return fixed
 
     def excluded_matrix(self) -> np.ndarray:
@@ -210,6 +223,10 @@ def cg_energy(displacement_fn: space.DisplacementFn, model: CGModel) -> Callable
                     term.types]
                 if name == "improper":  # an angle difference: wrapped to [-pi, pi)
                     x = jnp.mod(x + jnp.pi, 2.0 * jnp.pi) - jnp.pi
+                    if wall is not None and term.limits is not None:
+                        lo, hi = jnp.asarray(term.limits, R.dtype)[term.types].T
+                        out = jnp.maximum(x - hi, 0.0) + jnp.maximum(lo - x, 0.0)
+                        total = total + wall * jnp.sum((out / IMPROPER_WALL_WIDTH) ** 2)
                 total = total + jnp.sum(_polynomial(x, coeffs[name].astype(R.dtype)[
                     term.types]))
         if model.dihedrals is not None:

@@ -124,12 +124,16 @@ class ForceMatching(param.Parameterized):
             if idx is None or not len(idx):
                 continue
             t, t_names = term_types(idx, bead_names, reverse=term != "improper")
-            ref = np.zeros(len(t_names))
+            ref, limits = np.zeros(len(t_names)), None
             if term != "dihedral":
                 values = _internal(term, disp, positions, idx)
                 ref = np.array([_mean(values[:, t == k], term == "improper")
                                 for k in range(len(t_names))])
-            terms[term + "s"] = BondedTerm(idx, t, ref)
+            if term == "improper":  # the sampled range about the reference, for MD's wall
+                x = np.mod(values - ref[t] + np.pi, 2.0 * np.pi) - np.pi
+                limits = np.array([[x[:, t == k].min(), x[:, t == k].max()]
+                                   for k in range(len(t_names))])
+            terms[term + "s"] = BondedTerm(idx, t, ref, limits)
             term_names[term] = t_names
         excluded = excluded_pairs(n, bonds, self.exclude_bonds_apart)
         pair = None
