@@ -42,6 +42,12 @@ _TERMS = ("bond", "angle", "dihedral", "improper")
 _BASES = {ForceSplinePair: "force", SplinePair: "energy"}  # the pair table's knot values
 
 
+def _integer(x) -> int:
+    if isinstance(x, bool) or not isinstance(x, int | np.integer):
+        raise TypeError(f"expected a whole number, got {x!r}")
+    return int(x)
+
+
 @dataclass(frozen=True, eq=False)
 class CGPotential:
     """A CG potential: ``model`` (its terms), ``coefficients`` (``{term: array}`` as
@@ -176,9 +182,20 @@ class CGPotential:
 
     @classmethod
     def from_dict(cls, d: dict) -> CGPotential:
-        if d.get("format") != FORMAT or d.get("version") != VERSION:
-            raise ValueError(f"not a version-{VERSION} CG potential: format {d.get('format')!r}, "
-                             f"version {d.get('version')!r}")
+        """The potential ``to_dict`` wrote; ``ValueError`` for anything else (another format,
+        missing or mistyped fields, indices out of range, non-finite coefficients)."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT or d.get("version") != VERSION:
+            found = (d.get("format"), d.get("version")) if isinstance(d, dict) else type(d)
+            raise ValueError(f"not a version-{VERSION} CG potential: {found}")
+        try:
+            out = cls._from_dict(d)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a valid CG potential: {type(exc).__name__}: {exc}") from None
+        out._check()
+        return out
+
+    @classmethod
+    def _from_dict(cls, d: dict) -> CGPotential:
         terms = {}
         for t, width in zip(_TERMS, (2, 3, 4, 4), strict=True):
             x = d.get(t + "s")
@@ -192,7 +209,8 @@ class CGPotential:
             if basis not in _BASES.values():
                 raise ValueError(f"unknown pair basis {basis!r}: 'force' or 'energy'")
             spline = {v: k for k, v in _BASES.items()}[basis]
-            pair = spline(**{k: v for k, v in d["pair"].items() if k != "basis"})
+            p = d["pair"]
+            pair = spline(float(p["r_min"]), float(p["r_cutoff"]), _integer(p["n_knots"]))
         model = CGModel(n_beads=d["n_beads"], bead_types=np.asarray(d["bead_types"], np.int64),
                         pair=pair, n_harmonics=d["n_harmonics"],
                         excluded=np.asarray(d["excluded"], np.int64).reshape(-1, 2), **terms)
@@ -203,6 +221,33 @@ class CGPotential:
                              f"do not match the model's {shapes}")
         return cls(model, coeffs, tuple(d["type_names"]), d.get("term_names", {}),
                    d.get("units", "reduced"), d.get("metrics", {}))
+
+    def _check(self) -> None:
+        """``ValueError`` unless beads, types, indices and coefficients are consistent."""
+        m = self.model
+        problems = []
+        if self.units not in ("reduced", "ase"):
+            problems.append(f"units {self.units!r}")
+        if len(m.bead_types) != m.n_beads or (m.n_beads and (
+                m.bead_types.min() < 0 or m.bead_types.max() >= len(self.type_names))):
+            problems.append("bead types do not match n_beads and type_names")
+        for name in _TERMS + ("excluded",):
+            term = getattr(m, name if name == "excluded" else name + "s")
+            if term is None:
+                continue
+            idx = term if name == "excluded" else term.indices
+            if idx.size and (idx.min() < 0 or idx.max() >= m.n_beads):
+                problems.append(f"{name} bead indices outside [0, {m.n_beads - 1}]")
+            if name != "excluded" and term.types.size and (
+                    term.types.min() < 0 or term.types.max() >= term.n_types
+                    or len(term.types) != len(term.indices)):
+                problems.append(f"{name} types do not match its references")
+        if m.pair is not None and not 0 < m.pair.r_min < m.pair.r_cutoff:
+            problems.append(f"pair range {m.pair.r_min}..{m.pair.r_cutoff}")
+        if not all(np.all(np.isfinite(v)) for v in self.coefficients.values()):
+            problems.append("non-finite coefficients")
+        if problems:
+            raise ValueError("not a valid CG potential: " + "; ".join(problems))
 
     def save(self, path: str | Path) -> None:
         """Write as JSON, atomically (a temporary file, then ``os.replace``)."""

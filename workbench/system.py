@@ -118,8 +118,10 @@ class System(param.Parameterized):
                 raise ValueError(f"{name} must have shape [{n}], got {arr.shape}")
         if not np.all(np.isfinite(self.positions)):
             raise ValueError("positions contain NaN or infinity")
-        if np.any(self.masses <= 0):
-            raise ValueError("every mass must be > 0")
+        if not np.all(np.isfinite(self.masses)) or np.any(self.masses <= 0):
+            raise ValueError("every mass must be a finite number > 0")
+        if self.box is not None and not np.all(np.isfinite(self.box)):
+            raise ValueError(f"box must be finite, got {self.box}")
         if self.species.min() < 0 or self.species.max() >= self.n_species:
             raise ValueError(f"species indices must lie in [0, {self.n_species - 1}]")
         if self.model is not None:
@@ -207,6 +209,9 @@ class System(param.Parameterized):
         ``masses [n_beads]`` (e.g. ``CGMapping.bead_masses``), in free space or a periodic
         ``box [3]``; bonds are the potential's CG bonds."""
         bonds = None if cg.model.bonds is None else np.asarray(cg.model.bonds.indices)
+        if np.shape(positions) != (cg.model.n_beads, 3):
+            raise ValueError(f"positions must be [{cg.model.n_beads}, 3] (one per bead of the CG "
+                             f"potential), got {np.shape(positions)}")
         return cls(name=name, positions=np.asarray(positions, float),
                    species=np.asarray(cg.model.bead_types, np.int64),
                    species_names=list(cg.type_names), masses=np.asarray(masses, float),

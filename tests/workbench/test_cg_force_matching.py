@@ -149,3 +149,8 @@ def test_cg_md_with_the_fitted_lj_potential_gives_the_lj_g_of_r(fitted_lj):
     assert sim.status == "completed", sim.message
     g = bead_rdfs(cg, sim.trajectory.positions[-200:], reference, np.full(3, BOX))["LJ-LJ"]
     assert g["difference"] < 0.045, g["difference"]
+    # the default precision, float32, runs the same system (its box in the run's dtype)
+    short = Simulation(System.from_cg(cg, frames[-1], np.ones(N), np.full(3, BOX)),
+                       temperature=KT, timestep=0.005, n_steps=200, stride=50)
+    short.run(progress=False)
+    assert short.status == "completed" and short.trajectory.positions.dtype == np.float32

@@ -104,3 +104,43 @@ def test_impropers_sit_at_branch_points():
     bonds = np.array([[0, 1], [0, 2], [0, 3], [3, 4], [5, 6], [5, 7], [5, 8], [5, 9]])
     np.testing.assert_array_equal(branch_impropers(10, bonds), [[0, 1, 2, 3], [5, 6, 7, 8]])
     assert branch_impropers(4, CHAIN[:3]).shape == (0, 4)
+
+
+def test_bad_input_is_refused_with_a_clear_error():
+    rng = np.random.default_rng(0)
+    R = np.cumsum(rng.normal(size=(20, N, 3)), axis=1)
+    F = rng.normal(size=(20, N, 3))
+    fm = ForceMatching(pair=False)
+    F_nan = F.copy()
+    F_nan[7, 2, 0] = np.nan  # one bad frame would make every coefficient NaN
+    with pytest.raises(ValueError, match="1 frames have NaN or infinite .* frame 7"):
+        fm.fit(R, F_nan, ["B"] * N, bonds=CHAIN)
+    with pytest.raises(ValueError, match="nothing to fit"):
+        fm.fit(R, F, ["B"] * N)
+    with pytest.raises(ValueError, match="units must be 'reduced' or 'ase', not 'kcal'"):
+        fm.fit(R, F, ["B"] * N, bonds=CHAIN, units="kcal")
+    with pytest.raises(ValueError, match="CG bonds must be bead indices in"):
+        fm.fit(R, F, ["B"] * N, bonds=np.array([[0, 22]]))
+    with pytest.raises(ValueError, match="r_min 3.0 must be below r_cutoff 2.5"):
+        ForceMatching(r_min=3.0).fit(R, F, ["B"] * N, box=np.full(3, 50.0))
+    with pytest.raises(ValueError, match="not larger than twice the pair cutoff"):
+        ForceMatching().fit(R, F, ["B"] * N, box=np.full(3, 4.0))
+    cg = chain_potential()
+    with pytest.raises(ValueError, match=r"must be \[n_frames, 6, 3\] .* got \(20, 5, 3\)"):
+        bonded_distributions(cg, R[:, :5], R)
+    with pytest.raises(ValueError, match=r"positions must be \[6, 3\]"):
+        System.from_cg(cg, R[0, :5], np.ones(N))
+    # a stored potential edited by hand: refused on load, not run with wrong numbers
+    good = cg.to_dict()
+    for edit, message in ((lambda d: d["bonds"]["indices"][0].__setitem__(1, 99),
+                           "bond bead indices outside"),
+                          (lambda d: d["coefficients"]["bond"][0].__setitem__(0, None),
+                           "non-finite coefficients"),
+                          (lambda d: d.pop("n_beads"), "KeyError: 'n_beads'"),
+                          (lambda d: d.__setitem__("type_names", []), "bead types do not match")):
+        d = CGPotential.from_dict(good).to_dict()
+        edit(d)
+        with pytest.raises(ValueError, match=message):
+            CGPotential.from_dict(d)
+    with pytest.raises(ValueError, match="not a version-1 CG potential"):
+        CGPotential.from_dict([1, 2])

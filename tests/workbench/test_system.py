@@ -31,7 +31,7 @@ def test_binary_mixture_composition():
     (lambda s: s.potential.param.update(r_cutoff=6.0), "twice the cutoff"),
     (lambda s: s.param.update(positions=np.vstack([s.positions[:-1], s.positions[:1] + 0.01])),
      "atoms 0 and 499 overlap"),
-    (lambda s: s.param.update(masses=np.zeros(500)), "mass must be > 0"),
+    (lambda s: s.param.update(masses=np.zeros(500)), "mass must be a finite number > 0"),
     (lambda s: s.param.update(positions=s.positions * np.nan), "NaN"),
 ])
 def test_validation_messages(change, message):

@@ -54,6 +54,16 @@ class Distribution:
         return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in asdict(self).items()}
 
 
+def _check_frames(cg: CGPotential, *trajectories: np.ndarray) -> None:
+    """``ValueError`` unless each is ``[n_frames >= 1, cg's n_beads, 3]``."""
+    n = cg.model.n_beads
+    for R in trajectories:
+        shape = np.shape(R)
+        if len(shape) != 3 or shape[1:] != (n, 3) or shape[0] < 1:
+            raise ValueError(f"bead trajectories must be [n_frames, {n}, 3] (the potential's "
+                             f"beads; map atom trajectories first), got {shape}")
+
+
 def _stats(x: np.ndarray, periodic: bool) -> tuple[float, float]:
     if not periodic:
         return float(np.mean(x)), float(np.std(x))
@@ -85,6 +95,7 @@ def bonded_distributions(cg: CGPotential, simulated: np.ndarray, reference: np.n
     """One ``Distribution`` per bond, angle, dihedral and improper type of ``cg`` (values of
     all terms of a type pooled), from bead trajectories ``simulated`` and ``reference`` ``[n_frames,
     n_beads, 3]`` (length units; the reference is the mapped all-atom trajectory)."""
+    _check_frames(cg, simulated, reference)
     disp = space.free()[0] if box is None else space.periodic(jnp.asarray(box))[0]
     out = []
     for kind, fn in _COORDINATES.items():
@@ -106,8 +117,13 @@ def bead_rdfs(cg: CGPotential, simulated: np.ndarray, reference: np.ndarray, box
     normalisation unchanged) in the periodic ``box [3]``: ``{"A-B": {"r", "reference",
     "simulated" [n_bins], "difference"}}`` with ``difference = int |g_sim - g_ref| dr``.
     ``r_max``: default half the shortest box side."""
+    _check_frames(cg, simulated, reference)
+    if box is None:
+        raise ValueError("bead g(r) needs the periodic box")
     box = np.broadcast_to(np.asarray(box, float), (3,))
     r_max = 0.5 * float(box.min()) if r_max is None else float(r_max)
+    if r_max <= 0 or n_bins < 1:
+        raise ValueError(f"r_max must be > 0 and n_bins >= 1, got {r_max} and {n_bins}")
     if r_max > 0.5 * box.min():
         raise ValueError(f"r_max {r_max} exceeds half the shortest box side {box.min() / 2}")
     edges = np.linspace(0.0, r_max, n_bins + 1)
@@ -144,6 +160,8 @@ def dihedral_surface(simulated: np.ndarray, reference: np.ndarray, quads: np.nda
     visited, weighted by the reference probability, so that noise in rarely visited bins
     does not dominate; kT), ``"missed"`` (reference probability in bins the CG run never
     visited)}``."""
+    if min(len(reference), len(simulated)) < 1:
+        raise ValueError("both trajectories need at least one frame")
     surfaces, probability = [], None
     for R in (reference, simulated):
         angles = dihedrals_degrees(R, np.asarray(quads).reshape(2, 4), box)

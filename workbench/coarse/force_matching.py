@@ -173,11 +173,30 @@ class ForceMatching(param.Parameterized):
         """
         R = np.asarray(positions, np.float64)
         F = np.asarray(forces, np.float64)
-        if R.ndim != 3 or R.shape[-1] != 3 or F.shape != R.shape:
-            raise ValueError(f"positions and forces must both be [n_frames, n_beads, 3], got "
-                             f"{R.shape} and {F.shape}")
+        if R.ndim != 3 or R.shape[-1] != 3 or F.shape != R.shape or not len(R):
+            raise ValueError(f"positions and forces must both be [n_frames, n_beads, 3] with "
+                             f"at least one frame, got {R.shape} and {F.shape}")
+        bad = ~(np.isfinite(R).all(axis=(1, 2)) & np.isfinite(F).all(axis=(1, 2)))
+        if bad.any():
+            raise ValueError(f"{bad.sum()} frames have NaN or infinite positions or forces "
+                             f"(the first: frame {int(np.argmax(bad))}); drop them first")
         if len(bead_names) != R.shape[1]:
             raise ValueError(f"{len(bead_names)} bead names for {R.shape[1]} beads")
+        if units not in ("reduced", "ase"):
+            raise ValueError(f"units must be 'reduced' or 'ase', not {units!r}")
+        if bonds is not None and len(bonds) and (np.min(bonds) < 0
+                                                 or np.max(bonds) >= R.shape[1]):
+            raise ValueError(f"CG bonds must be bead indices in [0, {R.shape[1] - 1}] (for atom "
+                             "bonds, use fit_mapped)")
+        if self.pair and self.r_min is not None and self.r_min >= self.r_cutoff:
+            raise ValueError(f"r_min {self.r_min} must be below r_cutoff {self.r_cutoff}")
+        if box is not None:
+            box = np.broadcast_to(np.asarray(box, np.float64), (3,))
+            if not np.all(np.isfinite(box)) or np.any(box <= 0):
+                raise ValueError(f"box must be three positive side lengths, got {box}")
+            if self.pair and np.min(box) <= 2 * self.r_cutoff:
+                raise ValueError(f"the box side {np.min(box):.4g} is not larger than twice the "
+                                 f"pair cutoff {self.r_cutoff:g} (minimum image)")
         n_val = int(round(self.validation_fraction * len(R)))
         if self.validation_fraction > 0 and (n_val < 1 or n_val >= len(R)):
             raise ValueError(f"a validation fraction of {self.validation_fraction} of "
@@ -189,6 +208,9 @@ class ForceMatching(param.Parameterized):
                                               pairs[:n_train])
         disp = space.free()[0] if box is None else space.periodic(jnp.asarray(box))[0]
         coeffs0 = model.zero_coefficients(jnp.float64)
+        if not coeffs0:
+            raise ValueError("nothing to fit: no pair term and no CG bonds (pass bonds=, or "
+                             "pair=True)")
         design_fn, unravel = force_design(cg_energy(disp, model), coeffs0)
         accumulate = normal_equations(design_fn)
         parts = {"train": (0, n_train), "validation": (n_train, len(R))}
