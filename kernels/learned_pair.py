@@ -123,7 +123,7 @@ class ForceSplinePair(SplinePair):
     force keeps its last knot value, as a truncated force). Below ``r_min`` the force stays at
     its first knot value (the energy continues linearly).
 
-    Params: ``{"f": [n_pairs, n_knots]}`` (energy / length), linear in ``u``. The basis of
+    Params: ``{"f": [n_pairs, n_knots]}`` (energy / length); ``u`` is linear in them. The basis of
     force matching in VOTCA's ``csg_fmatch``: for the same knots a cubic spline of the force
     is an order more accurate than the derivative of a cubic spline of the energy (error
     ``~h^4`` against ``~h^3``).

@@ -24,8 +24,8 @@ The potential of beads ``R: [n_beads, 3]`` is a sum of terms, each linear in its
   jump by ``2 pi b`` where ``x`` wraps. The fitted well alone does not hold chirality (its
   force is shared with the angles and it can come out weak or negative), so MD's energy
   (``wall`` given) adds ``wall ((x - hi) / w)^2`` above and ``wall ((lo - x) / w)^2`` below the
-  sampled range ``limits`` (``w = IMPROPER_WALL_WIDTH``): nothing inside the data's range,
-  an inversion costs over 100 kT.
+  sampled range ``limits`` (``w = IMPROPER_WALL_WIDTH``): nothing inside the data's range;
+  for alanine dipeptide's C-alpha, reaching the mirror image costs over 100 kT.
 
 Because the energy is linear in ``coeffs``, so is the force, ``F(R) = G(R) c``: the design
 matrix ``G`` (``[n_beads * 3, n_coeff]`` per frame) is the forward-mode Jacobian of the force
@@ -159,9 +159,9 @@ def walled_pair(pair: SplinePair, table: Array, wall: Array | float) -> Callable
     """``u(dr, pair_id)``: the spline (energy or force) ``table [n_type_pairs, n_knots]`` above
     ``pair.r_min``; below it, where force matching had no sample,
     ``u(r_min) + max(F(r_min), 0) (r_min - r)`` (the spline's force kept only if repulsive,
-    never its attractive extrapolation) plus a
-    repulsive wall ``wall ((r_min/r)^12 - 2 (r_min/r)^6 + 1)`` (energy units; the WCA form,
-    0 with zero force at ``r_min``). Energy continuous at ``r_min``; the force too unless the
+    never its attractive extrapolation) plus a repulsive wall
+    ``wall ((r_min/r)^12 - 2 (r_min/r)^6 + 1)`` (energy units; the WCA form, 0 with zero force
+    at ``r_min``). Energy continuous at ``r_min``; the force too unless the
     spline's force there is attractive. Not linear in ``table``: for MD, not for fitting."""
     u = pair.pair_fn({pair.table_key: table})
     rows = jnp.arange(table.shape[0])

@@ -89,7 +89,8 @@ class ForceMatching(param.Parameterized):
     angles = param.Boolean(default=True, doc="Harmonic angles over paths of two CG bonds.")
     dihedrals = param.Boolean(default=False, doc="Fourier dihedrals over paths of three bonds.")
     impropers = param.Boolean(default=True, doc="Harmonic impropers at beads with three or more "
-                                                "CG bonds (they keep the branch's chirality).")
+                                                "CG bonds; in MD a wall outside their sampled "
+                                                "range keeps the branch's chirality.")
     n_harmonics = param.Integer(default=3, bounds=(1, None), doc="Fourier terms per dihedral.")
     exclude_bonds_apart = param.Integer(default=2, bounds=(0, None),
                                         doc="Bead pairs at most this many CG bonds apart are "
