@@ -144,3 +144,14 @@ def test_bad_input_is_refused_with_a_clear_error():
             CGPotential.from_dict(d)
     with pytest.raises(ValueError, match="not a version-1 CG potential"):
         CGPotential.from_dict([1, 2])
+
+
+def test_a_fit_of_noise_warns():
+    # forces with no relation to the positions: every term fits noise, and the held-out
+    # frames say so (their RMSE is at or above that of predicting zero force)
+    # (5 frames, 4 for training: 72 force components for 50 coefficients)
+    rng = np.random.default_rng(1)
+    R = np.cumsum(rng.normal(size=(5, N, 3)), axis=1)
+    with pytest.warns(UserWarning, match="no better than zero force"):
+        ForceMatching(r_cutoff=20.0, dihedrals=True).fit(R, rng.normal(size=R.shape),
+                                                         ["B"] * N, bonds=CHAIN)

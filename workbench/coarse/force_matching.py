@@ -16,7 +16,8 @@ with ``numpy.linalg.lstsq``; ``lambda = ridge * trace(G^T G) / n_coeff`` only st
 coefficients the data barely see (spline knots below the closest sampled distance). The last
 ``validation_fraction`` of the frames (a contiguous block, as frames of one trajectory are
 correlated) is held out; the result's ``metrics`` give the force RMSE (per Cartesian
-component, force units) on both parts and the RMSE of predicting zero force for scale.
+component, force units) on both parts and the RMSE of predicting zero force for scale (a fit
+no better than zero force on the held-out frames warns: it has fitted noise).
 
 Non-bonded pairs per frame come from a k-d tree (scipy, periodic where there is a box) within
 the pair cutoff, padded to one static shape so the design matrix compiles once.
@@ -24,6 +25,7 @@ the pair cutoff, padded to one static shape so the design matrix compiles once.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import jax.numpy as jnp
@@ -240,6 +242,12 @@ class ForceMatching(param.Parameterized):
             if s.rows:
                 metrics[f"rmse_{part}"] = s.rmse(c)
                 metrics[f"rmse_zero_{part}"] = float(np.sqrt(s.ftf / s.rows))
+        if n_val and metrics["rmse_validation"] >= metrics["rmse_zero_validation"]:
+            warnings.warn(f"the fitted potential predicts held-out forces no better than zero "
+                          f"force (RMSE {metrics['rmse_validation']:.4g} against "
+                          f"{metrics['rmse_zero_validation']:.4g}): it fits noise. Use more "
+                          "frames, fewer terms or knots, or a larger ridge", UserWarning,
+                          stacklevel=2)
         return CGPotential(model, coefficients, names, term_names, units, metrics)
 
     def fit_mapped(self, mapping: CGMapping, positions: np.ndarray, forces: np.ndarray, *,
