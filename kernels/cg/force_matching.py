@@ -45,7 +45,7 @@ takes ``strain`` (all distances scaled by ``1 + strain``) for the runner's viria
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import jax
@@ -290,6 +290,51 @@ def force_design(energy: Callable[..., Array], coeffs: Coeffs
     def design_fn(R: Array, pairs: Array) -> Array:
         G = jax.jacfwd(forces)(jnp.zeros_like(flat, R.dtype), R, pairs)
         return G.reshape(-1, flat.size)
+
+    return design_fn, unravel
+
+
+def cg_force_design(displacement_fn: space.DisplacementFn, model: CGModel, dtype: Any
+                    ) -> tuple[Callable[[Array, Array], Array], Callable[[Array], Coeffs]]:
+    """``force_design`` of ``cg_energy(displacement_fn, model)`` with coefficients in
+    ``dtype``, the same matrix built faster: the bonded columns by ``force_design``, the pair
+    columns pair by pair (each pair's force along its unit vector times the derivative of
+    ``F(r)`` with respect to one table row, added to its two beads' rows in one scatter)
+    instead of differentiating the whole force, whose scatter-add over pairs forward mode
+    repeats once per coefficient (1.7x faster for 108 LJ beads and 81 knots)."""
+    coeffs = model.zero_coefficients(dtype)
+    unravel = ravel_pytree(coeffs)[1]
+    if model.pair is None:
+        return force_design(cg_energy(displacement_fn, model), coeffs)[0], unravel
+    bonded = replace(model, pair=None)
+    bonded_coeffs = bonded.zero_coefficients(dtype)
+    bonded_fn = (force_design(cg_energy(displacement_fn, bonded), bonded_coeffs)[0]
+                 if bonded_coeffs else None)
+    assert sorted(coeffs)[-1] == "pair"  # ravel_pytree's order: the pair columns come last
+    pair, n = model.pair, model.n_beads
+    n_rows, k = coeffs["pair"].shape
+    excluded = jnp.asarray(model.excluded_matrix())
+    types = jnp.asarray(np.append(model.bead_types, 0).astype(np.int32))
+    pair_id = jnp.asarray(pair_index_matrix(max(model.n_bead_types, 1)))
+
+    def basis(r: Array) -> Array:
+        """``[k]``: dF(r) / d(table row) of one pair at distance ``r`` (0 outside the cutoff)."""
+        def force(row):
+            u = with_cutoff(pair.pair_fn({pair.table_key: row[None]}), pair.r_cutoff)
+            return -jax.grad(lambda x: u(x, pair_id=0))(r)
+        return jax.jacfwd(force)(jnp.zeros(k, r.dtype))
+
+    def design_fn(R: Array, pairs: Array) -> Array:
+        i, j = pairs[0], pairs[1]
+        d = jax.vmap(displacement_fn)(R[jnp.minimum(i, n - 1)], R[jnp.minimum(j, n - 1)])
+        r = jnp.where(~excluded[i, j], space.distance(d), 0.0)
+        along = d / jnp.where(r > 0, r, 1.0)[:, None]  # the force on i points along R_i - R_j
+        per_pair = along[:, :, None] * jax.vmap(basis)(r)[:, None, :]  # [n_pairs, 3, k]
+        row = pair_id[types[i], types[j]]
+        G = jnp.zeros(((n + 1) * n_rows, 3, k), R.dtype)
+        G = G.at[i * n_rows + row].add(per_pair).at[j * n_rows + row].add(-per_pair)
+        G = G.reshape(n + 1, n_rows, 3, k)[:n].transpose(0, 2, 1, 3).reshape(3 * n, -1)
+        return G if bonded_fn is None else jnp.concatenate([bonded_fn(R, pairs), G], axis=1)
 
     return design_fn, unravel
 

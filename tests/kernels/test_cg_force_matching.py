@@ -3,6 +3,8 @@
 neighbour-listed energy equals the all-pairs one, ``strain`` scales distances, the MD energy's
 wall repels below the fitted range, and free space lists every pair."""
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,11 +17,12 @@ from kernels.cg.force_matching import (
     all_pairs,
     cg_energy,
     cg_energy_neighbor_list,
+    cg_force_design,
     force_design,
     normal_equations,
     walled_pair,
 )
-from kernels.learned_pair import SplinePair
+from kernels.learned_pair import ForceSplinePair, SplinePair
 from kernels.neighbors import free_all_pairs
 
 N_CHAIN = 5
@@ -67,6 +70,12 @@ def test_design_matrix_times_coefficients_is_the_force():
     expected = jax.jit(jax.vmap(lambda r, p: -jax.grad(energy)(r, coeffs, p)))(R, pairs)
     G = jax.jit(jax.vmap(design_fn))(R, pairs)
     np.testing.assert_allclose(G @ flat, expected.reshape(3, -1), rtol=1e-10, atol=1e-10)
+    # the fast pair-by-pair matrix is the same matrix, for either pair basis
+    for model in (chain_model(), replace(chain_model(), pair=ForceSplinePair(0.8, 3.0, 12))):
+        slow, _ = force_design(cg_energy(space.free()[0], model), model.zero_coefficients())
+        fast, _ = cg_force_design(space.free()[0], model, jnp.float64)
+        np.testing.assert_allclose(jax.jit(jax.vmap(fast))(R, pairs),
+                                   jax.jit(jax.vmap(slow))(R, pairs), rtol=1e-12, atol=1e-12)
 
 
 def test_noise_free_forces_give_the_coefficients_back():

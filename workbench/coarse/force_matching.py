@@ -38,8 +38,7 @@ from scipy.spatial import cKDTree
 from kernels.cg.force_matching import (
     BondedTerm,
     CGModel,
-    cg_energy,
-    force_design,
+    cg_force_design,
     normal_equations,
 )
 from kernels.cg.mapping import map_forces, map_positions
@@ -214,7 +213,7 @@ class ForceMatching(param.Parameterized):
         if not coeffs0:
             raise ValueError("nothing to fit: no pair term and no CG bonds (pass bonds=, or "
                              "pair=True)")
-        design_fn, unravel = force_design(cg_energy(disp, model), coeffs0)
+        design_fn, unravel = cg_force_design(disp, model, jnp.float64)
         accumulate = normal_equations(design_fn)
         parts = {"train": (0, n_train), "validation": (n_train, len(R))}
         batch = self.batch_frames or _auto_batch(min(n_train, n_val or n_train), R.shape[1],
@@ -268,8 +267,8 @@ class ForceMatching(param.Parameterized):
 def _auto_batch(n_frames: int, n_beads: int, n_pairs: int, n_coeff: int) -> int:
     """Frames per batch, at most ``n_frames`` (the smaller part of the split, so that padding
     wastes little), for about ``BATCH_ENTRIES`` entries of the design matrix and of its per-pair
-    intermediates."""
-    per_frame = (3 * n_beads + n_pairs) * n_coeff
+    intermediates (``[n_pairs, 3, n_knots]``, ``kernels.cg.force_matching.cg_force_design``)."""
+    per_frame = 3 * (n_beads + n_pairs) * n_coeff
     return int(max(1, min(n_frames, BATCH_ENTRIES // per_frame)))
 
 
