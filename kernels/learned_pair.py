@@ -115,6 +115,24 @@ class SplinePair:
         return u
 
 
+    def force_weights(self, dr: Array) -> tuple[Array, Array, Array]:
+        """``(i, wa, wb)``: the force ``F(dr) = -du/dr`` of one table row ``y`` (knot values,
+        curvatures ``M = C y``) as ``wa[0] y_i + wa[1] y_i+1 + wb[0] M_i + wb[1] M_i+1``,
+        for ``dr [m]`` below the cutoff; ``i [m]``, ``wa, wb [m, 2]``. A spline is global in
+        its knot values but local in (values, curvatures): a design matrix built from these
+        weights and ``curvature_matrix`` needs no per-knot derivative."""
+        h = self.h
+        x = (dr - self.r_min) / h
+        i = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, self.n_knots - 2)
+        t = x - i
+        s = 1.0 - t
+        # -d/dr of s y_i + t y_i+1 + h^2/6 ((s^3 - s) M_i + (t^3 - t) M_i+1), ds/dr = -1/h
+        wa = jnp.stack([jnp.ones_like(t), -jnp.ones_like(t)], -1) / h
+        wb = jnp.stack([3.0 * s**2 - 1.0, 1.0 - 3.0 * t**2], -1) * h / 6.0
+        below = (x < 0)[..., None]  # u continues with slope (y_1 - y_0) / h - h M_1 / 6
+        wb = jnp.where(below, jnp.stack([jnp.zeros_like(t), jnp.full_like(t, h / 6.0)], -1), wb)
+        return jnp.where(x < 0, 0, i), wa, wb
+
 @dataclass(frozen=True)
 class ForceSplinePair(SplinePair):
     """A natural cubic spline of the pair *force* ``F(r) = -du/dr`` through knot values on a
@@ -164,6 +182,18 @@ class ForceSplinePair(SplinePair):
 
         return u
 
+
+    def force_weights(self, dr: Array) -> tuple[Array, Array, Array]:
+        """As ``SplinePair.force_weights``, for this spline of the force itself."""
+        x = (dr - self.r_min) / self.h
+        i = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, self.n_knots - 2)
+        t = x - i
+        s = 1.0 - t
+        wa = jnp.stack([s, t], -1)
+        wb = jnp.stack([s**3 - s, t**3 - t], -1) * self.h**2 / 6.0
+        below = (x < 0)[..., None]  # the first knot's force, continued
+        wa = jnp.where(below, jnp.stack([jnp.ones_like(t), jnp.zeros_like(t)], -1), wa)
+        return jnp.where(x < 0, 0, i), wa, jnp.where(below, 0.0, wb)
 
 @dataclass(frozen=True)
 class NeuralPair:

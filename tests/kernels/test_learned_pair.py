@@ -106,3 +106,18 @@ def test_neural_pair_prior_and_gradients():
     flat = jax.tree_util.tree_leaves(g)
     assert all(np.all(np.isfinite(x)) for x in flat)
     assert any(np.any(x != 0) for x in flat)
+
+
+@pytest.mark.parametrize("cls", [lp.SplinePair, lp.ForceSplinePair])
+def test_force_weights_give_the_spline_force(cls):
+    # the local form (two knot values, two curvatures per distance) that force matching builds
+    # its design matrix from is the spline's own force, below r_min too
+    spline = cls(r_min=0.9, r_cutoff=2.5, n_knots=12)
+    y = jnp.asarray(np.random.default_rng(0).normal(size=(1, 12)))
+    u = spline.pair_fn({spline.table_key: y})
+    r = jnp.linspace(0.5, 2.49, 200)
+    force = -jax.vmap(jax.grad(lambda x: u(x, pair_id=0)))(r)
+    i, wa, wb = spline.force_weights(r)
+    m = y[0] @ jnp.asarray(spline.curvature_matrix()).T
+    local = wa[:, 0] * y[0][i] + wa[:, 1] * y[0][i + 1] + wb[:, 0] * m[i] + wb[:, 1] * m[i + 1]
+    np.testing.assert_allclose(local, force, rtol=1e-12, atol=1e-12)
