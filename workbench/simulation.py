@@ -20,8 +20,8 @@ the process, so a new ``Simulation`` of the same system does not trace or compil
 free space (no box) the pressure is not defined and is recorded as NaN.
 
 A coarse-grained system (``System.cg``, a ``CGPotential`` from force matching) runs the same
-way, one particle per bead; below the pair table's fitted range its energy has a repulsive wall
-of height kT at the run's temperature (``kernels.cg.force_matching.walled_pair``).
+way, one particle per bead; outside the ranges the fit sampled its energy has repulsive walls
+of height kT at the run's current temperature (``kernels.cg.force_matching``).
 
 A system with a learned force field (``System.model``, ``workbench.learned_system``) runs the
 same way too: ``kernels.mlff.md`` adapts the model to the runner's energy, and its weights and
@@ -159,9 +159,9 @@ class Simulation(Job):
         if s.forcefield is not None:
             return (id(s), s.n_atoms, None if s.box is None else tuple(s.box),
                     str(s.forcefield.to_dict()), *self._dynamics_key())
-        if s.cg is not None:  # the wall's height is kT at the run's temperature
+        if s.cg is not None:
             return (id(s), id(s.cg), s.n_atoms, None if s.box is None else tuple(s.box),
-                    self.temperature, *self._dynamics_key())
+                    *self._dynamics_key())
         return (id(s), s.n_atoms, tuple(s.box), str(s.potential.to_dict()),
                 *self._dynamics_key())
 
@@ -194,7 +194,7 @@ class Simulation(Job):
         if s.cg is not None:
             disp, shift, neighbor_fn, energy_fn = s.cg.neighbor_energy(s.box,
                                                                        dtype=self._dtype)
-            params = s.cg.params(self._dtype, wall=self._runtime()["kT"])
+            params = s.cg.params(self._dtype)  # the wall: _with_wall, at every call
         else:
             disp, shift, neighbor_fn, energy_fn, params = s.potential.build(
                 s.box, s.species, s.n_species, self._dtype)
@@ -248,6 +248,13 @@ class Simulation(Job):
         units = self.system.unit_system
         return {"dt": units.time_to_internal(self.timestep), "kT": units.kT(self.temperature)}
 
+    def _with_wall(self, params: dict) -> dict:
+        """``params`` of a CG system with its wall at kT of the current temperature (a traced
+        value, like kT itself: a new temperature does not recompile); others unchanged."""
+        if self.system.cg is None:
+            return params
+        return {**params, "wall": jnp.asarray(self._runtime()["kT"], self._dtype)}
+
     def prepare(self) -> None:
         """Validate, build the kernel and draw initial velocities (if not done yet)."""
         with self._lock:
@@ -256,7 +263,8 @@ class Simulation(Job):
                 dtype = self._dtype
                 self._state = init_fn(
                     jax.random.PRNGKey(self.seed), jnp.asarray(self.system.positions, dtype),
-                    jnp.asarray(self.system.masses, dtype), params, **self._runtime())
+                    jnp.asarray(self.system.masses, dtype), self._with_wall(params),
+                    **self._runtime())
             if self.bond_tolerance is not None and self._bonds is None:
                 self._bonds = self._watched_bonds()
 
@@ -297,7 +305,8 @@ class Simulation(Job):
                 _, run_fn, params = self._build()
                 with self._lock:
                     state = self._state
-                run_fn(state, params, n_frames=n_frames, stride=self.stride, **self._runtime())
+                run_fn(state, self._with_wall(params), n_frames=n_frames, stride=self.stride,
+                       **self._runtime())
                 if key is not None:
                     _WARMED.add(key)
         except Exception:  # reported by start(), which does the same work again
@@ -381,7 +390,7 @@ class Simulation(Job):
             compiled = run_fn.compilations()
             t0 = time.perf_counter()
             with compile_lock if first else contextlib.nullcontext():
-                state, traj = run_fn(self._state, params, n_frames=n_frames,
+                state, traj = run_fn(self._state, self._with_wall(params), n_frames=n_frames,
                                      stride=self.stride, **self._runtime())
             first = False
             chunk = self._to_numpy(traj)

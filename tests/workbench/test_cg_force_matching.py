@@ -154,3 +154,11 @@ def test_cg_md_with_the_fitted_lj_potential_gives_the_lj_g_of_r(fitted_lj):
                        temperature=KT, timestep=0.005, n_steps=200, stride=50)
     short.run(progress=False)
     assert short.status == "completed" and short.trajectory.positions.dtype == np.float32
+    # a new temperature moves the wall (kT) without compiling the chunk again
+    run_fn = short._build()[1]
+    compiled = run_fn.compilations()
+    short.temperature, short.n_steps = 2.0 * KT, 400
+    short.run(progress=False)
+    assert short.status == "completed" and run_fn.compilations() == compiled
+    assert short._build()[1] is run_fn  # the same compiled kernel, not a rebuilt one
+    assert short._with_wall(short._build()[2])["wall"] == pytest.approx(2.0 * KT)
