@@ -90,6 +90,14 @@ class SplinePair:
         row = np.asarray(u_of_r(self.knots), dtype=float)
         return {"u": jnp.asarray(np.tile(row, (n_pairs(n_species), 1)), float_dtype(dtype))}
 
+    def segment(self, dr: Array) -> tuple[Array, Array, Array, Array]:
+        """``(x, i, t, s)``: ``dr`` in knot spacings from ``r_min``, its interval ``i`` (clipped
+        to the grid), and the fractions ``t`` past knot ``i`` and ``s = 1 - t`` before knot
+        ``i + 1`` (outside the grid they run past 0 and 1)."""
+        x = (dr - self.r_min) / self.h
+        i = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, self.n_knots - 2)
+        return x, i, x - i, 1.0 - (x - i)
+
     def pair_fn(self, params: Params) -> Callable[..., Array]:
         """``u(dr, pair_id)`` evaluating the spline row ``pair_id``."""
         y = params["u"]
@@ -103,9 +111,7 @@ class SplinePair:
             def at(a: Array, j: Array) -> Array:
                 return a.reshape(-1)[base + j]
 
-            x = (dr - r_min) / h
-            i = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, k - 2)
-            t, s = x - i, 1.0 - (x - i)
+            x, i, t, s = self.segment(dr)
             inner = s * at(y, i) + t * at(y, i + 1) + h * h / 6.0 * (
                 (s**3 - s) * at(m, i) + (t**3 - t) * at(m, i + 1))
             zero = jnp.zeros_like(i)
@@ -114,7 +120,6 @@ class SplinePair:
 
         return u
 
-
     def force_weights(self, dr: Array) -> tuple[Array, Array, Array]:
         """``(i, wa, wb)``: the force ``F(dr) = -du/dr`` of one table row ``y`` (knot values,
         curvatures ``M = C y``) as ``wa[0] y_i + wa[1] y_i+1 + wb[0] M_i + wb[1] M_i+1``,
@@ -122,10 +127,7 @@ class SplinePair:
         its knot values but local in (values, curvatures): a design matrix built from these
         weights and ``curvature_matrix`` needs no per-knot derivative."""
         h = self.h
-        x = (dr - self.r_min) / h
-        i = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, self.n_knots - 2)
-        t = x - i
-        s = 1.0 - t
+        x, i, t, s = self.segment(dr)
         # -d/dr of s y_i + t y_i+1 + h^2/6 ((s^3 - s) M_i + (t^3 - t) M_i+1), ds/dr = -1/h
         wa = jnp.stack([jnp.ones_like(t), -jnp.ones_like(t)], -1) / h
         wb = jnp.stack([3.0 * s**2 - 1.0, 1.0 - 3.0 * t**2], -1) * h / 6.0
@@ -166,10 +168,7 @@ class ForceSplinePair(SplinePair):
             def at(a: Array, j: Array) -> Array:
                 return a.reshape(-1)[base + j]
 
-            x = (dr - self.r_min) / h
-            i = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, k - 2)
-            t = x - i
-            s = 1.0 - t
+            _, i, t, s = self.segment(dr)
             # int_r^{x_i+1} F: the spline s f_i + t f_i+1 + h^2/6 ((s^3 - s) M_i + (t^3 - t) M_i+1)
             part = h * (at(f, i) * s**2 / 2.0 + at(f, i + 1) * (1.0 - t**2) / 2.0
                         + h * h / 6.0 * (at(m, i) * (s**4 / 4.0 - s**2 / 2.0)
@@ -185,10 +184,7 @@ class ForceSplinePair(SplinePair):
 
     def force_weights(self, dr: Array) -> tuple[Array, Array, Array]:
         """As ``SplinePair.force_weights``, for this spline of the force itself."""
-        x = (dr - self.r_min) / self.h
-        i = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, self.n_knots - 2)
-        t = x - i
-        s = 1.0 - t
+        x, i, t, s = self.segment(dr)
         wa = jnp.stack([s, t], -1)
         wb = jnp.stack([s**3 - s, t**3 - t], -1) * self.h**2 / 6.0
         below = (x < 0)[..., None]  # the first knot's force, continued

@@ -26,6 +26,7 @@ def test_index_page_lists_dashboards_offline(page, artifacts_dir, tmp_path):
         assert page.log.external_requests() == []
         assert page.log.errors() == []
 
+
 def test_downloads_and_save_from_the_dashboard():
     board = SimulateDashboard(SimulationSetup(n_atoms=108, r_cutoff=2.0, n_steps=200,
                                               stride=20))
