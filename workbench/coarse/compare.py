@@ -162,13 +162,12 @@ def dihedral_surface(simulated: np.ndarray, reference: np.ndarray, quads: np.nda
     visited)}``."""
     if min(len(reference), len(simulated)) < 1:
         raise ValueError("both trajectories need at least one frame")
-    surfaces, probability = [], None
+    surfaces = []
     for R in (reference, simulated):
         angles = dihedrals_degrees(R, np.asarray(quads).reshape(2, 4), box)
         surfaces.append(free_energy_surface(angles[:, 0], angles[:, 1], n_bins))
-        if probability is None:
-            probability = np.nan_to_num(np.exp(-surfaces[0]))
-            probability /= probability.sum()
+    probability = np.nan_to_num(np.exp(-surfaces[0]))  # the reference's, up to a factor
+    probability /= probability.sum()
     both = np.isfinite(surfaces[0]) & np.isfinite(surfaces[1])
     return {"reference": surfaces[0], "simulated": surfaces[1],
             "mae": float(np.average(np.abs(surfaces[1][both] - surfaces[0][both]),
