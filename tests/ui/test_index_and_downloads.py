@@ -22,6 +22,9 @@ def test_index_page_lists_dashboards_offline(page, artifacts_dir, tmp_path):
         card = page.locator("a.card", has_text="Simulate")
         card.wait_for(timeout=30_000)
         assert "watch it live" in card.inner_text()
+        coarse = page.locator("a.card", has_text="coarse grain")
+        assert coarse.get_attribute("href") == "./coarse_grain" and "force matching" in \
+            coarse.inner_text()
         page.screenshot(path=str(artifacts_dir / "index.png"))
         assert page.log.external_requests() == []
         assert page.log.errors() == []

@@ -1,6 +1,7 @@
 """``NumberInput`` without a browser: typed text goes through the parameter's validation, refused
 text stays with the reason, the object's changes reach the box."""
 
+import numpy as np
 import param
 import pytest
 
@@ -57,7 +58,19 @@ def test_a_dashboards_own_number_has_bounds_and_touches_no_other_class():
     assert "value" not in param.Parameterized.param  # the parameter lives on its own class
 
 
-def test_tune_and_train_refuse_a_bad_number_and_disable_what_would_use_it():
+def _methane(n_frames: int = 12):
+    """Methane (C-H 1.09 Å) with random displacements and forces: a molecule to map."""
+    from workbench.data import Dataset
+
+    rng = np.random.default_rng(0)
+    h = 1.09 / np.sqrt(3) * np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]])
+    base = np.concatenate([np.zeros((1, 3)), h])
+    return Dataset(positions=base + rng.normal(0, 0.02, (n_frames, 5, 3)),
+                   species=np.array([6, 1, 1, 1, 1]), forces=rng.normal(0, 1, (n_frames, 5, 3)))
+
+
+def test_dashboards_refuse_a_bad_number_and_disable_what_would_use_it():
+    from workbench.ui.coarse_grain import CoarseGrainDashboard
     from workbench.ui.train import TrainDashboard
     from workbench.ui.tune import TuneDashboard
 
@@ -75,9 +88,21 @@ def test_tune_and_train_refuse_a_bad_number_and_disable_what_would_use_it():
     train = TrainDashboard()
     try:
         train.md_timestep.widget.value = "-1"
-        train.n_frames.widget.value = "1e"
+        train.data.n_frames.widget.value = "1e"
         train._refresh_buttons()
-        assert train.data_btn.disabled and train.md_btn.disabled
+        train.data.refresh()
+        assert train.data.data_btn.disabled and train.md_btn.disabled
         assert train.md_timestep.error == "Time step (fs) must be at least 0.01, not -1.0."
     finally:
         train.close()
+    coarse = CoarseGrainDashboard()
+    try:
+        coarse.session.use(_methane(), "methane")  # a molecule with forces: mapping allowed
+        coarse._refresh_buttons()
+        assert not coarse.map_btn.disabled
+        coarse.n_beads.widget.value = "0"
+        coarse._refresh_buttons()
+        assert coarse.map_btn.disabled and coarse.n_beads.error == \
+            "Beads must be at least 1, not 0."
+    finally:
+        coarse.close()

@@ -65,7 +65,7 @@ def test_a_dataset_without_forces_is_refused_next_to_the_widgets(serve_boards, p
     board = boards[0]
     page.get_by_role("button", name="File", exact=True).click()
     page.locator("input[type=file]").set_input_files(str(path))
-    wait_until(lambda: board.file.value, timeout=10, message="the upload")
+    wait_until(lambda: board.data.file.value, timeout=10, message="the upload")
     page.get_by_role("button", name="Load file").click()
     message = page.get_by_text("no forces")
     message.wait_for(timeout=10_000)

@@ -73,6 +73,15 @@ def test_set_structure_and_update_positions_validate_shapes():
         v.set_structure(R, np.full(27, 2), ["A", "B"], box)
     with pytest.raises(ValueError, match="bond indices"):
         v.set_structure(R, two_species(27), ["A", "B"], box, bonds=[[0, 27]])
+    beads = np.arange(27) // 9 - (np.arange(27) == 0)  # three beads; atom 0 in none (-1)
+    v.set_beads(beads, np.linspace(1, 2, 27))
+    assert v.beads == beads.tolist() and v.bead_weights == pytest.approx(np.linspace(1, 2, 27))
+    with pytest.raises(ValueError, match="each of the 27 atoms"):
+        v.set_beads(beads[:5])
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        v.set_beads(beads, -np.ones(27))
+    v.set_beads(None)
+    assert v.beads == [] and v.bead_weights == []
 
 
 def test_from_system_uses_palette_and_sigma_for_reduced_units():

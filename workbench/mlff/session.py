@@ -15,107 +15,37 @@ forces, a cutoff longer than half the box, a structure with species the model la
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import param
 
-from workbench import paths
 from workbench.architectures import Architecture
-from workbench.data import GENERATORS, load_dataset
 from workbench.data.dataset import Dataset
-from workbench.data.generate import generation_job
-from workbench.jobs import Job
+from workbench.data.session import DataSession, molecular_recipes, saved_datasets
 from workbench.mlff.training import Training
 from workbench.simulation import Simulation
 from workbench.simulation_setup import learned_simulation
 
-#: dataset files the session lists and reads
-DATA_SUFFIXES = (".npz", ".extxyz", ".xyz", ".traj")
+__all__ = ["TrainSession", "molecular_recipes", "saved_datasets", "species_errors"]
 
 
-def molecular_recipes() -> dict[str, str]:
-    """``{name: description}`` of the recipes that make data in ASE units (the LJ fluids are in
-    reduced units, which learned force fields do not take)."""
-    return {n: g.description for n, g in GENERATORS.items() if not n.startswith("lj_")}
-
-
-def saved_datasets(folder: Path | None = None) -> dict[str, Path]:
-    """``{file name: path}`` of the datasets in ``folder`` (default ``paths.datasets_dir()``),
-    newest first."""
-    folder = folder or paths.datasets_dir()
-    files = [p for p in folder.iterdir() if p.suffix in DATA_SUFFIXES and p.is_file()]
-    return {p.name: p for p in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)}
-
-
-class TrainSession(param.Parameterized):
+class TrainSession(DataSession):
     """Dataset, training and MD of one dashboard session (module docstring)."""
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        self.dataset: Dataset | None = None
-        self.dataset_name = ""
-        self.job: Job | None = None
         self.training: Training | None = None
         self.simulation: Simulation | None = None
-        self._generation = None
 
-    @property
-    def busy(self) -> bool:
-        return self.job is not None and self.job.status in ("running", "paused")
-
-    def _check_idle(self) -> None:
-        if self.busy:
-            raise ValueError(f"wait for the current {self.job.unit} job to end, or stop it")
-
-    # --- data -------------------------------------------------------------------------------
-    def generate(self, recipe: str, n_frames: int = 200, seed: int = 0) -> Job:
-        """Start making ``n_frames`` frames with ``recipe`` (``workbench.data.GENERATORS``)
-        into the datasets folder; a file made before with the same settings is reused."""
-        self._check_idle()
-        if recipe not in molecular_recipes():
-            raise ValueError(f"choose one of {sorted(molecular_recipes())}")
-        out = paths.datasets_dir() / f"{recipe}-{int(n_frames)}-seed{int(seed)}.npz"
-        job = generation_job(recipe, int(n_frames), out, seed=int(seed))
-        self._generation, self.job = job, job
-        job.start()
-        return job
-
-    def update(self) -> bool:
-        """Take the generated dataset once its job has completed; True when it changed.
-        ``ValueError`` (once) when the generation failed, with its message."""
-        job = self._generation
-        if job is not None and job.status == "failed":
-            self._generation = None
-            raise ValueError(f"generating the data failed: {job.message}")
-        if job is None or job.status != "completed" or job.dataset is None:
-            return False
-        self._generation = None
-        self.use(job.dataset, job.out.name)
-        return True
-
-    def load(self, path: str | Path, name: str | None = None) -> Dataset:
-        """Read a dataset file or DeePMD folder (``workbench.data.load_dataset``);
-        ``ValueError`` naming the problem."""
-        self._check_idle()
-        try:
-            ds = load_dataset(path)
-        except (OSError, KeyError) as exc:
-            raise ValueError(f"could not read {Path(path).name}: {exc}") from None
-        self.use(ds, name or Path(path).name)
-        return ds
-
-    def use(self, dataset: Dataset, name: str) -> None:
-        """Train on ``dataset`` from now on; ``ValueError`` when it cannot train a force field
-        (reduced units, no energies or no forces)."""
+    def accept(self, dataset: Dataset, name: str) -> None:
+        """``ValueError`` when ``dataset`` cannot train a force field (reduced units, no
+        energies or no forces)."""
         if dataset.units != "ase":
             raise ValueError(f"{name} is in reduced LJ units; a learned force field needs ASE "
                              "units (Å, eV)")
         missing = [k for k in ("energies", "forces") if getattr(dataset, k) is None]
         if missing:
             raise ValueError(f"{name} has no {' and no '.join(missing)}: training needs both")
-        self.dataset, self.dataset_name = dataset, name
 
     # --- training ---------------------------------------------------------------------------
     def train(self, arch: Architecture, **settings: Any) -> Training:
@@ -142,11 +72,6 @@ class TrainSession(param.Parameterized):
         job.start()
         return job
 
-    def stop(self) -> None:
-        """Stop the running job after its current chunk (training keeps its best weights)."""
-        if self.job is not None:
-            self.job.cancel()
-
     # --- MD with the model ------------------------------------------------------------------
     def run_md(self, n_steps: int = 2000, temperature: float = 300.0, timestep: float = 0.5,
                frame: int | None = None) -> Simulation:
@@ -162,12 +87,6 @@ class TrainSession(param.Parameterized):
         self.simulation = self.job = sim
         sim.start()
         return sim
-
-    def close(self) -> None:
-        """Stop what runs (session closed)."""
-        for job in (self.job, self._generation):
-            if job is not None:
-                job.cancel()
 
 
 def species_errors(metrics: dict[str, Any]) -> list[tuple[str, float, float]]:

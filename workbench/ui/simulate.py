@@ -40,6 +40,7 @@ from workbench.simulation import Simulation
 from workbench.simulation_setup import SimulationSetup
 from workbench.ui.inputs import NumberInput
 from workbench.ui.jobs import JobProgress
+from workbench.ui.layout import dashboard_page
 from workbench.ui.plots import compact_legend, line_figure
 from workbench.ui.serving import LocalViewer
 from workbench.ui.sessions import close_with_session
@@ -554,13 +555,7 @@ class SimulateDashboard(LocalViewer):
     def __panel__(self) -> pn.viewable.Viewable:
         buttons = pn.Row(self.start_btn, self.pause_btn, self.stop_btn, self.reset_btn,
                          sizing_mode="stretch_width")
-        sidebar = pn.Column(
+        return dashboard_page("Simulate", [
             pn.pane.Markdown("### Setup"), self.controls, self.param_box, self.problem, buttons,
-            self.progress, pn.Row(self.save_btn, self.dl_traj, self.dl_thermo), width=340)
-        main = pn.Column(self.status, self.player, self.plots, sizing_mode="stretch_width")
-        header = pn.pane.HTML(
-            "<h2 style='margin:0'>MD Workbench: Simulate</h2>", styles={
-                "background": "#0b4f6c", "color": "white", "padding": "10px 16px"},
-            sizing_mode="stretch_width")
-        return pn.Column(header, pn.Row(sidebar, main, sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+            self.progress, pn.Row(self.save_btn, self.dl_traj, self.dl_thermo)],
+            [self.status, self.player, self.plots])

@@ -12,9 +12,6 @@ stops the session's jobs.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import panel as pn
 from ase.data import chemical_symbols
@@ -23,14 +20,11 @@ from bokeh.palettes import Category10_10
 
 from workbench.architectures import ARCHITECTURES, architecture
 from workbench.jobs import Worker
-from workbench.mlff.session import (
-    TrainSession,
-    molecular_recipes,
-    saved_datasets,
-    species_errors,
-)
+from workbench.mlff.session import TrainSession, species_errors
+from workbench.ui.datasets import DatasetCard, alert, notice
 from workbench.ui.inputs import number_input, refused
 from workbench.ui.jobs import JobProgress
+from workbench.ui.layout import card, dashboard_page
 from workbench.ui.plots import compact_legend, line_figure
 from workbench.ui.serving import LocalViewer
 from workbench.ui.sessions import close_with_session
@@ -47,15 +41,6 @@ SETTINGS = {"max_epochs": (pn.widgets.IntInput, 100), "batch_size": (pn.widgets.
             "learning_rate": (pn.widgets.FloatInput, 1e-3), "seed": (pn.widgets.IntInput, 0)}
 
 
-def _alert() -> pn.pane.Alert:
-    return pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
-
-
-def _say(alert: pn.pane.Alert, text: str | None) -> None:
-    alert.object = text or ""
-    alert.visible = bool(text)
-
-
 class TrainDashboard(LocalViewer):
     """Data, model and MD cards; progress, learning curves, parity and the MD viewer."""
 
@@ -65,75 +50,13 @@ class TrainDashboard(LocalViewer):
         self._worker = Worker("train-view")
         self._parity_epoch, self._parity = -1, None
         self._curve_rows, self._md_chunks, self._md_sim = 0, 0, None
-        self._build_data_card()
+        self.data = DatasetCard(self.session)
         self._build_model_card()
         self._build_md_card()
         self._build_plots()
         self.progress = JobProgress(auto_refresh=False)
         self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
         close_with_session(self.close)
-
-    # --- data ---------------------------------------------------------------------------------
-    def _build_data_card(self) -> None:
-        recipes = molecular_recipes()
-        self.source = pn.widgets.RadioButtonGroup(options=["Generate", "File", "Saved"],
-                                                  value="Generate", color="light")
-        self.recipe = pn.widgets.Select(label="Recipe", options=sorted(recipes),
-                                        value="aspirin" if "aspirin" in recipes else None)
-        self.n_frames = number_input("Frames", 200, (10, None), integer=True)
-        self.data_seed = number_input("Seed", 0, (0, None), integer=True)
-        self.file = pn.widgets.FileInput(accept=".npz,.extxyz,.xyz,.traj")
-        self.saved = pn.widgets.Select(label="Saved dataset", options=[])
-        self.data_btn = pn.widgets.Button(label="Generate", color="primary")
-        self.data_btn.on_click(lambda e: self.choose_data())
-        self.data_notice = _alert()
-        self.data_info = pn.pane.Markdown("No dataset yet.", sizing_mode="stretch_width")
-        self.source.param.watch(self._on_source, "value")
-        self.file.param.watch(lambda e: _say(self.data_notice, None), "value")
-        self._on_source()
-
-    def _on_source(self, event=None) -> None:
-        kind = self.source.value
-        self.recipe.visible = self.n_frames.visible = self.data_seed.visible = kind == "Generate"
-        self.file.visible = kind == "File"
-        self.saved.visible = kind == "Saved"
-        self.data_btn.label = {"Generate": "Generate", "File": "Load file",
-                               "Saved": "Use dataset"}[kind]
-        if kind == "Saved":
-            self.saved.options = list(saved_datasets())
-        if event is not None:
-            _say(self.data_notice, None)
-
-    def choose_data(self) -> None:
-        """The data button: generate, load the uploaded file or use a saved dataset."""
-        s, kind = self.session, self.source.value
-        _say(self.data_notice, None)
-        try:
-            if kind == "Generate":
-                s.generate(self.recipe.value, self.n_frames.value, self.data_seed.value)
-                self.data_info.object = f"Generating {self.n_frames.value} frames of " \
-                                        f"{self.recipe.value}..."
-                return
-            if kind == "File":
-                if not self.file.value:
-                    raise ValueError("choose a file first (.npz, .extxyz, .xyz or .traj)")
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / self.file.filename
-                    path.write_bytes(self.file.value)
-                    s.load(path, name=self.file.filename)
-            else:
-                if not self.saved.value:
-                    raise ValueError("no saved datasets yet: generate one")
-                s.load(saved_datasets()[self.saved.value])
-        except ValueError as exc:
-            _say(self.data_notice, f"**Not used:** {exc}")
-            return
-        self._show_dataset()
-
-    def _show_dataset(self) -> None:
-        ds = self.session.dataset
-        self.data_info.object = f"**{self.session.dataset_name}**\n\n```text\n" + \
-            "\n".join(ds.summary().splitlines()[:4]) + "\n```"
 
     # --- model and training ---------------------------------------------------------------------
     def _build_model_card(self) -> None:
@@ -150,7 +73,7 @@ class TrainDashboard(LocalViewer):
         self.train_btn.on_click(lambda e: self.train())
         self.stop_btn.on_click(lambda e: self.session.stop())
         self.resume_btn.on_click(lambda e: self._act(self.session.resume, self.model_notice))
-        self.model_notice = _alert()
+        self.model_notice = alert()
         self.arch.param.watch(self._on_arch, "value")
         self._on_arch()
 
@@ -168,7 +91,7 @@ class TrainDashboard(LocalViewer):
         for key, widgets in self._hyper_widgets.items():
             widgets.visible = key == name
         self._arch = self._archs[name]
-        _say(self.model_notice, None)
+        notice(self.model_notice, None)
 
     def train(self) -> None:
         """The Train button: train the chosen architecture with the settings shown."""
@@ -178,12 +101,12 @@ class TrainDashboard(LocalViewer):
         settings = {k: w.value for k, w in self.settings.items()}
         self._act(lambda: self.session.train(self._arch, **settings), self.model_notice)
 
-    def _act(self, fn, notice: pn.pane.Alert) -> None:
-        _say(notice, None)
+    def _act(self, fn, where: pn.pane.Alert) -> None:
+        notice(where, None)
         try:
             fn()
         except ValueError as exc:
-            _say(notice, f"**Not started:** {exc}")
+            notice(where, f"**Not started:** {exc}")
 
     # --- MD -------------------------------------------------------------------------------------
     def _build_md_card(self) -> None:
@@ -194,7 +117,7 @@ class TrainDashboard(LocalViewer):
         self.md_btn.on_click(lambda e: self._act(lambda: self.session.run_md(
             self.md_steps.value, self.md_temperature.value, self.md_timestep.value),
             self.md_notice))
-        self.md_notice = _alert()
+        self.md_notice = alert()
         self.viewer = MoleculeViewer(height=360)
 
     # --- plots ----------------------------------------------------------------------------------
@@ -303,18 +226,13 @@ class TrainDashboard(LocalViewer):
         busy = s.busy
         for w in (self.train_btn, self.resume_btn):
             w.disabled = busy
-        self.data_btn.disabled = busy or refused(self.n_frames, self.data_seed)
         self.stop_btn.disabled = not busy
         self.md_btn.disabled = (busy or s.training is None or s.training.epoch == 0
                                 or refused(self.md_steps, self.md_temperature, self.md_timestep))
 
     def _refresh(self) -> None:
         s = self.session
-        try:
-            if s.update():
-                self._show_dataset()
-        except ValueError as exc:
-            _say(self.data_notice, f"**Not used:** {exc}")
+        self.data.refresh()
         self.progress.job = s.job
         self.progress.refresh()
         self._refresh_buttons()
@@ -330,17 +248,10 @@ class TrainDashboard(LocalViewer):
         self._worker.shutdown()
 
     def __panel__(self) -> pn.viewable.Viewable:
-        data = pn.Card(self.source, self.recipe, self.n_frames, self.data_seed, self.file,
-                       self.saved, self.data_btn, self.data_notice, self.data_info,
-                       title="Dataset", collapsible=False, sizing_mode="stretch_width")
-        model = pn.Card(self.arch, self.hyper, *self.settings.values(),
-                        pn.Row(self.train_btn, self.stop_btn, self.resume_btn),
-                        self.model_notice, title="Model and training", collapsible=False,
-                        sizing_mode="stretch_width")
-        md = pn.Card(self.md_steps, self.md_temperature, self.md_timestep, self.md_btn,
-                     self.md_notice, title="MD with the model", collapsible=False,
-                     sizing_mode="stretch_width")
-        sidebar = pn.Column(data, model, md, width=340)
+        model = card("Model and training", self.arch, self.hyper, *self.settings.values(),
+                     pn.Row(self.train_btn, self.stop_btn, self.resume_btn), self.model_notice)
+        md = card("MD with the model", self.md_steps, self.md_temperature, self.md_timestep,
+                  self.md_btn, self.md_notice)
         curves = pn.Column(self.curve_x, pn.Row(pn.pane.Bokeh(self.fig_force),
                                                 pn.pane.Bokeh(self.fig_energy),
                                                 sizing_mode="stretch_width"),
@@ -349,10 +260,5 @@ class TrainDashboard(LocalViewer):
                         self.species_table, sizing_mode="stretch_width")
         md_view = pn.Row(self.viewer, pn.pane.Bokeh(self.fig_md, sizing_mode="stretch_width"),
                          sizing_mode="stretch_width")
-        main = pn.Column(self.progress, curves, parity, md_view, sizing_mode="stretch_width")
-        header = pn.pane.HTML(
-            "<h2 style='margin:0'>MD Workbench: Train a force field</h2>", styles={
-                "background": "#0b4f6c", "color": "white", "padding": "10px 16px"},
-            sizing_mode="stretch_width")
-        return pn.Column(header, pn.Row(sidebar, main, sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        return dashboard_page("Train a force field", [self.data, model, md],
+                              [self.progress, curves, parity, md_view])

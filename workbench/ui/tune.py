@@ -29,6 +29,7 @@ from workbench.rdf_files import state_point_from_name
 from workbench.registry import RunRegistry
 from workbench.targets import TargetRDF
 from workbench.ui.inputs import number_input, refused
+from workbench.ui.layout import card, dashboard_page
 from workbench.ui.plots import compact_legend, line_figure
 from workbench.ui.serving import LocalViewer
 from workbench.ui.sessions import close_with_session
@@ -367,26 +368,17 @@ class TuneDashboard(LocalViewer):
         self.session.close()
 
     def __panel__(self) -> pn.viewable.Viewable:
-        target_card = pn.Card(self.source, self.t_system, self.t_file, self.t_runs,
-                              self.t_units, self.hint, self.t_density_unit, self.t_density,
-                              self.t_temperature, self.t_species, self.t_steps,
-                              self.t_button, self.notice,
-                              title="Target g(r)", collapsible=False,
-                              sizing_mode="stretch_width")
-        slider_card = pn.Card(self.family, self.sliders, title="Parameters (sliders re-run "
-                              "the simulation)", collapsible=False, sizing_mode="stretch_width")
-        fit_card = pn.Card(self.methods, self.gradient, self.iterations,
-                           pn.Row(self.step_btn, self.fit_btn, self.stop_btn), self.save_btn,
-                           title="Fit", collapsible=False, sizing_mode="stretch_width")
-        sidebar = pn.Column(target_card, slider_card, fit_card, width=340)
-        main = pn.Column(self.status, self.progress, self.plots, sizing_mode="stretch_width")
-        header = pn.pane.HTML(
-            "<h2 style='margin:0'>MD Workbench: Tune a pair potential</h2>", styles={
-                "background": "#0b4f6c", "color": "white", "padding": "10px 16px"},
-            sizing_mode="stretch_width")
+        target_card = card("Target g(r)", self.source, self.t_system, self.t_file, self.t_runs,
+                           self.t_units, self.hint, self.t_density_unit, self.t_density,
+                           self.t_temperature, self.t_species, self.t_steps, self.t_button,
+                           self.notice)
+        slider_card = card("Parameters (sliders re-run the simulation)", self.family,
+                           self.sliders)
+        fit_card = card("Fit", self.methods, self.gradient, self.iterations,
+                        pn.Row(self.step_btn, self.fit_btn, self.stop_btn), self.save_btn)
         self._on_source()
-        return pn.Column(header, pn.Row(sidebar, main, sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        return dashboard_page("Tune a pair potential", [target_card, slider_card, fit_card],
+                              [self.status, self.progress, self.plots])
 
 
 def _joined(rows: np.ndarray) -> np.ndarray:

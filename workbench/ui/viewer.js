@@ -316,8 +316,12 @@ class Viewer {
     }
     const speciesColors = model.species.length ? Array.from(model.colors).map(hexToInt) : []
     const speciesOf = this.species
+    const beadOf = this.beadsShown() && model.color_by_bead ? Array.from(model.beads) : null
+    const beadColors = Array.from(model.bead_colors).map(hexToInt)
     this.schemeId = NGL.ColormakerRegistry.addScheme(function () {
-      this.atomColor = (atom) => speciesColors[speciesOf[atom.index]] ?? 0x808080
+      this.atomColor = beadOf
+        ? (atom) => (beadOf[atom.index] >= 0 ? beadColors[beadOf[atom.index]] ?? 0x808080 : 0xb0b0b0)
+        : (atom) => speciesColors[speciesOf[atom.index]] ?? 0x808080
     }, "mdwb-species")
     const radii = Array.from(model.radii)
     const spacefill = model.representation === "spacefill"
@@ -336,6 +340,53 @@ class Viewer {
       component.addRepresentation("ball+stick", {...common, aspectRatio, multipleBond: "off"})
     }
     this.drawBox()
+    this.drawBeads()
+  }
+
+  beadsShown() {
+    const beads = this.model.beads
+    return Boolean(beads && beads.length && beads.length === this.model.species.length
+                   && this.model.bead_weights.length === beads.length)
+  }
+
+  // Beads as translucent spheres at the weighted centres of their atoms (no periodic images:
+  // a molecule's beads), redrawn whenever the atoms move or the assignment changes.
+  drawBeads() {
+    if (this.beadComponent) {
+      this.stage.removeComponent(this.beadComponent)
+      this.beadComponent = null
+    }
+    const pos = this.positionsArray()
+    if (!this.beadsShown() || !pos) {
+      return
+    }
+    const beads = Array.from(this.model.beads)
+    const weights = Array.from(this.model.bead_weights)
+    const nBeads = Math.max(...beads) + 1
+    const centres = Array.from({length: nBeads}, () => [0, 0, 0, 0])
+    for (let i = 0; i < beads.length; i++) {
+      const b = beads[i]
+      if (b < 0) {
+        continue
+      }
+      const w = weights[i]
+      centres[b][0] += w * pos[3 * i]
+      centres[b][1] += w * pos[3 * i + 1]
+      centres[b][2] += w * pos[3 * i + 2]
+      centres[b][3] += w
+    }
+    const colors = Array.from(this.model.bead_colors)
+    const shape = new this.NGL.Shape("beads")
+    centres.forEach(([x, y, z, w], b) => {
+      if (w > 0) {
+        const c = hexToInt(colors[b % colors.length] ?? "#808080")
+        const rgb = [((c >> 16) & 255) / 255, ((c >> 8) & 255) / 255, (c & 255) / 255]
+        shape.addSphere([x / w, y / w, z / w], rgb, this.model.bead_radius, `bead ${b}`)
+      }
+    })
+    this.beadComponent = this.stage.addComponentFromObject(shape)
+    this.beadComponent.addRepresentation("buffer", {opacity: this.model.bead_opacity})
+    this.stats.beads = centres.filter((c) => c[3] > 0).length
   }
 
   // The periodic box as 12 edges from the origin, drawn as screen-space lines 2 px wide (NGL's
@@ -384,6 +435,9 @@ class Viewer {
     }
     this.component.structure.updatePosition(pos, false)
     this.component.updateRepresentations({position: true})
+    if (this.beadComponent) {
+      this.drawBeads()
+    }
     this.stats.applied++
   }
 
@@ -432,7 +486,8 @@ export function render({model, el, view}) {
   model.on("positions", () => viewer.onPositions())
   model.on(["species", "species_names", "bonds"], () => viewer.onStructure())
   model.on(["colors", "radii", "representation", "ball_scale", "box", "show_box",
-            "background_color"],
+            "background_color", "beads", "bead_weights", "bead_colors", "bead_radius",
+            "bead_opacity", "color_by_bead"],
            () => viewer.onStyle())
   model.on("after_layout", () => viewer.resize())
   model.on("resize", () => viewer.resize())

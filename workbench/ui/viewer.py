@@ -5,6 +5,8 @@ coordinates, and a playback wrapper over recorded frames.
   the system has them, the box edges) as ball-and-stick or spacefill, and streams new positions:
   ``update_positions(R)`` sends ``R`` as one binary float32 buffer and the browser moves the atoms
   without rebuilding anything. ``set_structure(...)`` replaces the whole system.
+  ``set_beads(assignment, weights)`` draws coarse-grained beads over the atoms: translucent
+  spheres at the weighted centres of their atoms, moving with them, atoms coloured by bead.
 * ``TrajectoryPlayer`` keeps frames server-side and pushes the one a slider (or ``Player``) picks.
 
 NGL's JavaScript comes from an installed pip package (see ``workbench.ui.ngl_assets``); the
@@ -152,6 +154,24 @@ class MoleculeViewer(pn.custom.JSComponent):
         Most position updates per second a server session sends (0: no limit); faster producers
         see intermediate frames dropped, never the newest one.""")
 
+    beads = param.List(default=[], item_type=int, doc="""
+        [n_atoms] bead of each atom (-1: in no bead); empty: no beads drawn. Set through
+        ``set_beads``.""")
+
+    bead_weights = param.List(default=[], item_type=(int, float), doc="""
+        [n_atoms] weight of each atom in its bead's position (e.g. its mass).""")
+
+    bead_colors = param.List(default=list(SPECIES_PALETTE), item_type=str, doc="""
+        ``#rrggbb`` colour per bead (repeated when there are more beads).""")
+
+    bead_radius = param.Number(default=1.8, bounds=(0, None), doc="""
+        Radius of the translucent bead spheres (length units).""")
+
+    bead_opacity = param.Number(default=0.35, bounds=(0, 1), doc="Opacity of the bead spheres.")
+
+    color_by_bead = param.Boolean(default=True, doc="""
+        Colour atoms by their bead (atoms in no bead grey) while beads are shown.""")
+
     frames_received = param.Integer(default=0, readonly=True, doc="""
         Position updates the browser has received (reported back a few times per second).""")
 
@@ -215,6 +235,23 @@ class MoleculeViewer(pn.custom.JSComponent):
                 species_names=names, colors=[str(c) for c in colors],
                 radii=[float(r) for r in radii], bonds=bond_list,
                 box=None if box is None else [float(x) for x in np.asarray(box).reshape(3)])
+
+    def set_beads(self, assignment: Any, weights: Any = None) -> None:
+        """Draw beads over the atoms: ``assignment [n_atoms]`` bead index of each atom (-1: in
+        none), each bead a translucent sphere at the ``weights``-weighted centre of its atoms
+        (``[n_atoms]``, e.g. masses; default equal), atoms coloured by bead. Centres are taken
+        without periodic images (one molecule). ``set_beads(None)`` removes the beads."""
+        if assignment is None:
+            self.param.update(beads=[], bead_weights=[])
+            return
+        beads = np.asarray(assignment, np.int64).reshape(-1)
+        w = np.ones(beads.size) if weights is None else np.asarray(weights, float).reshape(-1)
+        if beads.size != self.n_atoms or w.size != self.n_atoms:
+            raise ValueError(f"need a bead and a weight for each of the {self.n_atoms} atoms, "
+                             f"got {beads.size} and {w.size}")
+        if np.any(w < 0) or not np.all(np.isfinite(w)):
+            raise ValueError("bead weights must be finite and >= 0")
+        self.param.update(beads=beads.tolist(), bead_weights=w.tolist())
 
     def _fill_defaults(self) -> None:
         if self.positions and not self.n_atoms:
