@@ -145,6 +145,21 @@ def test_tblite_ethanol_matches_a_direct_ase_calculation(tmp_path):
     _same(generate("ethanol", 4, out, seed=0, chunk_frames=2, **opts), ds)
 
 
+def test_any_molecule_from_smiles(tmp_path):
+    opts = {"stride": 2, "equilibration_steps": 4}
+    ds = generate("smiles", 2, tmp_path / "ipa.npz", smiles="CC(C)O", **opts)
+    assert sorted(ds.symbols) == sorted("CCCO" + "H" * 8) and ds.box is None
+    assert ds.provenance["settings"]["calculator"]["smiles"] == "CC(C)O"
+    # the same engine as the named recipes: SMILES "CCO" gives the ethanol recipe's frames
+    eth = generate("ethanol", 2, tmp_path / "eth.npz", **opts)
+    cco = generate("smiles", 2, tmp_path / "cco.npz", smiles="CCO", **opts)
+    np.testing.assert_array_equal(cco.positions, eth.positions)
+    with pytest.raises(ValueError, match="needs a molecule: smiles="):
+        generate("smiles", 2, tmp_path / "none.npz")
+    with pytest.raises(ValueError, match="cannot parse SMILES"):
+        generate("smiles", 2, tmp_path / "bad.npz", smiles="C1CC")
+
+
 def _lj_brute_force(positions, box, r_cut=2.5):
     """Truncated LJ (sigma = epsilon = 1) energy and forces, minimum image, all pairs."""
     d = positions[:, None, :] - positions[None, :, :]

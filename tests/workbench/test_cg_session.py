@@ -105,3 +105,14 @@ def test_a_mapping_with_one_bead_or_no_cg_bond_has_nothing_to_fit():
         s.fit()
     with pytest.raises(ValueError, match="choose one of"):
         s.choose_mapping("residue")
+
+
+def test_a_molecule_from_smiles_is_generated_and_taken():
+    s = CoarseGrainSession()
+    with pytest.raises(ValueError, match="cannot parse SMILES"):
+        s.generate("smiles", 10, smiles="C1CC")
+    job = s.generate("smiles", 10, smiles="CC(C)O", stride=2, equilibration_steps=4)
+    assert "smiles-" in job.out.name  # named by a digest of the options, not clobbering
+    job.wait(timeout=120)
+    assert s.update() and s.dataset.n_atoms == 12 and len(s.bonds) == 11
+    assert s.dataset_name == job.out.name

@@ -11,6 +11,8 @@ sessions build on it; each says in ``accept`` which datasets it can use.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +60,22 @@ class DataSession(param.Parameterized):
         if self.busy:
             raise ValueError(f"wait for the current {self.job.unit} job to end, or stop it")
 
-    def generate(self, recipe: str, n_frames: int = 200, seed: int = 0) -> Job:
-        """Start making ``n_frames`` frames with ``recipe`` (``workbench.data.GENERATORS``)
-        into the datasets folder; a file made before with the same settings is reused."""
+    def generate(self, recipe: str, n_frames: int = 200, seed: int = 0, **options: Any) -> Job:
+        """Start making ``n_frames`` frames with ``recipe`` (``workbench.data.GENERATORS``;
+        ``options`` go to it, e.g. ``smiles=`` for the ``smiles`` recipe) into the datasets
+        folder; a file made before with the same settings is reused."""
         self._check_idle()
         if recipe not in molecular_recipes():
             raise ValueError(f"choose one of {sorted(molecular_recipes())}")
-        out = paths.datasets_dir() / f"{recipe}-{int(n_frames)}-seed{int(seed)}.npz"
-        job = generation_job(recipe, int(n_frames), out, seed=int(seed))
+        tag = ""
+        if options:
+            text = json.dumps(options, sort_keys=True).encode()
+            tag = "-" + hashlib.sha256(text).hexdigest()[:8]
+        out = paths.datasets_dir() / f"{recipe}{tag}-{int(n_frames)}-seed{int(seed)}.npz"
+        try:
+            job = generation_job(recipe, int(n_frames), out, seed=int(seed), **options)
+        except RuntimeError as exc:  # e.g. RDKit could not embed the molecule
+            raise ValueError(str(exc)) from None
         self._generation, self.job = job, job
         job.start()
         return job

@@ -41,6 +41,11 @@ class DatasetCard(pn.viewable.Viewer):
         self.recipe = pn.widgets.Select(label="Recipe", options=sorted(recipes),
                                         value=default_recipe if default_recipe in recipes
                                         else None)
+        self.smiles = pn.widgets.TextInput(label="SMILES", placeholder="e.g. CC(C)O",
+                                           description="GFN2-xTB (tblite) MD of this molecule; "
+                                                       "small molecules only (seconds per "
+                                                       "frame above ~50 atoms)")
+        self.recipe.param.watch(self._on_source, "value")
         self.n_frames = number_input("Frames", 200, (10, None), integer=True)
         self.data_seed = number_input("Seed", 0, (0, None), integer=True)
         self.file = pn.widgets.FileInput(accept=".npz,.extxyz,.xyz,.traj")
@@ -56,6 +61,7 @@ class DatasetCard(pn.viewable.Viewer):
     def _on_source(self, event=None) -> None:
         kind = self.source.value
         self.recipe.visible = self.n_frames.visible = self.data_seed.visible = kind == "Generate"
+        self.smiles.visible = kind == "Generate" and self.recipe.value == "smiles"
         self.file.visible = kind == "File"
         self.saved.visible = kind == "Saved"
         self.data_btn.label = {"Generate": "Generate", "File": "Load file",
@@ -71,9 +77,11 @@ class DatasetCard(pn.viewable.Viewer):
         notice(self.data_notice, None)
         try:
             if kind == "Generate":
-                s.generate(self.recipe.value, self.n_frames.value, self.data_seed.value)
+                recipe = self.recipe.value
+                options = {"smiles": self.smiles.value.strip()} if recipe == "smiles" else {}
+                s.generate(recipe, self.n_frames.value, self.data_seed.value, **options)
                 self.data_info.object = f"Generating {self.n_frames.value} frames of " \
-                                        f"{self.recipe.value}..."
+                                        f"{options.get('smiles', recipe)}..."
                 return
             if kind == "File":
                 if not self.file.value:
@@ -110,5 +118,6 @@ class DatasetCard(pn.viewable.Viewer):
         return changed
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return card("Dataset", self.source, self.recipe, self.n_frames, self.data_seed,
+        return card("Dataset", self.source, self.recipe, self.smiles, self.n_frames,
+                    self.data_seed,
                     self.file, self.saved, self.data_btn, self.data_notice, self.data_info)
