@@ -1,6 +1,7 @@
 """Coarse graining workflows: learn a mapping with Autograin (a Gumbel-softmax auto-encoder),
-fit a CG potential to mapped all-atom forces by force matching (MS-CG), and the fitted potential
-as a stored value. Mappings themselves are plain values in ``workbench.mapping``."""
+fit a CG potential to mapped all-atom forces by force matching (MS-CG), refine its pair term by
+IBI against the mapped g(r), and the fitted potential as a stored value. Mappings themselves are
+plain values in ``workbench.mapping``."""
 
 from workbench.cg_potential import CGPotential
 from workbench.coarse.autograin import (
@@ -11,6 +12,7 @@ from workbench.coarse.autograin import (
     reconstruction_rmsd,
 )
 from workbench.coarse.force_matching import ForceMatching, frame_pairs
+from workbench.coarse.refine import IBIRefinement
 
-__all__ = ["Autograin", "AutograinJob", "CGPotential", "ForceMatching", "compare_rmsd",
-           "frame_pairs", "load_autograin", "reconstruction_rmsd"]
+__all__ = ["Autograin", "AutograinJob", "CGPotential", "ForceMatching", "IBIRefinement",
+           "compare_rmsd", "frame_pairs", "load_autograin", "reconstruction_rmsd"]
