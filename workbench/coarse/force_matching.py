@@ -152,29 +152,11 @@ class ForceMatching(param.Parameterized):
                         excluded=excluded, **terms)
         return model, names, term_names
 
-    def fit(self, positions: np.ndarray, forces: np.ndarray, bead_names: Sequence[str], *,
-            bonds: np.ndarray | None = None, box: np.ndarray | None = None,
-            units: str = "reduced", progress: Callable[[int, int], None] | None = None
-            ) -> CGPotential:
-        """Fit a CG potential to bead forces.
-
-        Args:
-          positions: ``[n_frames, n_beads, 3]`` bead positions (length).
-          forces: ``[n_frames, n_beads, 3]`` mapped forces (energy / length).
-          bead_names: ``n_beads`` bead type names.
-          bonds: ``[n_bonds, 2]`` CG bonds (``CGMapping.cg_bonds``), or None.
-          box: ``[3]`` periodic box (length), or None for free space.
-          units: recorded on the result (``"reduced"`` or ``"ase"``).
-          progress: ``progress(done, total)`` after each batch of frames.
-
-        Returns:
-          a ``CGPotential`` with ``metrics`` (``rmse_train``, ``rmse_validation``,
-          ``rmse_zero_train``, ``rmse_zero_validation``, frame counts).
-
-        Raises:
-          ValueError: shapes that do not match, or fewer than two frames with a validation
-            split.
-        """
+    def checked(self, positions, forces, bead_names: Sequence[str], bonds, box, units: str
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+        """``(R, F, box, n_train)``: the inputs of ``fit`` as float64 arrays, the box as
+        ``[3]`` (or None) and the number of training frames; ``ValueError`` naming what is
+        wrong (``fit``'s Raises)."""
         R = np.asarray(positions, np.float64)
         F = np.asarray(forces, np.float64)
         if R.ndim != 3 or R.shape[-1] != 3 or F.shape != R.shape or not len(R):
@@ -205,7 +187,33 @@ class ForceMatching(param.Parameterized):
         if self.validation_fraction > 0 and (n_val < 1 or n_val >= len(R)):
             raise ValueError(f"a validation fraction of {self.validation_fraction} of "
                              f"{len(R)} frames leaves no training or no validation frame")
-        n_train = len(R) - n_val
+        return R, F, box, len(R) - n_val
+
+    def fit(self, positions: np.ndarray, forces: np.ndarray, bead_names: Sequence[str], *,
+            bonds: np.ndarray | None = None, box: np.ndarray | None = None,
+            units: str = "reduced", progress: Callable[[int, int], None] | None = None
+            ) -> CGPotential:
+        """Fit a CG potential to bead forces.
+
+        Args:
+          positions: ``[n_frames, n_beads, 3]`` bead positions (length).
+          forces: ``[n_frames, n_beads, 3]`` mapped forces (energy / length).
+          bead_names: ``n_beads`` bead type names.
+          bonds: ``[n_bonds, 2]`` CG bonds (``CGMapping.cg_bonds``), or None.
+          box: ``[3]`` periodic box (length), or None for free space.
+          units: recorded on the result (``"reduced"`` or ``"ase"``).
+          progress: ``progress(done, total)`` after each batch of frames.
+
+        Returns:
+          a ``CGPotential`` with ``metrics`` (``rmse_train``, ``rmse_validation``,
+          ``rmse_zero_train``, ``rmse_zero_validation``, frame counts).
+
+        Raises:
+          ValueError: shapes that do not match, or fewer than two frames with a validation
+            split.
+        """
+        R, F, box, n_train = self.checked(positions, forces, bead_names, bonds, box, units)
+        n_val = len(R) - n_train
         pairs = frame_pairs(R, self.r_cutoff, box) if self.pair else \
             np.full((len(R), 2, 1), R.shape[1], np.int32)
         model, names, term_names = self.model(R[:n_train], bead_names, bonds, box,
