@@ -376,8 +376,8 @@ def girvan_newman_mapping(n_atoms: int, bonds, n_beads: int, masses,
     graph.add_edges_from(np.asarray(bonds, np.int64).reshape(-1, 2).tolist())
     n_fragments = nx.number_connected_components(graph)
     if not n_fragments <= n_beads <= n_atoms:
-        raise ValueError(f"n_beads must lie in [{n_fragments} fragments, {n_atoms} atoms], "
-                         f"got {n_beads}")
+        raise ValueError(f"the number of beads must lie between {n_fragments} (the molecule's "
+                         f"connected fragments) and {n_atoms} (its atoms), got {n_beads}")
     communities = list(nx.connected_components(graph))
     if n_fragments < n_beads:
         for communities in girvan_newman(graph):  # noqa: B007  (the last one is wanted)

@@ -157,6 +157,12 @@ def test_extxyz_energy_in_info_and_forces_in_arrays(tmp_path):
     np.testing.assert_allclose(ds.energies, [-10.0, -11.0])
     np.testing.assert_allclose(ds.forces, forces)
     assert ds.box is None
+    # a NaN force is named as such, not taken for a second candidate field (NaN != NaN)
+    text = path.read_text().splitlines()
+    text[2] = " ".join(text[2].split()[:-1] + ["nan"])
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(ValueError, match="forces contains NaN"):
+        load_dataset(path)
 
 
 def test_ase_frames_must_be_one_system(tmp_path):

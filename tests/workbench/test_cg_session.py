@@ -59,6 +59,7 @@ def test_learn_fit_simulate_compare():
     s = CoarseGrainSession()
     s.use(ethane(), "ethane")
     assert set(s.methods()) == {"autograin", "heavy_atoms", "girvan_newman"}  # no residues
+    assert "water" not in s.recipes() and "alanine_dipeptide" in s.recipes()  # molecules
     assert len(s.bonds) == 7
     job = s.learn(2, epochs=5, batch_size=16)
     with pytest.raises(ValueError, match="wait for the current"):
@@ -89,6 +90,11 @@ def test_learn_fit_simulate_compare():
     sim.wait(timeout=120)
     s.update()
     assert [d.name for d in s.distributions] == ["C-C"]
+    # a run that explodes is not compared: no distributions from its few frames
+    sim = s.run_md(n_steps=400, timestep=500.0)
+    sim.wait(timeout=120)
+    s.update()
+    assert sim.status == "failed" and s.distributions == []
     s.choose_mapping("heavy_atoms")  # a new mapping drops the potential and the run
     assert s.cg is None and s.simulation is None and s.distributions == []
     with pytest.raises(ValueError, match="fit the CG potential first"):

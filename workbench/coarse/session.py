@@ -34,7 +34,7 @@ from workbench.coarse.autograin import AutograinJob, hard_mapping, reconstructio
 from workbench.coarse.compare import Distribution, bonded_distributions
 from workbench.coarse.force_matching import ForceMatching
 from workbench.data.dataset import Dataset
-from workbench.data.session import DataSession
+from workbench.data.session import DataSession, molecular_recipes
 from workbench.jobs import FunctionJob
 from workbench.mapping import (
     CGMapping,
@@ -55,6 +55,7 @@ MAPPINGS = {"autograin": "Learned (Autograin)", "heavy_atoms": "Heavy atoms",
 #: (alanine dipeptide, notebooks/06_coarse_grain.ipynb)
 RIDGE = 1e-4
 MD_FRAMES = 400  # frames a CG MD run records
+MIN_COMPARED_FRAMES = 20  # a stopped run with fewer frames is not compared
 
 
 class CoarseGrainSession(DataSession):
@@ -66,6 +67,7 @@ class CoarseGrainSession(DataSession):
         self.bonds: np.ndarray | None = None
         self.mapping: CGMapping | None = None
         self.mapping_label = ""
+        self.mapping_note = ""
         self.learning: AutograinJob | None = None
         self.fitting: FunctionJob | None = None
         self.cg: CGPotential | None = None
@@ -74,6 +76,11 @@ class CoarseGrainSession(DataSession):
         self._compared: Simulation | None = None
 
     # --- data -------------------------------------------------------------------------------
+    @staticmethod
+    def recipes() -> dict[str, str]:
+        """The reference recipes that make one molecule in free space (not the water box)."""
+        return {k: v for k, v in molecular_recipes().items() if k != "water"}
+
     def accept(self, dataset: Dataset, name: str) -> None:
         """``ValueError`` unless ``dataset`` is one molecule in ASE units, with forces, whose
         first frame has covalent bonds."""
@@ -103,6 +110,7 @@ class CoarseGrainSession(DataSession):
         """Drop what depended on what just changed."""
         if mapping:
             self.mapping, self.mapping_label, self.learning = None, "", None
+            self.mapping_note = ""
         self.cg, self.simulation, self.distributions, self._compared = None, None, [], None
 
     def _need(self, what: str) -> None:
@@ -203,7 +211,7 @@ class CoarseGrainSession(DataSession):
                                     units="ase", progress=job.report)
             yield
 
-        job = FunctionJob(work, unit="batch")
+        job = FunctionJob(work, unit="frame block")
         self.fitting = self.job = job
         job.start()
         return job
@@ -232,17 +240,22 @@ class CoarseGrainSession(DataSession):
 
     def update(self) -> bool:
         """Take a generated dataset (True when it changed), a learned mapping once its job
-        has ended, and compare a finished CG MD run with the mapped all-atom frames."""
+        has ended, and compare a finished CG MD run with the mapped all-atom frames (not a
+        failed run, nor a stopped one with fewer than ``MIN_COMPARED_FRAMES`` frames)."""
         changed = super().update()
         job = self.learning
         if job is not None and self.mapping is None and job.status in ("completed", "stopped") \
                 and job.epoch > 0:
             self.mapping, self.mapping_label = job.mapping, MAPPINGS["autograin"]
+            if self.mapping.n_beads < job.n_beads:
+                self.mapping_note = (
+                    f"Autograin filled {self.mapping.n_beads} of the {job.n_beads} beads asked "
+                    "for: its force term rewards beads whose forces cancel, so it merges them "
+                    "(set rho = 0 to keep every bead).")
         sim = self.simulation
         if sim is not None and sim is not self._compared and sim.finished:
             self._compared = sim
-            frames = sim.trajectory.positions if sim.trajectory is not None else None
-            if frames is not None and len(frames):
-                self.distributions = bonded_distributions(self.cg, np.asarray(frames),
-                                                          self.reference())
+            frames = np.asarray(sim.trajectory.positions)
+            if sim.status != "failed" and len(frames) >= MIN_COMPARED_FRAMES:
+                self.distributions = bonded_distributions(self.cg, frames, self.reference())
         return changed

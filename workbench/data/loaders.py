@@ -477,7 +477,8 @@ def _pick(path: Path, images: list, field: str, key: str | None) -> tuple[list |
     columns = {c: values(c) for c in found}
     first = found[0]
     same = {c for c in found if all(
-        (x is None and y is None) or (x is not None and y is not None and np.array_equal(x, y))
+        (x is None and y is None)
+        or (x is not None and y is not None and np.array_equal(x, y, equal_nan=True))
         for x, y in zip(columns[first], columns[c], strict=True))}
     if len(same) < len(found):
         labels = [_label(c, found) for c in found]

@@ -34,6 +34,10 @@ BEAD_RADIUS = 1.0  # Å: radius of a bead in the CG MD view
 UNITS = {"bond": "Å", "angle": "rad", "dihedral": "rad", "improper": "rad"}
 
 
+def _beads(n: int) -> str:
+    return f"{n} bead{'s' if n != 1 else ''}"
+
+
 class CoarseGrainDashboard(LocalViewer):
     """Dataset, mapping, potential and CG MD cards; progress, the atom and bead views, the
     learning curves and the distribution overlays."""
@@ -47,7 +51,9 @@ class CoarseGrainDashboard(LocalViewer):
         self._curve_rows, self._md_sim, self._md_chunks, self._shown_cg = 0, None, 0, None
         self._shown_distributions: list = []
         self._shown_dataset = None
-        self.data = DatasetCard(self.session, default_recipe="alanine_dipeptide")
+        self._md_failed = None
+        self.data = DatasetCard(self.session, default_recipe="alanine_dipeptide",
+                                recipes=self.session.recipes())
         self._build_mapping_card()
         self._build_fit_card()
         self._build_md_card()
@@ -89,16 +95,20 @@ class CoarseGrainDashboard(LocalViewer):
         else:
             self._act(lambda: self.session.choose_mapping(method, self.n_beads.value),
                       self.map_notice)
+            if self.session.learning is None:
+                self._clear_curves()
 
     def _build_fit_card(self) -> None:
         self.angles = pn.widgets.Checkbox(label="Angles", value=True)
         self.dihedrals = pn.widgets.Checkbox(label="Dihedrals", value=True)
+        self.impropers = pn.widgets.Checkbox(label="Impropers (hold each branch's chirality)",
+                                             value=True)
         self.pair = pn.widgets.Checkbox(label="Non-bonded pair term", value=False)
         self.r_cutoff = number_input("Pair cutoff (Å)", 8.0, (0.5, None))
         self.fit_btn = pn.widgets.Button(label="Fit CG potential", color="primary")
         self.fit_btn.on_click(lambda e: self._act(lambda: self.session.fit(
             pair=self.pair.value, angles=self.angles.value, dihedrals=self.dihedrals.value,
-            r_cutoff=self.r_cutoff.value), self.fit_notice))
+            impropers=self.impropers.value, r_cutoff=self.r_cutoff.value), self.fit_notice))
         self.fit_notice = alert()
         self.fit_info = pn.pane.Markdown("", sizing_mode="stretch_width")
 
@@ -175,16 +185,17 @@ class CoarseGrainDashboard(LocalViewer):
             self._rmsd = None if s.mapping is None else self._worker.submit(
                 s.reconstruction_rmsd)
             self.map_info.object = "No mapping yet." if s.mapping is None else \
-                f"**{s.mapping_label}**: {s.mapping.n_beads} beads; reconstruction RMSD ..."
+                f"**{s.mapping_label}**: {_beads(s.mapping.n_beads)}; reconstruction RMSD ..."
         if self._rmsd is not None and self._rmsd.done():
             future, self._rmsd = self._rmsd, None
             if future.exception() is None and s.mapping is self._shown_mapping:
                 beads = ", ".join(f"{n} ({k})" for n, k in zip(
                     s.mapping.bead_names, np.bincount(s.mapping.assignment), strict=True))
                 self.map_info.object = (
-                    f"**{s.mapping_label}**: {s.mapping.n_beads} beads; reconstruction RMSD "
+                    f"**{s.mapping_label}**: {_beads(s.mapping.n_beads)}; reconstruction RMSD "
                     f"{future.result():.3f} Å (linear decoder, last 20 % of the frames).\n\n"
-                    f"Beads (atoms): {beads}")
+                    f"Beads (atoms): {beads}" + (f"\n\n{s.mapping_note}" if s.mapping_note
+                                                 else ""))
 
     def _clear_curves(self) -> None:
         self._curve_rows = 0
@@ -217,6 +228,8 @@ class CoarseGrainDashboard(LocalViewer):
         m = cg.metrics
         terms = ", ".join(f"{len(v)} {k} type{'s' if len(v) > 1 else ''}"
                           for k, v in cg.term_names.items())
+        if cg.model.pair is not None:
+            terms += f", a pair term to {cg.model.pair.r_cutoff:g} Å"
         self.fit_info.object = (
             f"Fitted: {terms}.\n\nForce RMSE (eV/Å): held-out {m['rmse_validation']:.3f} "
             f"against {m['rmse_zero_validation']:.3f} for zero force; training "
@@ -229,10 +242,15 @@ class CoarseGrainDashboard(LocalViewer):
         if sim is not self._md_sim:
             self._md_sim, self._md_chunks = sim, 0
             s = sim.system
-            n = len(s.species_names)
-            self.beads.set_structure(s.positions, s.species, s.species_names, bonds=s.bonds,
-                                     colors=[SPECIES_PALETTE[k % len(SPECIES_PALETTE)]
-                                             for k in range(n)], radii=[BEAD_RADIUS] * n)
+            n = s.n_atoms  # one colour per bead, as in the atom view
+            self.beads.set_structure(s.positions, np.arange(n), [f"B{k}" for k in range(n)],
+                                     bonds=s.bonds, colors=[SPECIES_PALETTE[k % len(
+                                         SPECIES_PALETTE)] for k in range(n)],
+                                     radii=[BEAD_RADIUS] * n)
+            notice(self.md_notice, None)
+        if sim.status == "failed" and self._md_failed is not sim:
+            self._md_failed = sim
+            notice(self.md_notice, f"**CG MD failed:** {sim.message} Nothing is compared.")
         chunks = sim.chunks(self._md_chunks)
         if chunks:
             self._md_chunks += len(chunks)
@@ -257,6 +275,7 @@ class CoarseGrainDashboard(LocalViewer):
                   if f"{d.kind} {d.name}" == self.term.value]
         if not chosen:
             self.dist_src.data = {"x": [], "reference": [], "simulated": []}
+            self.fig_dist.title.text = "Distribution: CG MD against mapped all-atom"
             return
         d = chosen[0]
         self.dist_src.data = {"x": 0.5 * (d.edges[1:] + d.edges[:-1]),
@@ -300,8 +319,9 @@ class CoarseGrainDashboard(LocalViewer):
     def __panel__(self) -> pn.viewable.Viewable:
         mapping = card("Mapping", self.method, self.n_beads, self.epochs, self.rho,
                        pn.Row(self.map_btn, self.stop_btn), self.map_notice, self.map_info)
-        fit = card("CG potential (force matching)", self.angles, self.dihedrals, self.pair,
-                   self.r_cutoff, self.fit_btn, self.fit_notice, self.fit_info)
+        fit = card("CG potential (force matching)", self.angles, self.dihedrals,
+                   self.impropers, self.pair, self.r_cutoff, self.fit_btn, self.fit_notice,
+                   self.fit_info)
         md = card("CG MD", self.md_steps, self.md_temperature, self.md_timestep, self.md_btn,
                   self.md_notice)
         views = pn.Row(pn.Column(pn.pane.Markdown("**Atoms coloured by bead, beads over them**"),

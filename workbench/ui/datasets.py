@@ -32,10 +32,11 @@ class DatasetCard(pn.viewable.Viewer):
     """Generate / File / Saved: the dataset of ``session``. The owner calls ``refresh()`` from
     its periodic callback (on the event loop); it returns True when a new dataset arrived."""
 
-    def __init__(self, session: DataSession, default_recipe: str = "aspirin", **params):
+    def __init__(self, session: DataSession, default_recipe: str = "aspirin",
+                 recipes: dict[str, str] | None = None, **params):
         super().__init__(**params)
         self.session = session
-        recipes = molecular_recipes()
+        recipes = molecular_recipes() if recipes is None else recipes
         self.source = pn.widgets.RadioButtonGroup(options=["Generate", "File", "Saved"],
                                                   value="Generate", color="light")
         self.recipe = pn.widgets.Select(label="Recipe", options=sorted(recipes),
@@ -84,12 +85,18 @@ class DatasetCard(pn.viewable.Viewer):
                                         f"{options.get('smiles', recipe)}..."
                 return
             if kind == "File":
-                if not self.file.value:
+                if not self.file.filename:
                     raise ValueError("choose a file first (.npz, .extxyz, .xyz or .traj)")
+                if not self.file.value:
+                    raise ValueError(f"{self.file.filename} is empty")
                 with tempfile.TemporaryDirectory() as tmp:
                     path = Path(tmp) / self.file.filename
                     path.write_bytes(self.file.value)
-                    s.load(path, name=self.file.filename)
+                    try:
+                        s.load(path, name=self.file.filename)
+                    except ValueError as exc:  # name the file, not the server's copy of it
+                        raise ValueError(str(exc).replace(str(path), self.file.filename)) \
+                            from None
             else:
                 if not self.saved.value:
                     raise ValueError("no saved datasets yet: generate one")
@@ -100,7 +107,11 @@ class DatasetCard(pn.viewable.Viewer):
         self.show_dataset()
 
     def show_dataset(self) -> None:
+        """The summary of the dataset in use (or that there is none)."""
         ds = self.session.dataset
+        if ds is None:
+            self.data_info.object = "No dataset yet."
+            return
         self.data_info.object = f"**{self.session.dataset_name}**\n\n```text\n" + \
             "\n".join(ds.summary().splitlines()[:4]) + "\n```"
 
@@ -112,6 +123,7 @@ class DatasetCard(pn.viewable.Viewer):
             changed = self.session.update()
         except ValueError as exc:
             notice(self.data_notice, f"**Not used:** {exc}")
+            changed = True  # the "Generating..." line gives way to the dataset still in use
         if changed:
             self.show_dataset()
         self.data_btn.disabled = self.session.busy or refused(self.n_frames, self.data_seed)
