@@ -18,17 +18,13 @@ from ase.data import chemical_symbols
 from bokeh.models import ColumnDataSource
 
 from workbench.coarse.session import CoarseGrainSession
-from workbench.jobs import Worker
-from workbench.ui.datasets import DatasetCard, alert, notice
+from workbench.ui.datasets import alert, notice
 from workbench.ui.inputs import number_input, refused
-from workbench.ui.jobs import JobProgress
 from workbench.ui.layout import card, dashboard_page
 from workbench.ui.plots import compact_legend, line_figure
-from workbench.ui.serving import LocalViewer
-from workbench.ui.sessions import close_with_session
+from workbench.ui.session_board import SessionDashboard
 from workbench.ui.viewer import SPECIES_PALETTE, MoleculeViewer, TrajectoryPlayer
 
-REFRESH_MS = 300
 MAX_VIEW_FRAMES = 200  # dataset frames the atom view can play
 BEAD_RADIUS = 1.0  # Å: radius of a bead in the CG MD view
 UNITS = {"bond": "Å", "angle": "rad", "dihedral": "rad", "improper": "rad"}
@@ -38,29 +34,25 @@ def _beads(n: int) -> str:
     return f"{n} bead{'s' if n != 1 else ''}"
 
 
-class CoarseGrainDashboard(LocalViewer):
+class CoarseGrainDashboard(SessionDashboard):
     """Dataset, mapping, potential and CG MD cards; progress, the atom and bead views, the
     learning curves and the distribution overlays."""
 
-    def __init__(self, session: CoarseGrainSession | None = None, **params):
-        super().__init__(**params)
-        self.session = session or CoarseGrainSession()
-        self._worker = Worker("coarse-grain-view")
+    def __init__(self, session: CoarseGrainSession | None = None):
+        session = session or CoarseGrainSession()
+        super().__init__(session, "coarse-grain-view", default_recipe="alanine_dipeptide",
+                         recipes=session.recipes())
         self._shown_assignment: tuple | None = None
         self._shown_mapping, self._rmsd = None, None
         self._curve_rows, self._md_sim, self._md_chunks, self._shown_cg = 0, None, 0, None
         self._shown_distributions: list = []
         self._shown_dataset = None
         self._md_failed = None
-        self.data = DatasetCard(self.session, default_recipe="alanine_dipeptide",
-                                recipes=self.session.recipes())
         self._build_mapping_card()
         self._build_fit_card()
         self._build_md_card()
         self._build_views()
-        self.progress = JobProgress(auto_refresh=False)
-        self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
-        close_with_session(self.close)
+        self._start()
 
     # --- cards ----------------------------------------------------------------------------------
     def _build_mapping_card(self) -> None:
@@ -113,21 +105,12 @@ class CoarseGrainDashboard(LocalViewer):
         self.fit_info = pn.pane.Markdown("", sizing_mode="stretch_width")
 
     def _build_md_card(self) -> None:
-        self.md_steps = number_input("Steps", 20_000, (10, None), integer=True)
-        self.md_temperature = number_input("Temperature (K)", 300.0, (1.0, None))
-        self.md_timestep = number_input("Time step (fs)", 2.0, (0.01, None))
+        self.md_steps, self.md_temperature, self.md_timestep = self.md_inputs(20_000, 2.0)
         self.md_btn = pn.widgets.Button(label="Run CG MD", color="primary")
         self.md_btn.on_click(lambda e: self._act(lambda: self.session.run_md(
             self.md_steps.value, self.md_temperature.value, self.md_timestep.value),
             self.md_notice))
         self.md_notice = alert()
-
-    def _act(self, fn, where: pn.pane.Alert) -> None:
-        notice(where, None)
-        try:
-            fn()
-        except ValueError as exc:
-            notice(where, f"**Not started:** {exc}")
 
     # --- views ----------------------------------------------------------------------------------
     def _build_views(self) -> None:
@@ -308,13 +291,6 @@ class CoarseGrainDashboard(LocalViewer):
         self._draw_fit()
         self._draw_md()
         self._draw_distributions()
-
-    def close(self) -> None:
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
-        self.session.close()
-        self._worker.shutdown()
 
     def __panel__(self) -> pn.viewable.Viewable:
         mapping = card("Mapping", self.method, self.n_beads, self.epochs, self.rho,

@@ -19,18 +19,14 @@ from bokeh.models import ColumnDataSource
 from bokeh.palettes import Category10_10
 
 from workbench.architectures import ARCHITECTURES, architecture
-from workbench.jobs import Worker
 from workbench.mlff.session import TrainSession, species_errors
-from workbench.ui.datasets import DatasetCard, alert, notice
-from workbench.ui.inputs import number_input, refused
-from workbench.ui.jobs import JobProgress
+from workbench.ui.datasets import alert, notice
+from workbench.ui.inputs import refused
 from workbench.ui.layout import card, dashboard_page
 from workbench.ui.plots import compact_legend, line_figure
-from workbench.ui.serving import LocalViewer
-from workbench.ui.sessions import close_with_session
+from workbench.ui.session_board import SessionDashboard
 from workbench.ui.viewer import MoleculeViewer, system_style
 
-REFRESH_MS = 300
 CURVE_X = {"epoch": "epoch", "step": "step", "wall time (s)": "wall_time_s"}
 CURVES = {"train_force_mae": ("train force", "#0072B2", "dashed"),
           "val_force_mae": ("validation force", "#0072B2", "solid"),
@@ -41,22 +37,17 @@ SETTINGS = {"max_epochs": (pn.widgets.IntInput, 100), "batch_size": (pn.widgets.
             "learning_rate": (pn.widgets.FloatInput, 1e-3), "seed": (pn.widgets.IntInput, 0)}
 
 
-class TrainDashboard(LocalViewer):
+class TrainDashboard(SessionDashboard):
     """Data, model and MD cards; progress, learning curves, parity and the MD viewer."""
 
-    def __init__(self, session: TrainSession | None = None, **params):
-        super().__init__(**params)
-        self.session = session or TrainSession()
-        self._worker = Worker("train-view")
+    def __init__(self, session: TrainSession | None = None):
+        super().__init__(session or TrainSession(), "train-view")
         self._parity_epoch, self._parity = -1, None
         self._curve_rows, self._md_chunks, self._md_sim = 0, 0, None
-        self.data = DatasetCard(self.session)
         self._build_model_card()
         self._build_md_card()
         self._build_plots()
-        self.progress = JobProgress(auto_refresh=False)
-        self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
-        close_with_session(self.close)
+        self._start()
 
     # --- model and training ---------------------------------------------------------------------
     def _build_model_card(self) -> None:
@@ -101,18 +92,9 @@ class TrainDashboard(LocalViewer):
         settings = {k: w.value for k, w in self.settings.items()}
         self._act(lambda: self.session.train(self._arch, **settings), self.model_notice)
 
-    def _act(self, fn, where: pn.pane.Alert) -> None:
-        notice(where, None)
-        try:
-            fn()
-        except ValueError as exc:
-            notice(where, f"**Not started:** {exc}")
-
     # --- MD -------------------------------------------------------------------------------------
     def _build_md_card(self) -> None:
-        self.md_steps = number_input("Steps", 2000, (10, None), integer=True)
-        self.md_temperature = number_input("Temperature (K)", 300.0, (1.0, None))
-        self.md_timestep = number_input("Time step (fs)", 0.5, (0.01, None))
+        self.md_steps, self.md_temperature, self.md_timestep = self.md_inputs(2000, 0.5)
         self.md_btn = pn.widgets.Button(label="Run MD with this model", color="primary")
         self.md_btn.on_click(lambda e: self._act(lambda: self.session.run_md(
             self.md_steps.value, self.md_temperature.value, self.md_timestep.value),
@@ -239,13 +221,6 @@ class TrainDashboard(LocalViewer):
         self._draw_curves()
         self._draw_parity()
         self._draw_md()
-
-    def close(self) -> None:
-        if self._callback is not None:
-            self._callback.stop()
-            self._callback = None
-        self.session.close()
-        self._worker.shutdown()
 
     def __panel__(self) -> pn.viewable.Viewable:
         model = card("Model and training", self.arch, self.hyper, *self.settings.values(),
