@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.workbench.mlff.analytic import morse_dataset
 from workbench.coarse.session import CoarseGrainSession
 from workbench.data import Dataset
 
@@ -43,8 +42,11 @@ def test_data_it_cannot_coarse_grain_is_refused_with_the_reason():
                  species_names=["A"])
     neon = Dataset(positions=np.array([[0.0, 0, 0], [5.0, 0, 0]]) + np.zeros((12, 2, 3)),
                    species=np.array([10, 10]), forces=np.zeros((12, 2, 3)))
-    cases = [(lj, "reduced LJ units"), (morse_dataset(12, periodic=True), "periodic"),
-             (neon, "not a molecule"), (ethane(5), "at least 10")]
+    solution = solvated()[0]
+    water = Dataset(positions=solution.positions[:, 8:], species=solution.species[8:],
+                    forces=solution.forces[:, 8:], box=solution.box)
+    cases = [(lj, "reduced LJ units"), (neon, "not a molecule"), (ethane(5), "at least 10"),
+             (water, "periodic, and no molecule stands out as the solute")]
     for ds, reason in cases:
         with pytest.raises(ValueError, match=reason):
             s.use(ds, "data")
@@ -122,3 +124,34 @@ def test_a_molecule_from_smiles_is_generated_and_taken():
     job.wait(timeout=120)
     assert s.update() and s.dataset.n_atoms == 12 and len(s.bonds) == 11
     assert s.dataset_name == job.out.name
+
+
+def solvated() -> tuple[Dataset, Dataset]:
+    """``(ethane in 12 waters, the ethane)``: ethane across the face x = 0 of a 10 Å box,
+    positions wrapped into the box, random forces on the waters."""
+    eth = ethane(12)
+    rng = np.random.default_rng(3)
+    water = np.array([[0.0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+    grid = np.stack(np.meshgrid([2.0, 5.0, 8.0], [2.5, 7.5], [2.5, 7.5], indexing="ij"),
+                    -1).reshape(-1, 3)[:12]
+    waters = (grid[:, None] + water).reshape(-1, 3)
+    box = np.full(3, 10.0)
+    R = np.concatenate([eth.positions + [0.3, 5.0, 5.0],
+                        np.broadcast_to(waters, (12, 36, 3))], axis=1) % box
+    species = np.concatenate([eth.species, np.tile([8, 1, 1], 12)])
+    F = np.concatenate([eth.forces, rng.normal(0, 1, (12, 36, 3))], axis=1)
+    return Dataset(positions=R, species=species, forces=F, box=box), eth
+
+
+def test_the_solute_of_a_periodic_dataset_is_taken_whole():
+    data, eth = solvated()
+    s = CoarseGrainSession()
+    s.use(data, "solvated")
+    assert s.dataset.n_atoms == 8 and s.dataset.box is None
+    assert s.dataset_name == "solvated (solute: 8 of 44 atoms)"
+    np.testing.assert_allclose(s.dataset.forces, eth.forces)
+    # whole again: every bond as in the unwrapped molecule (the C-C bond crosses x = 0)
+    d = s.dataset.positions[:, 4] - s.dataset.positions[:, 0]
+    np.testing.assert_allclose(np.linalg.norm(d, axis=-1),
+                               np.linalg.norm(eth.positions[:, 4] - eth.positions[:, 0], axis=-1))
+    assert len(s.bonds) == 7

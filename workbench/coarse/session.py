@@ -16,10 +16,11 @@ mapped all-atom trajectory. Each long step is a ``workbench.jobs.Job`` in its ow
 the page, before anything runs (a periodic dataset, a dataset without forces, more beads than
 atoms, nothing to fit).
 
-Molecules only: bonds come from covalent radii on the first frame
-(``workbench.analysis.natural_bonds``), and bead centres are taken without periodic images;
-periodic liquids are coarse-grained from Python with ``ForceMatching(...).fit_mapped(...,
-box=...)``.
+One molecule: bonds come from covalent radii on the first frame
+(``workbench.analysis.natural_bonds``), and bead centres are taken without periodic images. Of
+a periodic dataset (a molecule in water) the solute is taken, whole, with the forces on its
+atoms (``workbench.data.solute``: an implicit-solvent CG model); periodic liquids are
+coarse-grained from Python with ``ForceMatching(...).fit_mapped(..., box=...)``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from workbench.coarse.compare import Distribution, bonded_distributions
 from workbench.coarse.force_matching import ForceMatching
 from workbench.data.dataset import Dataset
 from workbench.data.session import DataSession, molecular_recipes
+from workbench.data.solute import solute
 from workbench.jobs import FunctionJob
 from workbench.mapping import (
     CGMapping,
@@ -89,10 +91,6 @@ class CoarseGrainSession(DataSession):
                              "ASE units (Å, eV)")
         if dataset.forces is None:
             raise ValueError(f"{name} has no forces: force matching and Autograin need them")
-        if dataset.box is not None:
-            raise ValueError(f"{name} is periodic; the dashboard coarse-grains one molecule in "
-                             "free space (fit a liquid with ForceMatching.fit_mapped(..., "
-                             "box=...) from Python)")
         if dataset.n_frames < 10:
             raise ValueError(f"{name} has {dataset.n_frames} frames; learning and force "
                              "matching need at least 10")
@@ -102,6 +100,17 @@ class CoarseGrainSession(DataSession):
                              "radii): not a molecule")
 
     def use(self, dataset: Dataset, name: str) -> None:
+        """Work on ``dataset``: a molecule in free space, or the solute of a periodic one
+        (``workbench.data.solute``: its largest molecule, whole, without the solvent)."""
+        if dataset.box is not None:
+            try:
+                dataset, atoms = solute(dataset)
+            except ValueError as exc:
+                raise ValueError(f"{name} is periodic, and {exc}. The dashboard coarse-grains "
+                                 "one molecule (fit a liquid with ForceMatching.fit_mapped(..., "
+                                 "box=...) from Python)") from None
+            total = dataset.provenance["solute"]["of"]
+            name = f"{name} (solute: {len(atoms)} of {total} atoms)"
         super().use(dataset, name)
         self.bonds = natural_bonds(dataset.species, dataset.positions[0])
         self._forget(mapping=True)
