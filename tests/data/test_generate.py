@@ -158,6 +158,25 @@ def test_any_molecule_from_smiles(tmp_path):
         generate("smiles", 2, tmp_path / "none.npz")
     with pytest.raises(ValueError, match="cannot parse SMILES"):
         generate("smiles", 2, tmp_path / "bad.npz", smiles="C1CC")
+    with pytest.raises(ValueError, match="2 disconnected fragments"):
+        generate("smiles", 2, tmp_path / "salt.npz", smiles="[Na+].[Cl-]")
+    with pytest.raises(ValueError, match="stride must be a whole number, not 2.5"):
+        generate("smiles", 2, tmp_path / "x.npz", smiles="CCO", stride=2.5)
+    with pytest.raises(ValueError, match="recipe 'smiles': .*'foo'"):
+        generate("smiles", 2, tmp_path / "x.npz", smiles="CCO", foo=1)
+
+
+def test_a_charged_molecule_is_computed_with_its_charge(tmp_path):
+    from tblite.ase import TBLite
+
+    ds = generate("smiles", 2, tmp_path / "acetate.npz", smiles="CC(=O)[O-]", stride=2,
+                  equilibration_steps=4)
+    assert ds.provenance["settings"]["calculator"]["charge"] == -1
+    atoms = ds.to_ase()[0]
+    atoms.calc = TBLite(method="GFN2-xTB", charge=-1, verbosity=0)
+    # the recorded forces are the anion's (at charge 0 GFN2-xTB would compute the neutral
+    # radical, 8 eV higher in energy at this geometry, with other forces)
+    np.testing.assert_allclose(ds.forces[0], atoms.get_forces(), atol=1e-4)
 
 
 def _lj_brute_force(positions, box, r_cut=2.5):

@@ -19,6 +19,15 @@ def test_a_neural_pair_term_needs_pair_and_sane_input():
         NeuralForceMatching(pair=False).fit(R, F, ["A"] * 3)
     with pytest.raises(ValueError, match="NaN or infinite"):
         NeuralForceMatching().fit(R + np.nan, F, ["A"] * 3)
+    with pytest.raises(ValueError, match="widths must be at least 1"):
+        NeuralForceMatching(hidden=[0]).fit(R, F, ["A"] * 3)
+
+
+def test_a_diverged_fit_warns():
+    R, F = lj_liquid(0, n_frames=10)
+    with pytest.warns(UserWarning, match="no better than zero force"):
+        NeuralForceMatching(r_cutoff=RC, epochs=2, learning_rate=100.0).fit(
+            R, F, ["LJ"] * N, box=np.full(3, BOX))
 
 
 @pytest.mark.slow

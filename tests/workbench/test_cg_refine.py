@@ -45,13 +45,18 @@ def test_the_update_moves_the_spline_by_the_ibi_correction(basis):
     # natural spline through the changed knots; measured for both bases)
     np.testing.assert_allclose(new.pair_force(x) - cg.pair_force(x), -0.5 * 2.0 * c,
                                rtol=0.01)
-    assert new.metrics["ibi_iterations"] == 1
+    assert new.metrics == {"ibi_iterations": 1, "force_matching": cg.metrics}
+    assert job._updated(new, rdfs).metrics["force_matching"] == cg.metrics
 
 
 def test_bad_input_is_refused():
     cg, R = random_fit("force")
     with pytest.raises(ValueError, match="give box="):
         IBIRefinement(cg, R, np.ones(20), None)
+    with pytest.raises(ValueError, match=r"box must be \[3\]"):
+        IBIRefinement(cg, R, np.ones(20), [6.0, 6.0])
+    with pytest.raises(ValueError, match="fewer than 10 frames per iteration"):
+        IBIRefinement(cg, R, np.ones(20), BOX, n_steps=100, stride=50)
     with pytest.raises(ValueError, match=r"\[n_frames >= 2, 20, 3\]"):
         IBIRefinement(cg, R[:, :5], np.ones(5), BOX)
     bonded = ForceMatching(pair=False, validation_fraction=0).fit(
@@ -83,4 +88,5 @@ def test_ibi_mends_the_g_of_r_of_a_force_matched_one_bead_water(tmp_path):
     # 0.066-0.078 (600 reference frames, MD seeds 0-2; two halves of the reference differ by
     # 0.14); here (400 frames, seed 0) 0.555 and 0.071
     assert 0.45 < start < 0.7
-    assert best < 0.2 and job.best is not cg
+    assert best < 0.2 and job.best.metrics["g_r_difference"] == best
+    assert job.best.metrics["force_matching"] == cg.metrics

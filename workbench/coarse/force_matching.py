@@ -251,12 +251,7 @@ class ForceMatching(param.Parameterized):
             if s.rows:
                 metrics[f"rmse_{part}"] = s.rmse(c)
                 metrics[f"rmse_zero_{part}"] = float(np.sqrt(s.ftf / s.rows))
-        if n_val and metrics["rmse_validation"] >= metrics["rmse_zero_validation"]:
-            warnings.warn(f"the fitted potential predicts held-out forces no better than zero "
-                          f"force (RMSE {metrics['rmse_validation']:.4g} against "
-                          f"{metrics['rmse_zero_validation']:.4g}): it fits noise. Use more "
-                          "frames, fewer terms or knots, or a larger ridge", UserWarning,
-                          stacklevel=2)
+        warn_if_noise(metrics)
         return CGPotential(model, coefficients, names, term_names, units, metrics)
 
     def fit_mapped(self, mapping: CGMapping, positions: np.ndarray, forces: np.ndarray, *,
@@ -272,6 +267,18 @@ class ForceMatching(param.Parameterized):
         cg_bonds = None if bonds is None else mapping.cg_bonds(bonds)
         return self.fit(np.asarray(R), np.asarray(F), mapping.bead_names, bonds=cg_bonds,
                         box=box, units=units, progress=progress)
+
+
+def warn_if_noise(metrics: dict) -> None:
+    """Warn when a fit predicts held-out forces no better than zero force (``metrics`` with
+    ``rmse_validation`` and ``rmse_zero_validation``; nothing without a validation split)."""
+    if "rmse_validation" in metrics and \
+            not metrics["rmse_validation"] < metrics["rmse_zero_validation"]:
+        warnings.warn(f"the fitted potential predicts held-out forces no better than zero "
+                      f"force (RMSE {metrics['rmse_validation']:.4g} against "
+                      f"{metrics['rmse_zero_validation']:.4g}): it fits noise, or the fit "
+                      "diverged. Use more frames, fewer terms or knots, a larger ridge (or a "
+                      "smaller learning rate)", UserWarning, stacklevel=3)
 
 
 def _auto_batch(n_frames: int, n_beads: int, n_pairs: int, n_coeff: int) -> int:

@@ -31,7 +31,7 @@ from kernels.cg.force_matching import cg_force_design
 from kernels.cg.neural_fm import force_loss
 from kernels.learned_pair import ForceSplinePair, NeuralPair, n_pairs
 from workbench.cg_potential import CGPotential
-from workbench.coarse.force_matching import ForceMatching, frame_pairs
+from workbench.coarse.force_matching import ForceMatching, frame_pairs, warn_if_noise
 
 __all__ = ["NeuralForceMatching"]
 
@@ -72,6 +72,8 @@ class NeuralForceMatching(ForceMatching):
         if not self.pair:
             raise ValueError("a neural pair term needs pair=True (use ForceMatching for "
                              "bonded terms alone)")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden layer widths must be at least 1, got {self.hidden}")
         R, F, box, n_train = self.checked(positions, forces, bead_names, bonds, box, units)
         pairs = frame_pairs(R, self.r_cutoff, box)
         model, names, term_names = self.model(R[:n_train], bead_names, bonds, box,
@@ -107,6 +109,7 @@ class NeuralForceMatching(ForceMatching):
                 metrics[f"rmse_{part}"] = float(np.sqrt(loss(params, *args, jnp.asarray(free))))
                 metrics[f"rmse_{part}_table"] = _table_rmse(cg, disp, *args)
                 metrics[f"rmse_zero_{part}"] = float(np.sqrt(np.mean(F[sl] ** 2)))
+        warn_if_noise(metrics)
         return replace(cg, metrics=metrics)
 
 

@@ -16,7 +16,9 @@ frame of the previous one and drops its first ``discard`` fraction as equilibrat
 
 ``IBIRefinement`` is a job (``workbench.jobs``: progress per iteration, stop between
 iterations); ``best`` is the potential with the smallest summed integrated |dg| seen (IBI can
-overshoot), ``history`` one row per iteration.
+overshoot; its ``metrics``: ``g_r_difference``, ``ibi_iterations`` and the force-matching
+fit's own under ``force_matching``), ``history`` one row per iteration. An iteration whose CG
+MD fails is not kept: starting the job again redoes it.
 
     job = IBIRefinement(cg, mapped_positions, bead_masses, box, iterations=5, temperature=300.0)
     job.run()
@@ -43,6 +45,8 @@ from workbench.system import CG_UNITS, System
 from workbench.units import UNITS
 
 __all__ = ["IBIRefinement"]
+
+MIN_FRAMES = 10  # CG MD frames per iteration, at least
 
 
 class IBIRefinement(Job):
@@ -85,11 +89,17 @@ class IBIRefinement(Job):
                              f"{R.shape}")
         if box is None:
             raise ValueError("IBI matches g(r) in a periodic box; give box=")
+        if np.size(box) not in (1, 3):
+            raise ValueError(f"box must be [3] side lengths (or one), got {np.shape(box)}")
+        if self.n_steps // self.stride < MIN_FRAMES:
+            raise ValueError(f"{self.n_steps} steps with a stride of {self.stride} record fewer "
+                             f"than {MIN_FRAMES} frames per iteration: too few for a g(r)")
         self.cg = self.best = cg
         self.reference, self.masses = R, np.asarray(masses, np.float64)
         self.box = np.broadcast_to(np.asarray(box, np.float64), (3,)).copy()
         self.history: list[dict[str, Any]] = []
         self._start = R[0]
+        self._set(total=self.iterations)
 
     def _run_md(self, cg: CGPotential, seed: int) -> np.ndarray:
         sim = Simulation(System.from_cg(cg, self._start, self.masses, box=self.box),
@@ -120,9 +130,12 @@ class IBIRefinement(Job):
                                         wall=False))
             du = new - u
             table[row] += -np.gradient(du, knots) if isinstance(spline, ForceSplinePair) else du
+        done = cg.metrics.get("ibi_iterations", 0)
+        fitted = cg.metrics["force_matching"] if done else cg.metrics
+        # the force-matching errors describe the start, not the refined table: kept apart
         return dataclasses.replace(cg, coefficients={**cg.coefficients, "pair": table},
-                                   metrics={**cg.metrics, "ibi_iterations":
-                                            cg.metrics.get("ibi_iterations", 0) + 1})
+                                   metrics={"force_matching": fitted,
+                                            "ibi_iterations": done + 1})
 
     def _score(self, cg: CGPotential, iteration: int) -> dict[str, dict]:
         frames = self._run_md(cg, self.seed + iteration)
@@ -131,7 +144,7 @@ class IBIRefinement(Job):
         self.history.append({"iteration": iteration, "difference": total,
                              **{f"difference {k}": g["difference"] for k, g in rdfs.items()}})
         if total <= min(h["difference"] for h in self.history):
-            self.best = cg
+            self.best = dataclasses.replace(cg, metrics={**cg.metrics, "g_r_difference": total})
         return rdfs
 
     def _work(self) -> Iterator[None]:
@@ -140,8 +153,9 @@ class IBIRefinement(Job):
             self._rdfs = self._score(self.cg, 0)
         while len(self.history) <= self.iterations:
             it = len(self.history)
-            self.cg = self._updated(self.cg, self._rdfs)
-            self._rdfs = self._score(self.cg, it)
+            new = self._updated(self.cg, self._rdfs)
+            self._rdfs = self._score(new, it)  # kept only once its CG MD has run
+            self.cg = new
             self._advance(it, message=f"iteration {it}: integrated |dg| "
                                       f"{self.history[-1]['difference']:.3g} (start "
                                       f"{self.history[0]['difference']:.3g})")

@@ -114,7 +114,11 @@ def generation_job(name: str, n_frames: int, out: str | os.PathLike[str], *, see
     if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; known: {sorted(GENERATORS)}")
     gen = GENERATORS[name]
-    engine = gen.make_engine(seed=seed, **options)
+    try:
+        engine = gen.make_engine(seed=seed, **options)
+    except TypeError as exc:  # an option the recipe does not have
+        raise ValueError(f"recipe {name!r}: {exc} (the recipes and their options: "
+                         "workbench.data.generate's docstring)") from None
     return GenerationJob(engine, n_frames, out, seed=seed, generator=name,
                          chunk_frames=chunk_frames or gen.chunk_frames, overwrite=overwrite)
 
@@ -312,7 +316,12 @@ def _alanine(seed: int = 0, solvent: str | None = None, timestep_fs: float = 0.5
 
 def molecule_from_smiles(smiles: str, seed: int = 0):
     """``ase.Atoms`` for a SMILES string: RDKit ``AddHs``, ETKDG embedding with ``seed``,
-    MMFF94 relaxation."""
+    MMFF94 relaxation; each atom's formal charge and radical electrons as its initial charge
+    and magnetic moment (which set the total charge and spin of the GFN2-xTB calculation).
+
+    Raises:
+      ValueError: a SMILES RDKit cannot parse, or of several disconnected fragments.
+    """
     from ase import Atoms
     from rdkit import Chem
     from rdkit.Chem import AllChem
@@ -320,14 +329,21 @@ def molecule_from_smiles(smiles: str, seed: int = 0):
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         raise ValueError(f"RDKit cannot parse SMILES {smiles!r}")
+    n_fragments = len(Chem.GetMolFrags(mol))
+    if n_fragments > 1:
+        raise ValueError(f"SMILES {smiles!r} has {n_fragments} disconnected fragments (a '.'); "
+                         "give one molecule")
     mol = Chem.AddHs(mol)
     params = AllChem.ETKDGv3()
     params.randomSeed = int(seed) % (2**31)
     if AllChem.EmbedMolecule(mol, params) != 0:
         raise RuntimeError(f"RDKit could not embed {smiles!r}")
     AllChem.MMFFOptimizeMolecule(mol)
-    return Atoms(numbers=[a.GetAtomicNum() for a in mol.GetAtoms()],
-                 positions=mol.GetConformer().GetPositions())
+    atoms = mol.GetAtoms()
+    return Atoms(numbers=[a.GetAtomicNum() for a in atoms],
+                 positions=mol.GetConformer().GetPositions(),
+                 charges=[a.GetFormalCharge() for a in atoms],
+                 magmoms=[a.GetNumRadicalElectrons() for a in atoms])
 
 
 def _xtb_engine(smiles: str, label: str, seed: int = 0, temperature_K: float = 500.0,
@@ -340,12 +356,37 @@ def _xtb_engine(smiles: str, label: str, seed: int = 0, temperature_K: float = 5
 
         return TBLite(method="GFN2-xTB", verbosity=0)
 
+    stride, equilibration_steps = (_number(k, v, integer=True, minimum=m) for k, v, m in (
+        ("stride", stride, 1), ("equilibration_steps", equilibration_steps, 0)))
+    temperature_K, timestep_fs, friction_per_fs = (_number(k, v) for k, v in (
+        ("temperature_K", temperature_K), ("timestep_fs", timestep_fs),
+        ("friction_per_fs", friction_per_fs)))
+    atoms = molecule_from_smiles(smiles, seed)
     info = {"name": "tblite.ase.TBLite", "method": "GFN2-xTB", "tblite_version":
-            version("tblite"), "rdkit_version": _rdkit_version(), "smiles": smiles}
-    return ASEEngine(molecule_from_smiles(smiles, seed), calculator,
+            version("tblite"), "rdkit_version": _rdkit_version(), "smiles": smiles,
+            "charge": int(round(atoms.get_initial_charges().sum())),
+            "unpaired_electrons": int(round(atoms.get_initial_magnetic_moments().sum()))}
+    return ASEEngine(atoms, calculator,
                      calculator_info=info, temperature_K=temperature_K, timestep_fs=timestep_fs,
                      friction_per_fs=friction_per_fs, stride=stride,
                      equilibration_steps=equilibration_steps, label=label)
+
+
+def _number(name: str, value: Any, integer: bool = False, minimum: float | None = None
+            ) -> float | int:
+    """A recipe option as a number: an integer (``integer``) at least ``minimum``, else a
+    float above 0; ``ValueError`` naming the option otherwise (e.g. ``--set stride=abc``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+    if integer and number != int(number):
+        raise ValueError(f"{name} must be a whole number, not {value!r}")
+    if minimum is None and not number > 0:
+        raise ValueError(f"{name} must be above 0, not {value!r}")
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value!r}")
+    return int(number) if integer else number
 
 
 def _rdkit_version() -> str:
