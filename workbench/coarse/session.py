@@ -13,8 +13,8 @@ mapped all-atom trajectory. Each long step is a ``workbench.jobs.Job`` in its ow
     s.run_md(n_steps=20_000)                    # CG Langevin MD; then s.update() compares
 
 ``job`` is the running (or last) job. Bad choices raise ``ValueError`` with a message fit for
-the page, before anything runs (a periodic dataset, a dataset without forces, more beads than
-atoms, nothing to fit).
+the page, before anything runs (a dataset without forces, a periodic one with no solute, more
+beads than atoms, nothing to fit).
 
 One molecule: bonds come from covalent radii on the first frame
 (``workbench.analysis.natural_bonds``), and bead centres are taken without periodic images. Of
@@ -71,7 +71,6 @@ class CoarseGrainSession(DataSession):
         self.mapping_label = ""
         self.mapping_note = ""
         self.learning: AutograinJob | None = None
-        self.fitting: FunctionJob | None = None
         self.cg: CGPotential | None = None
         self.simulation: Simulation | None = None
         self.distributions: list[Distribution] = []
@@ -221,7 +220,7 @@ class CoarseGrainSession(DataSession):
             yield
 
         job = FunctionJob(work, unit="frame block")
-        self.fitting = self.job = job
+        self.job = job
         job.start()
         return job
 
