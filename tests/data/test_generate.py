@@ -149,7 +149,9 @@ def test_any_molecule_from_smiles(tmp_path):
     opts = {"stride": 2, "equilibration_steps": 4}
     ds = generate("smiles", 2, tmp_path / "ipa.npz", smiles="CC(C)O", **opts)
     assert sorted(ds.symbols) == sorted("CCCO" + "H" * 8) and ds.box is None
-    assert ds.provenance["settings"]["calculator"]["smiles"] == "CC(C)O"
+    calculator = ds.provenance["settings"]["calculator"]
+    assert calculator["smiles"] == "CC(C)O"
+    assert "charge" not in calculator  # neutral: as recorded before charges were (shipped data)
     # the same engine as the named recipes: SMILES "CCO" gives the ethanol recipe's frames
     eth = generate("ethanol", 2, tmp_path / "eth.npz", **opts)
     cco = generate("smiles", 2, tmp_path / "cco.npz", smiles="CCO", **opts)

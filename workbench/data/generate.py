@@ -363,9 +363,11 @@ def _xtb_engine(smiles: str, label: str, seed: int = 0, temperature_K: float = 5
         ("friction_per_fs", friction_per_fs)))
     atoms = molecule_from_smiles(smiles, seed)
     info = {"name": "tblite.ase.TBLite", "method": "GFN2-xTB", "tblite_version":
-            version("tblite"), "rdkit_version": _rdkit_version(), "smiles": smiles,
-            "charge": int(round(atoms.get_initial_charges().sum())),
-            "unpaired_electrons": int(round(atoms.get_initial_magnetic_moments().sum()))}
+            version("tblite"), "rdkit_version": _rdkit_version(), "smiles": smiles}
+    charge = int(round(atoms.get_initial_charges().sum()))
+    unpaired = int(round(atoms.get_initial_magnetic_moments().sum()))
+    if charge or unpaired:  # recorded when not 0, so that neutral data made before still match
+        info.update(charge=charge, unpaired_electrons=unpaired)
     return ASEEngine(atoms, calculator,
                      calculator_info=info, temperature_K=temperature_K, timestep_fs=timestep_fs,
                      friction_per_fs=friction_per_fs, stride=stride,
