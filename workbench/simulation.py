@@ -109,7 +109,8 @@ class Simulation(Job):
                                    inclusive_bounds=(False, True),
                                    doc="Nose-Hoover chain thermostat time, in the system's time "
                                    "unit (None: 100 time steps).")
-    n_steps = param.Integer(default=10_000, bounds=(1, None), doc="Steps to run.")
+    n_steps = param.Integer(default=10_000, bounds=(1, None),
+                           doc="Steps to run (rounded up to whole strides: planned_steps).")
     stride = param.Integer(default=50, bounds=(1, None), doc="Steps between recorded frames.")
     frames_per_chunk = param.Integer(default=4, bounds=(1, None),
                                      doc="Frames per chunk; the loop yields between chunks.")
@@ -131,7 +132,7 @@ class Simulation(Job):
 
     def __init__(self, system: System, **params):
         super().__init__(system=system, unit="step", **params)
-        self._set(total=self.n_steps)
+        self._set(total=self.planned_steps())
         self._chunks: list[Chunk] = []
         self._subscribers: list[Callable[[Simulation, Chunk], None]] = []
         self._lock = threading.RLock()
@@ -322,9 +323,16 @@ class Simulation(Job):
         if callback in self._subscribers:
             self._subscribers.remove(callback)
 
-    @param.depends("n_steps", watch=True)
+    @param.depends("n_steps", "stride", watch=True)
     def _on_n_steps(self) -> None:
-        self._set(total=self.n_steps)
+        self._set(total=self.planned_steps())
+
+    def planned_steps(self) -> int:
+        """The step a run to ``n_steps`` ends at: frames come every ``stride`` steps, so the
+        last stride is completed (3,000 steps with a stride of 7 end at 3,003)."""
+        if self.step >= self.n_steps:
+            return self.step
+        return self.step + -(-(self.n_steps - self.step) // self.stride) * self.stride
 
     def _check_startable(self) -> None:
         if self.status == "failed":
@@ -383,6 +391,7 @@ class Simulation(Job):
         with compile_lock:
             self.prepare()
         _, run_fn, params = self._build()
+        self._set(total=self.planned_steps())
         first = True
         while self.step < self.n_steps:
             remaining = -(-(self.n_steps - self.step) // self.stride)

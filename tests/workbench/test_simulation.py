@@ -74,6 +74,16 @@ def test_run_reset_and_deterministic_seed():
     np.testing.assert_array_equal(a.positions, b.positions)  # same seed, same trajectory
 
 
+def test_progress_counts_the_steps_a_run_takes():
+    # frames every 7 steps: 100 steps end at step 105, and progress says so (not 105 / 100)
+    sim = _sim(n_steps=100, stride=7)
+    assert sim.total == 105
+    sim.run(progress=False)
+    assert sim.step == sim.done == sim.total == 105 and sim.status == "completed"
+    sim.n_steps = 120  # and on: 15 more steps from 105 end at 126
+    assert sim.total == 126
+
+
 def test_save_and_reload_run():
     sim = _sim()
     traj = sim.run(progress=False)
