@@ -244,7 +244,7 @@ class ForceMatching(param.Parameterized):
                     progress(done, total)
         fixed = np.concatenate([model.fixed_coefficients()[k].ravel()
                                 for k in sorted(coeffs0)])  # ravel_pytree's (sorted) order
-        c = _solve(sums["train"], ~fixed, self.ridge)
+        c = solve_normal(sums["train"].gtg, sums["train"].gtf, ~fixed, self.ridge)
         coefficients = {k: np.asarray(v, np.float64) for k, v in unravel(jnp.asarray(c)).items()}
         metrics = {"n_frames_train": n_train, "n_frames_validation": n_val}
         for part, s in sums.items():
@@ -307,13 +307,17 @@ class _Sums:
         return float(np.sqrt(max(sq, 0.0) / self.rows))
 
 
-def _solve(s: _Sums, free: np.ndarray, ridge: float) -> np.ndarray:
-    """Coefficients minimising ``|G c - F|^2 + lambda |c|^2`` over the ``free`` ones (the
-    others 0)."""
-    a = s.gtg[np.ix_(free, free)]
-    lam = ridge * np.trace(a) / max(len(a), 1)
+def solve_normal(gtg: np.ndarray, gtf: np.ndarray, free: np.ndarray, ridge: float
+                 ) -> np.ndarray:
+    """Coefficients minimising ``|G c - F|^2 + lambda |c|^2`` from ``G^T G [n, n]`` and
+    ``G^T F [n]`` over the ``free [n]`` (bool) ones, the others 0; ``lambda = ridge *
+    trace / n`` over the free block."""
     c = np.zeros(len(free))
-    c[free] = np.linalg.lstsq(a + lam * np.eye(len(a)), s.gtf[free], rcond=None)[0]
+    if not np.any(free):
+        return c
+    a = gtg[np.ix_(free, free)]
+    lam = ridge * np.trace(a) / len(a)
+    c[free] = np.linalg.lstsq(a + lam * np.eye(len(a)), gtf[free], rcond=None)[0]
     return c
 
 

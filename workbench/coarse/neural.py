@@ -31,7 +31,12 @@ from kernels.cg.force_matching import cg_force_design
 from kernels.cg.neural_fm import force_loss
 from kernels.learned_pair import ForceSplinePair, NeuralPair, n_pairs
 from workbench.cg_potential import CGPotential
-from workbench.coarse.force_matching import ForceMatching, frame_pairs, warn_if_noise
+from workbench.coarse.force_matching import (
+    ForceMatching,
+    frame_pairs,
+    solve_normal,
+    warn_if_noise,
+)
 
 __all__ = ["NeuralForceMatching"]
 
@@ -132,10 +137,8 @@ def _bonded_design(disp, model, R: np.ndarray, pairs: np.ndarray):
 
 def _least_squares(G: np.ndarray, F: np.ndarray, free: np.ndarray, ridge: float) -> np.ndarray:
     """The bonded coefficients that best fit ``F`` alone (the neural term's starting point)."""
-    A = np.einsum("frk,frl->kl", G, G) * np.outer(free, free)
-    b = np.einsum("frk,fr->k", G, F.reshape(len(F), -1)) * free
-    lam = ridge * max(np.trace(A), 1e-300) / len(b)
-    return np.linalg.lstsq(A + lam * np.eye(len(b)), b, rcond=None)[0]
+    return solve_normal(np.einsum("frk,frl->kl", G, G),
+                        np.einsum("frk,fr->k", G, F.reshape(len(F), -1)), free > 0, ridge)
 
 
 def _train(loss, params, data, free, n_train: int, settings: NeuralForceMatching,

@@ -44,7 +44,7 @@ class CoarseGrainDashboard(SessionDashboard):
                          recipes=session.recipes())
         self._shown_assignment: tuple | None = None
         self._shown_mapping, self._rmsd = None, None
-        self._curve_rows, self._md_sim, self._md_chunks, self._shown_cg = 0, None, 0, None
+        self._curve_rows, self._shown_cg = 0, None
         self._shown_distributions: list = []
         self._shown_dataset = None
         self._md_failed = None
@@ -219,11 +219,10 @@ class CoarseGrainDashboard(SessionDashboard):
             f"{m['rmse_train']:.3f}.")
 
     def _draw_md(self) -> None:
-        sim = self.session.simulation
+        sim, new, chunks = self._md_news()
         if sim is None:
             return
-        if sim is not self._md_sim:
-            self._md_sim, self._md_chunks = sim, 0
+        if new:
             s = sim.system
             n = s.n_atoms  # one colour per bead, as in the atom view
             self.beads.set_structure(s.positions, np.arange(n), [f"B{k}" for k in range(n)],
@@ -234,9 +233,7 @@ class CoarseGrainDashboard(SessionDashboard):
         if sim.status == "failed" and self._md_failed is not sim:
             self._md_failed = sim
             notice(self.md_notice, f"**CG MD failed:** {sim.message} Nothing is compared.")
-        chunks = sim.chunks(self._md_chunks)
         if chunks:
-            self._md_chunks += len(chunks)
             self.beads.update_positions(chunks[-1].positions[-1])
 
     def _draw_distributions(self) -> None:

@@ -33,6 +33,7 @@ class SessionDashboard(LocalViewer):
         self.data = DatasetCard(session, **card)
         self.progress = JobProgress(auto_refresh=False)
         self._callback = None
+        self._md_sim, self._md_chunks = None, 0
 
     def _start(self) -> None:
         self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
@@ -40,6 +41,20 @@ class SessionDashboard(LocalViewer):
 
     def _refresh(self) -> None:
         raise NotImplementedError
+
+    def _md_news(self) -> tuple[Any, bool, list]:
+        """``(simulation, new, chunks)``: the session's MD run, whether it is another run than
+        at the last call, and its chunks recorded since then (``(None, False, [])`` without
+        a run)."""
+        sim = getattr(self.session, "simulation", None)
+        if sim is None:
+            return None, False, []
+        new = sim is not self._md_sim
+        if new:
+            self._md_sim, self._md_chunks = sim, 0
+        chunks = sim.chunks(self._md_chunks)
+        self._md_chunks += len(chunks)
+        return sim, new, chunks
 
     def _act(self, fn: Callable[[], Any], where: pn.pane.Alert) -> None:
         """Run ``fn``; a ``ValueError`` is shown in ``where`` as the reason nothing started."""

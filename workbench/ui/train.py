@@ -43,7 +43,7 @@ class TrainDashboard(SessionDashboard):
     def __init__(self, session: TrainSession | None = None):
         super().__init__(session or TrainSession(), "train-view")
         self._parity_epoch, self._parity = -1, None
-        self._curve_rows, self._md_chunks, self._md_sim = 0, 0, None
+        self._curve_rows = 0
         self._build_model_card()
         self._build_md_card()
         self._build_plots()
@@ -182,19 +182,14 @@ class TrainDashboard(SessionDashboard):
             f"{self._parity_epoch}.")
 
     def _draw_md(self) -> None:
-        sim = self.session.simulation
-        if sim is None:
-            return
-        if sim is not self._md_sim:
-            self._md_sim, self._md_chunks = sim, 0
+        sim, new, chunks = self._md_news()
+        if new:
             s = sim.system
             self.viewer.set_structure(s.positions, s.species, s.species_names, s.box,
                                       bonds=s.bonds, **system_style(s))
             self.md_src.data = {"t": [], "T": []}
-        chunks = sim.chunks(self._md_chunks)
         if not chunks:
             return
-        self._md_chunks += len(chunks)
         self.viewer.update_positions(chunks[-1].positions[-1])
         dt = sim.timestep
         t = np.concatenate([np.asarray(c.steps, float) * dt for c in chunks])
