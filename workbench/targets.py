@@ -29,6 +29,7 @@ import numpy as np
 import param
 from ase.data import atomic_masses, atomic_numbers
 from jax_md import space
+from scipy import special
 
 from kernels.observables.rdf import check_r_max, rdf_smooth
 from workbench import io, rdf_files
@@ -115,16 +116,30 @@ class TargetRDF(param.Parameterized):
         r = np.asarray(self.r, float)
         return float(r[-1] + 0.5 * (r[-1] - r[-2]))
 
-    def on_grid(self, r_max: float, n_bins: int) -> np.ndarray:
-        """g linearly interpolated to the bin centres of ``n_bins`` bins on ``[0, r_max]``,
-        shape of ``g`` with the last axis ``n_bins``; 0 below the first point."""
+    def on_grid(self, r_max: float, n_bins: int, sigma: float | None = None) -> np.ndarray:
+        """g on ``n_bins`` bins on ``[0, r_max]``, shape of ``g`` with the last axis ``n_bins``:
+        linearly interpolated to the bin centres (0 below the first point, the last value past
+        the end).
+
+        ``sigma`` (length units): the Gaussian width a fit smears its simulated g with
+        (``kernels.observables.rdf.rdf_smooth``). A target made with less smearing (a
+        histogram, an experimental curve: ``rdf_sigma`` None) is then smeared by the
+        difference ``sqrt(sigma^2 - rdf_sigma^2)`` and averaged over each bin's shell as that
+        g is, so that the fit compares like with like: otherwise its sharper peaks are a
+        target that smeared simulations only reach with a wrong potential.
+
+        Raises ValueError when ``r_max`` is past the target's last bin."""
         r = np.asarray(self.r, float)
         width = r_max / n_bins
         if r_max > self.r_end + 1e-9 * (r[-1] - r[-2]):  # past the target's last bin
             raise ValueError(f"the target ({self.source or 'g(r)'}) ends at r = {r[-1]:.4g}, "
                              f"short of the fit's r_max = {r_max:.4g}")
-        centres = (np.arange(n_bins) + 0.5) * width
-        rows = [np.interp(centres, r, row, left=0.0, right=row[-1]) for row in self.g_rows]
+        extra = 0.0 if sigma is None else sigma**2 - (self.rdf_sigma or 0.0) ** 2
+        if extra > 1e-6 * (sigma or 0.0) ** 2:
+            rows = [_smeared(r, row, r_max, n_bins, np.sqrt(extra)) for row in self.g_rows]
+        else:
+            centres = (np.arange(n_bins) + 0.5) * width
+            rows = [np.interp(centres, r, row, left=0.0, right=row[-1]) for row in self.g_rows]
         return rows[0] if np.ndim(self.g) == 1 else np.stack(rows)
 
     # --- unit conversion ---------------------------------------------------------------
@@ -324,6 +339,22 @@ class TargetRDF(param.Parameterized):
                    composition=(counts / counts.sum()).tolist(),
                    species_names=list(species_names), units=units, rdf_sigma=float(rdf_sigma),
                    source=f"{source}, {len(frames)} frames")
+
+
+def _smeared(r: np.ndarray, g: np.ndarray, r_max: float, n_bins: int, sigma: float
+             ) -> np.ndarray:
+    """``[n_bins]``: the g of pairs distributed as ``r^2 g(r)`` (g linearly interpolated, the
+    last value past the end), each spread by a Gaussian of width ``sigma``, counted in the bins
+    of ``[0, r_max]`` and divided by each bin's shell volume: the smeared histogram of
+    ``rdf_smooth`` as its expectation."""
+    width = r_max / n_bins
+    step = max(min(sigma, width) / 8.0, width / 50.0)
+    fine = np.arange(0.5 * step, r_max + 6.0 * sigma, step)
+    weight = fine**2 * np.interp(fine, r, g, left=0.0, right=g[-1]) * step
+    edges = np.linspace(0.0, r_max, n_bins + 1)
+    cdf = special.ndtr((edges[None, :] - fine[:, None]) / sigma)  # [n_fine, n_bins + 1]
+    counts = weight @ np.diff(cdf, axis=1)
+    return counts / (np.diff(edges**3) / 3.0)
 
 
 def _from_mass_density(mass_density: float, masses, units: str, density, species_names,

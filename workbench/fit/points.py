@@ -132,7 +132,7 @@ def build_point(settings: FitSettings, mapping: ParameterMap, target: TargetRDF,
         loss, (new, aux) = objective(theta, state, kT, g_target)
         return aux["g"], (loss, (new, aux))
 
-    g_target = jnp.asarray(target.on_grid(r_max, settings.n_bins), dtype)
+    g_target = jnp.asarray(target.on_grid(r_max, settings.n_bins, rdf_sigma), dtype)
     return StatePoint(target, positions, species, box, neighbor_fn, init_fn,
                       jax.jit(run_fn, static_argnums=2), objective,
                       jax.jit(jax.value_and_grad(objective, has_aux=True)),
