@@ -122,7 +122,9 @@ class CGModel:
         return shapes
 
     def zero_coefficients(self, dtype: Any = jnp.float64) -> Coeffs:
-        return {k: jnp.zeros(s, dtype) for k, s in self.coefficient_shapes().items()}
+        """``{term: zeros}`` in the shapes of ``coefficient_shapes`` (NumPy arrays: they give
+        shapes and dtype, and need no compiled program)."""
+        return {k: np.zeros(s, dtype) for k, s in self.coefficient_shapes().items()}
 
     def fixed_coefficients(self) -> Coeffs:
         """``{term: bool array}``: coefficients held at 0 by a fit (an energy table's last knot,
@@ -314,13 +316,17 @@ def cg_force_design(displacement_fn: space.DisplacementFn, model: CGModel, dtype
     assert sorted(coeffs)[-1] == "pair"  # ravel_pytree's order: the pair columns come last
     pair, n = model.pair, model.n_beads
     n_rows, k = coeffs["pair"].shape
-    curvature = jnp.asarray(pair.curvature_matrix(), dtype)  # M = C y
-    excluded = jnp.asarray(model.excluded_matrix())
-    types = jnp.asarray(np.append(model.bead_types, 0).astype(np.int32))
-    pair_id = jnp.asarray(pair_index_matrix(max(model.n_bead_types, 1)))
-    xyz = jnp.arange(3)
+    # constants as NumPy arrays, made JAX arrays inside the traced function: building them
+    # here eagerly would compile one small XLA program each, which a small fit notices
+    curvature_np = pair.curvature_matrix().astype(dtype)  # M = C y
+    excluded_np = model.excluded_matrix()
+    types_np = np.append(model.bead_types, 0).astype(np.int32)
+    pair_id_np = pair_index_matrix(max(model.n_bead_types, 1))
 
     def design_fn(R: Array, pairs: Array) -> Array:
+        curvature, excluded, types, pair_id, xyz = (
+            jnp.asarray(a) for a in (curvature_np, excluded_np, types_np, pair_id_np,
+                                     np.arange(3)))
         i, j = pairs[0], pairs[1]
         d = jax.vmap(displacement_fn)(R[jnp.minimum(i, n - 1)], R[jnp.minimum(j, n - 1)])
         r = jnp.where(~excluded[i, j], space.distance(d), 0.0)
@@ -328,13 +334,13 @@ def cg_force_design(displacement_fn: space.DisplacementFn, model: CGModel, dtype
         along = d / jnp.where(r > 0, r, 1.0)[:, None]  # the force on i points along R_i - R_j
         knot, wa, wb = pair.force_weights(jnp.where(inside, r, pair.r_cutoff))
         col = (pair_id[types[i], types[j]] * k + knot)[:, None, None] + jnp.arange(2)
-        G = jnp.zeros((2, 3 * (n + 1), n_rows * k), R.dtype)  # [values, curvatures]
-        for bead, sign in ((i, 1.0), (j, -1.0)):
-            rows = (bead[:, None] * 3 + xyz)[:, :, None]  # [n_pairs, 3, 1]
-            for part, w in enumerate((wa, wb)):
-                v = sign * jnp.where(inside, 1.0, 0.0)[:, None, None] * along[:, :, None] \
-                    * w[:, None, :]  # [n_pairs, 3, 2]
-                G = G.at[part, rows, col].add(v)
+        # one scatter: [bead i or j, values or curvatures, pair, xyz, the segment's 2 knots]
+        rows = (jnp.stack([i, j])[:, None, :, None, None] * 3 + xyz[:, None])
+        v = (jnp.asarray([1.0, -1.0], R.dtype)[:, None, None, None, None]
+             * jnp.where(inside, 1.0, 0.0)[:, None, None] * along[:, :, None]
+             * jnp.stack([wa, wb])[:, :, None, :])
+        G = jnp.zeros((2, 3 * (n + 1), n_rows * k), R.dtype).at[
+            jnp.arange(2)[None, :, None, None, None], rows, col[None, None]].add(v)
         values, curv = G[0, :3 * n], G[1, :3 * n].reshape(3 * n, n_rows, k)
         G = values + jnp.einsum("atk,kl->atl", curv, curvature).reshape(3 * n, -1)
         return G if bonded_fn is None else jnp.concatenate([bonded_fn(R, pairs), G], axis=1)
@@ -342,19 +348,26 @@ def cg_force_design(displacement_fn: space.DisplacementFn, model: CGModel, dtype
     return design_fn, unravel
 
 
-def normal_equations(design_fn: Callable[[Array, Array], Array]
+def normal_equations(design_fn: Callable[[Array, Array], Array], n_coeff: int | None = None
                      ) -> Callable[..., tuple[Array, Array, Array]]:
     """A jitted ``fn(R, F, pairs, weight) -> (GtG [n_coeff, n_coeff], GtF [n_coeff], FtF [])``
     summed over a batch of frames ``R, F: [n_frames, n_beads, 3]``, ``pairs: [n_frames, 2,
     n_pairs]``, each frame counted ``weight [n_frames]`` times (0 for padding frames, so that
     every batch has one shape and compiles once). Units: force squared (energy^2 / length^2)
-    for ``GtG`` per coefficient squared."""
+    for ``GtG`` per coefficient squared. Frame by frame (``lax.scan``): one frame's design
+    matrix in memory, and 2.5x faster than the batched products on CPU (measured on a
+    108-bead LJ liquid). ``n_coeff``, the design matrix's column count, if known, saves
+    tracing ``design_fn`` once more to find it."""
 
     def fn(R: Array, F: Array, pairs: Array, weight: Array):
-        G = jax.vmap(design_fn)(R, pairs)  # [n_frames, rows, n_coeff]
-        f = F.reshape(F.shape[0], -1)
-        w = weight.astype(G.dtype)
-        return (jnp.einsum("f,fri,frj->ij", w, G, G), jnp.einsum("f,fri,fr->i", w, G, f),
-                jnp.sum(w[:, None] * f * f))
+        def add(sums, frame):
+            r, f, p, w = frame
+            G, f = design_fn(r, p), f.reshape(-1)
+            w = w.astype(G.dtype)
+            return (sums[0] + w * (G.T @ G), sums[1] + w * (G.T @ f), sums[2] + w * (f @ f)), None
+
+        n = n_coeff or jax.eval_shape(design_fn, R[0], pairs[0]).shape[1]
+        zero = (jnp.zeros((n, n), R.dtype), jnp.zeros(n, R.dtype), jnp.zeros((), R.dtype))
+        return jax.lax.scan(add, zero, (R, F, pairs, weight))[0]
 
     return jax.jit(fn)

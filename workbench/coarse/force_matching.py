@@ -12,8 +12,9 @@ which bonded neighbours leave the pair term, ridge, validation split) and fits:
 The potential (``kernels.cg.force_matching``) is linear in its coefficients ``c``, so the
 mapped force is ``F = G(R) c`` and the fit solves ``(G^T G + lambda I) c = G^T F`` over the
 training frames, with ``G`` built pair by pair (``kernels.cg.force_matching.cg_force_design``;
-3.5x faster than VOTCA's ``csg_fmatch`` on 400 LJ frames, ``benchmarks/fmatch_votca.py``),
-``G^T G`` accumulated frame batch by frame batch in float64 and solved with
+5x faster than VOTCA's ``csg_fmatch`` on 400 LJ frames, ``benchmarks/fmatch_votca.py``),
+``G^T G`` accumulated frame by frame (in batches of frames, one progress report each) in
+float64 and solved with
 ``numpy.linalg.lstsq``; ``lambda = ridge * trace(G^T G) / n_coeff`` only steadies
 coefficients the data barely see (spline knots below the closest sampled distance). The last
 ``validation_fraction`` of the frames (a contiguous block, as frames of one trajectory are
@@ -33,7 +34,6 @@ from collections.abc import Callable, Sequence
 import jax.numpy as jnp
 import numpy as np
 import param
-from jax.flatten_util import ravel_pytree
 from jax_md import space
 from scipy.spatial import cKDTree
 
@@ -50,7 +50,7 @@ from workbench.cg_potential import CGPotential
 from workbench.coarse.topology import bond_paths, branch_impropers, excluded_pairs, term_types
 from workbench.mapping import CGMapping
 
-BATCH_ENTRIES = 10_000_000  # floats: 80 MB in float64
+BATCH_ENTRIES = 10_000_000  # design-matrix entries per batch of frames: its work
 
 
 def frame_pairs(positions: np.ndarray, r_cutoff: float, box: np.ndarray | None = None
@@ -103,8 +103,8 @@ class ForceMatching(param.Parameterized):
     validation_fraction = param.Number(default=0.2, bounds=(0, 0.9),
                                        doc="Last fraction of the frames held out.")
     batch_frames = param.Integer(default=None, allow_None=True, bounds=(1, None),
-                                 doc="Frames per design-matrix batch; None: about "
-                                     f"{BATCH_ENTRIES:.0e} design entries per batch (memory).")
+                                 doc="Frames per batch (one progress report each); None: "
+                                     f"about {BATCH_ENTRIES:.0e} design entries per batch.")
 
     def model(self, positions: np.ndarray, bead_names: Sequence[str],
               bonds: np.ndarray | None, box: np.ndarray | None,
@@ -224,10 +224,11 @@ class ForceMatching(param.Parameterized):
             raise ValueError("nothing to fit: no pair term and no CG bonds (pass bonds=, or "
                              "pair=True)")
         design_fn, unravel = cg_force_design(disp, model, jnp.float64)
-        accumulate = normal_equations(design_fn)
+        n_coeff = sum(v.size for v in coeffs0.values())
+        accumulate = normal_equations(design_fn, n_coeff)
         parts = {"train": (0, n_train), "validation": (n_train, len(R))}
         batch = self.batch_frames or _auto_batch(min(n_train, n_val or n_train), R.shape[1],
-                                                 pairs.shape[-1], ravel_pytree(coeffs0)[0].size)
+                                                 pairs.shape[-1], n_coeff)
         sums = {part: _Sums() for part in parts}
         total = sum(-(-(hi - lo) // batch) for lo, hi in parts.values())
         done = 0
@@ -282,12 +283,14 @@ def warn_if_noise(metrics: dict) -> None:
 
 
 def _auto_batch(n_frames: int, n_beads: int, n_pairs: int, n_coeff: int) -> int:
-    """Frames per batch, at most ``n_frames`` (the smaller part of the split, so that padding
-    wastes little), for about ``BATCH_ENTRIES`` entries of the design matrix (twice over:
+    """Frames per batch, for about ``BATCH_ENTRIES`` entries of the design matrix (twice over:
     ``kernels.cg.force_matching.cg_force_design`` builds knot-value and curvature columns) and
-    of the per-pair intermediates."""
+    of the per-pair intermediates at most (the work between progress reports), and as even as
+    that allows over ``n_frames`` (the smaller part of the split), so that padding the last
+    batch wastes little."""
     per_frame = (6 * n_beads + n_pairs) * n_coeff
-    return int(max(1, min(n_frames, BATCH_ENTRIES // per_frame)))
+    largest = max(1, min(n_frames, BATCH_ENTRIES // per_frame))
+    return -(-n_frames // -(-n_frames // largest))
 
 
 class _Sums:
