@@ -12,7 +12,7 @@ which bonded neighbours leave the pair term, ridge, validation split) and fits:
 The potential (``kernels.cg.force_matching``) is linear in its coefficients ``c``, so the
 mapped force is ``F = G(R) c`` and the fit solves ``(G^T G + lambda I) c = G^T F`` over the
 training frames, with ``G`` built pair by pair (``kernels.cg.force_matching.cg_force_design``;
-5x faster than VOTCA's ``csg_fmatch`` on 400 LJ frames, ``benchmarks/fmatch_votca.py``),
+4-6x faster than VOTCA's ``csg_fmatch`` on 400 LJ frames, ``benchmarks/fmatch_votca.py``),
 ``G^T G`` accumulated frame by frame (in batches of frames, one progress report each) in
 float64 and solved with
 ``numpy.linalg.lstsq``; ``lambda = ridge * trace(G^T G) / n_coeff`` only steadies
