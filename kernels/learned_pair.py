@@ -198,6 +198,15 @@ class NeuralPair:
     ``rbf`` is ``n_basis`` Gaussians on ``[0, r_cutoff]``; ``S`` is a cosine switch to zero at the
     cutoff; the repulsive prior keeps atoms apart before and during training (DiffSim).
     Params: ``{"layers": [(W, b), ...]}`` with ``n_pairs`` outputs, one per species pair.
+
+    ``table_knots > 0`` evaluates the network at that many knots on ``[0, r_cutoff]`` per call
+    of ``pair_fn`` and interpolates it by a natural cubic spline (``SplinePair``) at the pair
+    distances, instead of running it on every pair: for 256 LJ atoms the network then runs on
+    a few hundred points per MD step instead of ~25,000 pairs, and backpropagation through the
+    MD stores the spline's few numbers per pair instead of the network's activations (mdgrad's
+    56k-parameter network: 44 GB for 120 steps, direct). The network itself stays the model;
+    with knots well inside the width of its Gaussians (``r_cutoff / n_basis``) the spline's
+    error is far below the network's own (``tests/kernels/test_learned_pair.py``).
     """
 
     r_cutoff: float
@@ -205,6 +214,7 @@ class NeuralPair:
     hidden: tuple[int, ...] = (32, 32)
     prior_sigma: float = 0.9
     prior_epsilon: float = 1.0
+    table_knots: int = 0
 
     def init_params(self, key: Array, n_species: int = 1, scale: float = 0.1,
                     dtype: Any = jnp.float32) -> Params:
@@ -231,13 +241,20 @@ class NeuralPair:
 
     def pair_fn(self, params: Params) -> Callable[..., Array]:
         rc = self.r_cutoff
+        if self.table_knots:
+            table = SplinePair(r_min=0.0, r_cutoff=rc, n_knots=self.table_knots)
+            knots = jnp.asarray(table.knots, params["layers"][0][0].dtype)
+            net = table.pair_fn({"u": self.network(params, knots).T})
+        else:
+            def net(dr: Array, pair_id: Array = 0) -> Array:
+                out = self.network(params, dr)
+                return jnp.take_along_axis(
+                    out, jnp.broadcast_to(pair_id, dr.shape)[..., None], -1)[..., 0]
 
         def u(dr: Array, pair_id: Array = 0, **_) -> Array:
-            out = self.network(params, dr)
-            out = jnp.take_along_axis(out, jnp.broadcast_to(pair_id, dr.shape)[..., None],
-                                      -1)[..., 0]
             switch = 0.5 * (jnp.cos(jnp.pi * jnp.clip(dr / rc, 0.0, 1.0)) + 1.0)
-            return self.prior_epsilon * (self.prior_sigma / dr) ** 12 + switch * out
+            return self.prior_epsilon * (self.prior_sigma / dr) ** 12 + \
+                switch * net(dr, pair_id=pair_id)
 
         return u
 

@@ -40,7 +40,8 @@ class PairPotential(param.Parameterized):
                         "missing ones take the family defaults. A learned family's table or "
                         "network.")
     model = param.Dict(default={}, doc="Learned families only: spline {'r_min'}, neural "
-                       "{'hidden'} (see kernels.learned_pair).")
+                       "{'hidden', 'table_knots' (default 0: the network on every pair)} "
+                       "(see kernels.learned_pair).")
     r_cutoff = param.Number(default=2.5, bounds=(0, None), inclusive_bounds=(False, True),
                             doc="Cutoff distance (length units).")
     mode = param.Selector(default="truncated", objects=["truncated", "shifted", "smoothed"],
@@ -130,8 +131,8 @@ class PairPotential(param.Parameterized):
             u = np.asarray(self.params.get("u", np.zeros((1, 2))))
             return SplinePair(r_min=float(self.model["r_min"]), r_cutoff=self.r_cutoff,
                               n_knots=u.shape[-1])
-        return NeuralPair(r_cutoff=self.r_cutoff, hidden=tuple(self.model.get("hidden",
-                                                                            (32, 32))))
+        return NeuralPair(r_cutoff=self.r_cutoff, hidden=tuple(self.model.get("hidden", (32, 32))),
+                          table_knots=int(self.model.get("table_knots", 0)))
 
     def _learned_params(self, n_species: int) -> dict:
         """The table or network as float arrays, with its shapes checked."""

@@ -125,7 +125,8 @@ def pair_model(settings: FitSettings) -> SplinePair | NeuralPair | None:
         return SplinePair(r_min=settings.first_knot, r_cutoff=settings.r_cutoff,
                           n_knots=settings.n_knots)
     if settings.family == "neural":
-        return NeuralPair(r_cutoff=settings.r_cutoff, hidden=tuple(settings.neural_hidden))
+        return NeuralPair(r_cutoff=settings.r_cutoff, hidden=tuple(settings.neural_hidden),
+                          table_knots=settings.neural_table_knots)
     return None
 
 
@@ -155,7 +156,8 @@ def to_pair_potential(settings: FitSettings, params: dict) -> PairPotential:
     if settings.family == "spline":
         model = {"r_min": settings.first_knot}
     elif settings.family == "neural":
-        model = {"hidden": list(settings.neural_hidden)}
+        model = {"hidden": list(settings.neural_hidden),
+                 "table_knots": settings.neural_table_knots}
     return PairPotential(family=settings.family, params=ParameterMap(settings).complete(params),
                          model=model,
                          r_cutoff=settings.r_cutoff, mode=settings.cutoff_mode,

@@ -52,6 +52,11 @@ class FitSettings(param.Parameterized):
                                 doc="First spline knot (length units; default 0.1 inside the "
                                 "first target r with g > 0.01).")
     neural_hidden = param.List(default=[32, 32], item_type=int, doc="Neural hidden widths.")
+    neural_table_knots = param.Integer(
+        default=256, bounds=(0, None),
+        doc="The network is evaluated at this many knots on [0, r_cutoff] and splined to the "
+            "pair distances (kernels.learned_pair.NeuralPair.table_knots: some 30x faster MD "
+            "and a gradient that fits in memory); 0: run it on every pair.")
     n_atoms = param.Integer(default=256, bounds=(2, None), doc="Atoms per simulation box.")
     replicas = param.Integer(default=1, bounds=(1, None), doc="Replicas per state point.")
     integrator = param.Selector(default="langevin", objects=[k for k in INTEGRATORS
