@@ -124,9 +124,10 @@ def integrated_difference(r: np.ndarray, g: np.ndarray, r_t: np.ndarray, g_t: np
                           ) -> float:
     """``integral |g - g_t| dr`` (Å) over ``SCORED`` on the target's points ``r_t`` (Å), ``g``
     interpolated there from its own points ``r``."""
+    from kernels.ibi import rdf_distance
+
     keep = (r_t >= SCORED[0]) & (r_t <= SCORED[1])
-    diff = np.abs(np.interp(r_t[keep], r, g) - g_t[keep])
-    return float(np.sum(0.5 * (diff[1:] + diff[:-1]) * np.diff(r_t[keep])))
+    return float(rdf_distance(r_t[keep], np.interp(r_t[keep], r, g), g_t[keep]))
 
 
 def votca(folder: Path, args, n_beads: int, length: float) -> tuple[list, list, list]:
