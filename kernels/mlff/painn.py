@@ -32,20 +32,50 @@ Array = jnp.ndarray
 NORM_EPS = 1e-8
 
 
+def _cross_sum(v: Array, w: Array) -> Array:
+    """``sum_j v_j x w_ij`` per channel: ``v [n, 3, F]``, ``w [n, n, 3, F]`` -> ``[n, 3, F]``."""
+    t = jnp.einsum("jbf,ijcf->ibcf", v, w)
+    return jnp.stack([t[:, 1, 2] - t[:, 2, 1], t[:, 2, 0] - t[:, 0, 2],
+                      t[:, 0, 1] - t[:, 1, 0]], axis=1)
+
+
 class PaiNNMessage(nn.Module):
     """Message block. ``s: [n_atoms + 1, F]``, ``v: [n_atoms + 1, 3, F]``, ``filt: [n_edges,
-    3F]`` (radial filter times cutoff, zero on padding edges), ``unit: [n_edges, 3]``; returns
-    the updates ``(ds, dv)``."""
+    3F]`` (radial filter times cutoff, zero on padding edges; ``[n_edges, 4F]`` with
+    ``cross``), ``unit: [n_edges, 3]``; returns the updates ``(ds, dv)``.
+
+    Dense form (``senders`` and ``receivers`` None): every pair of a complete graph, edge
+    arrays ``[n, n, ...]`` indexed ``[receiver, sender]`` (the diagonal's filter zero), summed
+    by ``einsum`` instead of gather and scatter (one molecule of tens of atoms).
+
+    ``cross``: a fourth gate on ``v_j x unit_ij`` (the cross-product message of the CGVAE
+    decoder, Wang et al., ICML 2022), so that vectors can leave the plane of their neighbours;
+    the block is then equivariant to rotations but not to reflections (it sees chirality)."""
 
     n_features: int
+    cross: bool = False
 
     @nn.compact
-    def __call__(self, s, v, filt, unit, senders, receivers):
+    def __call__(self, s, v, filt, unit, senders=None, receivers=None):
         F = self.n_features
-        phi = nn.Dense(3 * F)(jax.nn.silu(nn.Dense(F)(s)))
+        phi = nn.Dense((4 if self.cross else 3) * F)(jax.nn.silu(nn.Dense(F)(s)))
+        if senders is None:
+            ps, pv, pd = phi[:, :F], phi[:, F:2 * F], phi[:, 2 * F:3 * F]
+            fs, fv, fd = filt[..., :F], filt[..., F:2 * F], filt[..., 2 * F:3 * F]
+            ds = jnp.einsum("jf,ijf->if", ps, fs)
+            dv = (jnp.einsum("jcf,ijf->icf", v * pv[:, None, :], fv)
+                  + jnp.einsum("ijc,ijf->icf", unit, pd[None] * fd))
+            if self.cross:
+                gate = phi[None, :, 3 * F:] * filt[..., 3 * F:]
+                dv = dv + _cross_sum(v, unit[..., :, None] * gate[..., None, :])
+            return ds, dv
         x = phi[senders] * filt
-        ds, gate_v, gate_dir = x[:, :F], x[:, F:2 * F], x[:, 2 * F:]
+        ds, gate_v, gate_dir = x[:, :F], x[:, F:2 * F], x[:, 2 * F:3 * F]
         dv = v[senders] * gate_v[:, None, :] + gate_dir[:, None, :] * unit[:, :, None]
+        if self.cross:
+            vj = v[senders]
+            dv = dv + x[:, None, 3 * F:] * jnp.cross(
+                vj, jnp.broadcast_to(unit[:, :, None], vj.shape), axis=1)
         n = s.shape[0]
         return (jax.ops.segment_sum(ds, receivers, num_segments=n),
                 jax.ops.segment_sum(dv, receivers, num_segments=n))

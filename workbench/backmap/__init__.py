@@ -1,0 +1,1 @@
+"""Backmapping CG structures to atoms (CGVAE) and its metrics."""

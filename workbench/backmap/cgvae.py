@@ -1,0 +1,424 @@
+"""Train CGVAE (``kernels.generative.cgvae``; Wang et al., ICML 2022) to backmap a CG
+mapping of one molecule to its atoms, as a job, and use the trained model.
+
+    job = BackmapJob(positions=R, atomic_numbers=Z, mapping=mapping, epochs=100)
+    job.run()                                  # tqdm bar; or start() / stop() / wait()
+    model = job.backmapper                     # or Backmapper.from_run(run_id)
+    model.reconstruct(R_test)                  # [n_frames, n_atoms, 3] through the encoder
+    model.sample(X_cg, n_samples=8, seed=0)    # [n_frames, 8, n_atoms, 3] from the prior
+    job = BackmapJob.from_run(run_id, positions=R)   # resume a stopped run
+
+Training, as the authors' code: Adam (optax) on ``reconstruction + beta kl + gamma bond`` over
+shuffled batches of frames (seeded), gradients clipped by global norm; here the learning rate
+follows a cosine decay to ``learning_rate / 100`` over the epochs instead of the authors'
+reduce-on-plateau (deterministic, so that a resumed run repeats an unbroken one). The last
+``validation_fraction`` of the frames (a contiguous block: frames of one trajectory are
+correlated) are held out; each epoch reports the training loss terms and the validation
+reconstruction RMSD (posterior mean, all atoms, Å). Bonds for the bond loss come from the
+first frame by covalent radii (``workbench.backmap.metrics.bonds``) unless given.
+
+Units: positions Å; reconstruction and bond terms Å^2; KL in nats per bead.
+
+Run (kind ``"backmap"``, ``workbench.registry``): ``config.json`` (settings, the molecule's
+atomic numbers and bonds, the data's shape and digest), ``mapping.json``, ``params.msgpack``
+(``flax.serialization``), ``checkpoint.msgpack`` (to resume) and ``metrics.json`` (final
+losses, validation RMSD, learning curves).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import param
+from flax import serialization
+
+from kernels.generative import cgvae as cv
+from workbench import io
+from workbench.backmap.metrics import bonds as covalent_bonds
+from workbench.coarse.autograin import data_digest
+from workbench.jobs import Job
+from workbench.mapping import CGMapping
+from workbench.mlff.checkpoint import read_checkpoint, write_checkpoint
+from workbench.registry import Run, RunRegistry
+
+__all__ = ["RUN_KIND", "BackmapJob", "Backmapper", "CGVAESettings"]
+
+RUN_KIND = "backmap"
+PARAMS_FILE, MAPPING_FILE, CHECKPOINT_FILE = "params.msgpack", "mapping.json", \
+    "checkpoint.msgpack"
+CURVES = ("epoch", "learning_rate", "loss", "reconstruction", "kl", "bond", "val_rmsd",
+          "wall_time_s")
+_ARCHITECTURE = ("n_features", "n_latent", "n_encoder", "n_decoder", "n_prior", "atom_cutoff",
+                 "cg_cutoff")
+_FIXED_ON_RESUME = ("seed", "batch_size", "validation_fraction", "precision", *_ARCHITECTURE)
+
+
+class CGVAESettings(param.Parameterized):
+    """Architecture and training settings of CGVAE (module docstring)."""
+
+    n_features = param.Integer(default=64, bounds=(4, None), doc="Width of the features.")
+    n_latent = param.Integer(default=32, bounds=(1, None), doc="Latent dimensions per bead.")
+    n_encoder = param.Integer(default=3, bounds=(1, None), doc="Encoder message rounds.")
+    n_decoder = param.Integer(default=4, bounds=(2, None), doc="Decoder message rounds (two "
+                              "at least: the cross product needs a vector to act on).")
+    n_prior = param.Integer(default=2, bounds=(1, None), doc="Prior message rounds.")
+    atom_cutoff = param.Number(default=5.0, bounds=(0, None), inclusive_bounds=(False, True),
+                               doc="Cutoff of the atom graph (Å).")
+    cg_cutoff = param.Number(default=12.0, bounds=(0, None), inclusive_bounds=(False, True),
+                             doc="Cutoff of the CG graph (Å).")
+    beta = param.Number(default=0.01, bounds=(0, None), doc="Weight of the KL term.")
+    gamma = param.Number(default=1.0, bounds=(0, None), doc="Weight of the bond-length term.")
+    learning_rate = param.Number(default=1e-3, bounds=(0, None),
+                                 inclusive_bounds=(False, True), doc="Adam's initial rate.")
+    clip_norm = param.Number(default=1.0, bounds=(0, None), inclusive_bounds=(False, True),
+                             doc="Global gradient norm clip.")
+    epochs = param.Integer(default=100, bounds=(1, None), doc="Passes over the training frames.")
+    batch_size = param.Integer(default=32, bounds=(1, None), doc="Frames per step.")
+    seed = param.Integer(default=0, doc="Seed of the weights, batches and noise.")
+    validation_fraction = param.Number(default=0.1, bounds=(0, 0.9),
+                                       doc="Last fraction of the frames held out.")
+    precision = param.Selector(default="float32", objects=["float32", "float64"],
+                               doc="Floating-point precision of the training.")
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as JSON-able values."""
+        return {k: getattr(self, k) for k in CGVAESettings.param if k != "name"}
+
+
+def _model(settings: dict[str, Any], mapping: CGMapping) -> cv.CGVAE:
+    counts = np.bincount(mapping.assignment, minlength=mapping.n_beads)
+    return cv.CGVAE(n_channels=int(counts.max()), n_bead_types=len(mapping.bead_types()[1]),
+                    n_rbf=16, **{k: settings[k] for k in _ARCHITECTURE})
+
+
+def _graph(atomic_numbers, mapping: CGMapping, bonds) -> cv.BackmapGraph:
+    g = cv.make_graph(atomic_numbers, mapping.assignment, mapping.position_matrix(),
+                      mapping.bead_types()[0], bonds)
+    return cv.BackmapGraph(*(jnp.asarray(a) for a in g))
+
+
+class Backmapper:
+    """A trained CGVAE for one molecule and mapping: ``reconstruct`` and ``sample`` (numpy
+    in and out, Å). ``from_run`` loads one from a run of kind ``"backmap"``."""
+
+    def __init__(self, model: cv.CGVAE, params, graph: cv.BackmapGraph, mapping: CGMapping,
+                 dtype="float32"):
+        self.model, self.params, self.graph, self.mapping = model, params, graph, mapping
+        self.dtype = jnp.dtype(dtype)
+        self._reconstruct = jax.jit(lambda p, x: cv.reconstruct(model, p, graph, x))
+        self._sample = jax.jit(lambda p, X, k, n: cv.sample(model, p, graph, X, k, n),
+                               static_argnums=3)
+
+    @property
+    def atomic_numbers(self) -> np.ndarray:
+        return np.asarray(self.graph.species)
+
+    def map(self, positions) -> np.ndarray:
+        """CG frames ``[..., n_beads, 3]`` of atoms ``[..., n_atoms, 3]`` (Å)."""
+        return np.einsum("Ii,...id->...Id", self.mapping.position_matrix(),
+                         np.asarray(positions, np.float64))
+
+    def reconstruct(self, positions) -> np.ndarray:
+        """``[n_frames, n_atoms, 3]`` (Å): atoms ``positions [n_frames, n_atoms, 3]`` (Å)
+        mapped, encoded (posterior mean) and decoded."""
+        x = self._frames(positions, self.mapping.n_atoms, "positions")
+        return np.asarray(self._reconstruct(self.params, x), np.float64)
+
+    def sample(self, cg_positions, n_samples: int = 1, seed: int = 0) -> np.ndarray:
+        """``[n_frames, n_samples, n_atoms, 3]`` atoms (Å) for CG frames ``cg_positions
+        [n_frames, n_beads, 3]`` (Å), latents from the prior; the same seed gives the same
+        samples."""
+        X = self._frames(cg_positions, self.mapping.n_beads, "cg_positions")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        out = self._sample(self.params, X, jax.random.PRNGKey(seed), int(n_samples))
+        return np.asarray(out, np.float64)
+
+    def _frames(self, a, n: int, name: str) -> jnp.ndarray:
+        a = np.asarray(a, np.float64)
+        if a.ndim == 2:
+            a = a[None]
+        if a.ndim != 3 or a.shape[1:] != (n, 3):
+            raise ValueError(f"{name} must be [n_frames, {n}, 3], got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} must be finite")
+        return jnp.asarray(a, self.dtype)
+
+    @classmethod
+    def from_run(cls, run: str | Run, registry: RunRegistry | None = None) -> Backmapper:
+        """The model saved by a ``BackmapJob`` run (an id or a ``Run``).
+
+        Raises:
+          ValueError: not a backmap run, or one without saved parameters.
+        """
+        run = (registry or RunRegistry()).get(run) if isinstance(run, str) else run
+        if run.kind != RUN_KIND or not run.file(PARAMS_FILE).is_file():
+            raise ValueError(f"run {run.id} holds no trained backmapping model")
+        cfg = run.config
+        mapping = CGMapping.load(run.file(MAPPING_FILE))
+        graph = _graph(cfg["molecule"]["atomic_numbers"], mapping, cfg["molecule"]["bonds"])
+        model = _model(cfg["settings"], mapping)
+        dtype = cfg["settings"]["precision"]
+        template = cv.init_params(model, graph, jax.random.PRNGKey(0), jnp.dtype(dtype))
+        params = serialization.from_bytes(template, run.file(PARAMS_FILE).read_bytes())
+        return cls(model, params, graph, mapping, dtype)
+
+
+class BackmapJob(CGVAESettings, Job):
+    """Train CGVAE on atom frames ``positions [n_frames, n_atoms, 3]`` (Å) of the molecule with
+    ``atomic_numbers [n_atoms]`` through ``mapping`` (``CGMapping``), one epoch per chunk.
+    ``bonds [n_bonds, 2]``: the bond-loss pairs (default: from the first frame).
+    ``registry``: where the run goes (the default registry if None).
+
+    Raises (``check``, also on start):
+      ValueError: shapes that do not match, non-finite positions, fewer than two beads, or a
+        split that leaves no training or no validation frame.
+    """
+
+    epoch = param.Integer(default=0, constant=True, doc="Epochs completed.")
+    loss = param.Number(default=None, allow_None=True, constant=True,
+                        doc="Training loss of the last epoch.")
+    val_rmsd = param.Number(default=None, allow_None=True, constant=True,
+                            doc="Validation reconstruction RMSD, all atoms (Å).")
+
+    def __init__(self, positions=None, atomic_numbers=None, mapping: CGMapping | None = None,
+                 bonds=None, registry: RunRegistry | None = None, **params):
+        params.setdefault("unit", "epoch")
+        super().__init__(**params)
+        self.positions = None if positions is None else np.asarray(positions, np.float64)
+        self.atomic_numbers = None if atomic_numbers is None else \
+            np.asarray(atomic_numbers, np.int64)
+        self.mapping = mapping
+        self.bonds = None if bonds is None else np.asarray(bonds, np.int64).reshape(-1, 2)
+        self.registry = registry
+        self.curves: dict[str, list[float]] = {c: [] for c in CURVES}
+        self._run: Run | None = None
+        self._prepared = False
+        self._wall = 0.0
+
+    # --- set-up -----------------------------------------------------------------------------
+    def check(self) -> None:
+        """Check the data and settings (class docstring)."""
+        R, Z, mapping = self.positions, self.atomic_numbers, self.mapping
+        if R is None or Z is None or mapping is None:
+            raise ValueError("CGVAE needs positions, atomic_numbers and a mapping")
+        if R.ndim != 3 or R.shape[-1] != 3 or Z.shape != (R.shape[1],):
+            raise ValueError(f"positions must be [n_frames, n_atoms, 3] and atomic_numbers "
+                             f"[n_atoms], got {R.shape} and {Z.shape}")
+        if mapping.n_atoms != R.shape[1]:
+            raise ValueError(f"the mapping is of {mapping.n_atoms} atoms, the frames of "
+                             f"{R.shape[1]}")
+        if mapping.n_beads < 2:
+            raise ValueError("backmapping needs two beads or more (three or more to leave a "
+                             "line: see kernels.generative.cgvae)")
+        if not np.all(np.isfinite(R)):
+            raise ValueError("positions must be finite")
+        n_val = self.n_validation
+        if n_val >= len(R) or (self.validation_fraction > 0 and n_val < 1):
+            raise ValueError(f"a validation fraction of {self.validation_fraction} of {len(R)} "
+                             "frames leaves no training or no validation frame")
+
+    @property
+    def n_validation(self) -> int:
+        return int(round(self.validation_fraction * len(self.positions)))
+
+    @property
+    def n_train(self) -> int:
+        return len(self.positions) - self.n_validation
+
+    def prepare(self) -> None:
+        """Check, split, build the model, initialise weights and optimiser, compile (once)."""
+        if self._prepared:
+            return
+        self.check()
+        if self.bonds is None:
+            self.bonds = covalent_bonds(self.positions[0], self.atomic_numbers)
+        dtype = jnp.dtype(self.precision)
+        self._graph = _graph(self.atomic_numbers, self.mapping, self.bonds)
+        self._model = _model(self.settings(), self.mapping)
+        n_train = self.n_train
+        self._data = {"R": jnp.asarray(self.positions[:n_train], dtype),
+                      "R_val": jnp.asarray(self.positions[n_train:] if self.n_validation
+                                           else self.positions[:n_train], dtype)}
+        n_steps = self.epochs * -(-n_train // min(self.batch_size, n_train))
+        self._schedule = optax.cosine_decay_schedule(self.learning_rate, max(n_steps, 1),
+                                                     alpha=0.01)
+        self._optimizer = optax.chain(optax.clip_by_global_norm(self.clip_norm),
+                                      optax.adam(self._schedule))
+        params = cv.init_params(self._model, self._graph, jax.random.PRNGKey(self.seed), dtype)
+        self._state = {"params": params, "opt_state": self._optimizer.init(params),
+                       "step": jnp.zeros((), jnp.int32)}
+        self._epoch_fn = jax.jit(self._make_epoch())
+        self._backmapper = Backmapper(self._model, params, self._graph, self.mapping,
+                                      self.precision)
+        self._set(total=self.epochs)
+        self._prepared = True
+
+    def _make_epoch(self):
+        model, graph, optimizer = self._model, self._graph, self._optimizer
+        beta, gamma = self.beta, self.gamma
+
+        def loss_fn(params, x, key):
+            terms = cv.loss_terms(model, params, graph, x, key)
+            return terms.reconstruction + beta * terms.kl + gamma * terms.bond, terms
+
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+        def epoch(state, R, batches, key):
+            def step(carry, xs):
+                idx, k = xs
+                (loss, terms), g = grad_fn(carry["params"], R[idx], k)
+                updates, opt_state = optimizer.update(g, carry["opt_state"], carry["params"])
+                new = {"params": optax.apply_updates(carry["params"], updates),
+                       "opt_state": opt_state, "step": carry["step"] + 1}
+                return new, jnp.stack([loss, *terms])
+
+            keys = jax.random.split(key, len(batches))
+            state, per_step = jax.lax.scan(step, state, (batches, keys))
+            return state, jnp.mean(per_step, axis=0)
+
+        return epoch
+
+    def _batches(self, epoch: int) -> np.ndarray:
+        """``[n_batches, batch]`` training frame indices of ``epoch`` (seeded shuffle; the last
+        batch filled up from the start of the order, so every batch has one shape)."""
+        n = self.n_train
+        size = min(self.batch_size, n)
+        order = np.random.default_rng([self.seed, epoch]).permutation(n)
+        n_b = -(-n // size)
+        return np.resize(order, n_b * size).reshape(n_b, size)
+
+    def _register(self) -> None:
+        if self._run is None:
+            registry = self.registry or RunRegistry()
+            R = self.positions
+            config = {"settings": self.settings(),
+                      "molecule": {"atomic_numbers": self.atomic_numbers.tolist(),
+                                   "bonds": self.bonds.tolist()},
+                      "data": {"n_frames": R.shape[0], "n_atoms": R.shape[1],
+                               "sha256": data_digest(R, self.atomic_numbers,
+                                                     self.mapping.position_matrix())}}
+            self._run = registry.create(RUN_KIND, config,
+                                        name=f"CGVAE N={self.mapping.n_beads}")
+            self.mapping.save(self._run.file(MAPPING_FILE))
+        self.record = self._run
+        self._run.set_status("running")
+
+    # --- the work ---------------------------------------------------------------------------
+    def _check_startable(self) -> None:
+        if self.status == "completed":
+            raise RuntimeError("this training has completed; use BackmapJob.from_run(run_id, "
+                               "..., epochs=...) to train longer")
+        self.check()
+
+    def _work(self) -> Iterator[None]:
+        self.prepare()
+        self._register()
+        self._set(total=self.epochs)
+        d = self._data
+        started = time.perf_counter()
+        try:
+            while self.epoch < self.epochs:
+                e = self.epoch
+                key = jax.random.fold_in(jax.random.PRNGKey(self.seed), e)
+                lr = float(self._schedule(self._state["step"]))
+                self._state, means = self._epoch_fn(self._state, d["R"],
+                                                    jnp.asarray(self._batches(e)), key)
+                loss, rec, kl, bond = (float(x) for x in means)
+                if not np.isfinite(loss):
+                    raise FloatingPointError(f"the loss is {loss} at epoch {e + 1}; lower the "
+                                             "learning rate")
+                self._backmapper.params = self._state["params"]
+                val = self._val_rmsd()
+                wall = self._wall + time.perf_counter() - started
+                row = (e + 1, lr, loss, rec, kl, bond, val, wall)
+                for name, v in zip(CURVES, row, strict=True):
+                    self.curves[name].append(float(v))
+                self._advance(e + 1, epoch=e + 1, loss=loss, val_rmsd=val,
+                              message=f"epoch {e + 1}: reconstruction {rec:.3g} Å², KL "
+                                      f"{kl:.3g}, bond {bond:.3g} Å², validation RMSD "
+                                      f"{val:.3g} Å")
+                yield
+        finally:
+            self._wall += time.perf_counter() - started
+
+    def _val_rmsd(self) -> float:
+        x = self._data["R_val"]
+        out = self._backmapper._reconstruct(self._state["params"], x)
+        return float(jnp.sqrt(jnp.mean(jnp.sum((out - x) ** 2, axis=-1))))
+
+    # --- results ----------------------------------------------------------------------------
+    @property
+    def run_record(self) -> Run | None:
+        """The registered run (None before the job first starts)."""
+        return self._run
+
+    @property
+    def backmapper(self) -> Backmapper:
+        """The model with the current weights."""
+        if not self._prepared:
+            raise RuntimeError("no weights yet: prepare() or train first")
+        return self._backmapper
+
+    def _finished(self) -> None:
+        if self._run is not None and self._prepared:
+            run = self._run
+            write_checkpoint(run.file(CHECKPOINT_FILE), self._checkpoint_state())
+            with io.atomic_open(run.file(PARAMS_FILE), "wb", encoding=None) as fh:
+                fh.write(serialization.to_bytes(jax.device_get(self._state["params"])))
+            metrics = {"epochs": self.epoch, "wall_time_s": self._wall,
+                       "stop_reason": self.message, "n_beads": self.mapping.n_beads,
+                       "curves": {k: list(v) for k, v in self.curves.items()}}
+            if self.curves["epoch"]:
+                metrics.update({k: self.curves[k][-1] for k in CURVES[1:]})
+            run.save_metrics(metrics)
+        super()._finished()
+
+    def _checkpoint_state(self) -> dict[str, Any]:
+        return {"state": self._state, "epoch": np.int64(self.epoch),
+                "wall_time_s": np.float64(self._wall),
+                "curves": {k: np.asarray(v, np.float64) for k, v in self.curves.items()}}
+
+    @classmethod
+    def from_run(cls, run: str | Run, positions, registry: RunRegistry | None = None,
+                 **overrides: Any) -> BackmapJob:
+        """A job that continues ``run`` (an id or a ``Run`` of kind ``"backmap"``) from its
+        checkpoint on the same frames (checked by digest). ``overrides`` (e.g. ``epochs``)
+        replace recorded settings, except those that fix the model, the split and the
+        batches.
+
+        Raises:
+          ValueError: not a backmap run, no checkpoint, other data, or a fixed setting changed.
+        """
+        registry = registry or RunRegistry()
+        run = registry.get(run) if isinstance(run, str) else run
+        if run.kind != RUN_KIND or not run.file(CHECKPOINT_FILE).is_file():
+            raise ValueError(f"run {run.id} is not a backmap run with a checkpoint")
+        cfg = run.config
+        mapping = CGMapping.load(run.file(MAPPING_FILE))
+        Z = np.asarray(cfg["molecule"]["atomic_numbers"], np.int64)
+        if data_digest(positions, Z, mapping.position_matrix()) != cfg["data"]["sha256"]:
+            raise ValueError(f"these frames are not the ones run {run.id} was trained on "
+                             f"({cfg['data']['n_frames']} frames of {cfg['data']['n_atoms']} "
+                             "atoms; checked by digest)")
+        fixed = sorted(k for k, v in overrides.items()
+                       if k in _FIXED_ON_RESUME and v != cfg["settings"][k])
+        if fixed:
+            raise ValueError(f"{fixed} cannot change when resuming run {run.id}")
+        job = cls(positions, Z, mapping, bonds=cfg["molecule"]["bonds"], registry=registry,
+                  **{**cfg["settings"], **overrides})
+        job.prepare()
+        saved = read_checkpoint(run.file(CHECKPOINT_FILE), job._checkpoint_state())
+        job._state, job._wall = saved["state"], float(saved["wall_time_s"])
+        job._backmapper.params = job._state["params"]
+        job.curves = {k: np.atleast_1d(v).astype(float).tolist() for k, v in
+                      saved["curves"].items()}
+        job._run = run
+        job._set(epoch=int(saved["epoch"]), done=int(saved["epoch"]), total=job.epochs)
+        return job
