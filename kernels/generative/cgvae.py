@@ -7,9 +7,14 @@ One molecule, a fixed mapping (every atom ``i`` in one bead ``I = bead[i]``), po
 
 - **encoder** ``q(z | x, X)``: PaiNN message passing on the atom graph (``kernels.mlff.painn``
   blocks, without the cross product as in the authors' encoder, whose gradient costs four
-  times more on CPU; species embedded by atomic number), then, every round, a contraction of
-  the atoms' scalar features into their bead (a continuous filter of ``|x_i - X_I|``); two
-  MLPs give the mean and log-variance of an invariant latent ``z_I [n_latent]`` per bead;
+  times more on CPU), then, every round, a contraction of the atoms' scalar features into their
+  bead (a continuous filter of ``|x_i - X_I|``); two MLPs give the mean and log-variance of an
+  invariant latent ``z_I [n_latent]`` per bead. Atoms start from an embedding of their atomic
+  number plus one of their index: the authors embed the atomic number only, which makes the
+  encoder blind to which of a methyl group's three hydrogens sits where (its sum over a bead's
+  atoms is the same when they trade places), so that their labelled positions can only be
+  reconstructed on average, collapsed onto the C-H axis; the model is per molecule, so the
+  index is a fixed label;
 - **prior** ``p(z | X)``: the same message passing on the CG graph from the bead types, so that
   samples follow the CG structure (the authors' ``CGprior``);
 - **decoder** ``x(X, z)``: PaiNN message passing on the CG graph from ``h_I = Dense(z_I)`` and
@@ -31,9 +36,11 @@ cutoffs (``atom_cutoff``, ``cg_cutoff``): meant for one molecule of tens to a fe
 atoms, as in the paper's benchmarks.
 
 Loss of one frame (``loss_terms``): ``reconstruction`` (mean over atoms of ``|x_hat - x|^2``,
-Å^2), ``kl`` (``KL(q || p)`` summed over latent dimensions, mean over beads) and ``bond`` (mean
-over bonds of the squared error of the bond length, Å^2, the authors' graph loss);
-``loss = reconstruction + beta kl + gamma bond``.
+Å^2), ``kl`` (``KL(q || p)`` summed over latent dimensions, mean over beads) and ``distance``
+(mean over ``pairs`` of the squared error of their distance, Å^2: the authors' graph loss on
+bonds, here also on pairs two bonds apart (``distance_pairs``), which fixes bond angles and so
+the hydrogens of a methyl group relative to each other);
+``loss = reconstruction + beta kl + gamma distance``.
 """
 
 from __future__ import annotations
@@ -58,20 +65,21 @@ class BackmapGraph(NamedTuple):
 
     species ``[n_atoms]`` atomic numbers; bead ``[n_atoms]`` bead of every atom; channel
     ``[n_atoms]`` rank of the atom in its bead; weights ``[n_beads, n_atoms]`` the position map
-    ``c`` (rows sum to 1); bead_types ``[n_beads]``; bonds ``[n_bonds, 2]``."""
+    ``c`` (rows sum to 1); bead_types ``[n_beads]``; pairs ``[n_pairs, 2]`` whose distances
+    the loss matches."""
 
     species: Array
     bead: Array
     channel: Array
     weights: Array
     bead_types: Array
-    bonds: Array
+    pairs: Array
 
 
-def make_graph(atomic_numbers, bead, weights, bead_types=None, bonds=None) -> BackmapGraph:
+def make_graph(atomic_numbers, bead, weights, bead_types=None, pairs=None) -> BackmapGraph:
     """``BackmapGraph`` from ``atomic_numbers [n_atoms]``, ``bead [n_atoms]`` (every bead used),
     the position map ``weights [n_beads, n_atoms]``, ``bead_types [n_beads]`` (default all 0)
-    and ``bonds [n_bonds, 2]`` (default none).
+    and distance ``pairs [n_pairs, 2]`` (default none; ``distance_pairs``).
 
     Raises:
       ValueError: sizes that do not match, an empty bead, or an atomic number outside 1-118.
@@ -93,9 +101,19 @@ def make_graph(atomic_numbers, bead, weights, bead_types=None, bonds=None) -> Ba
         channel[b == k] = np.arange(counts[k])
     types = np.zeros(n_beads, np.int32) if bead_types is None else \
         np.asarray(bead_types, np.int32)
-    bonds = np.zeros((0, 2), np.int32) if bonds is None else \
-        np.asarray(bonds, np.int32).reshape(-1, 2)
-    return BackmapGraph(z, b, channel, c, types, bonds)
+    pairs = np.zeros((0, 2), np.int32) if pairs is None else \
+        np.asarray(pairs, np.int32).reshape(-1, 2)
+    return BackmapGraph(z, b, channel, c, types, pairs)
+
+
+def distance_pairs(bonds, n_atoms: int) -> np.ndarray:
+    """``[n_pairs, 2]`` pairs ``i < j`` that are bonded (``bonds [n_bonds, 2]``) or two bonds
+    apart (the ends of a bond angle)."""
+    a = np.zeros((n_atoms, n_atoms), np.int64)
+    b = np.asarray(bonds, np.int64).reshape(-1, 2)
+    a[b[:, 0], b[:, 1]] = a[b[:, 1], b[:, 0]] = 1
+    near = (a + a @ a) > 0
+    return np.argwhere(np.triu(near, k=1)).astype(np.int32)
 
 
 def _unit_and_radial(positions: Array, cutoff: float, n_rbf: int):
@@ -145,10 +163,11 @@ class _Equivariant(nn.Module):
 
 
 class CGVAE(nn.Module):
-    """The model (module docstring). n_channels: at least the most atoms in one bead;
-    n_bead_types: bead types of the prior; lengths in Å."""
+    """The model (module docstring). n_channels: at least the most atoms in one bead; n_atoms:
+    atoms of the molecule; n_bead_types: bead types of the prior; lengths in Å."""
 
     n_channels: int
+    n_atoms: int
     n_bead_types: int = 1
     n_features: int = 64
     n_latent: int = 32
@@ -162,6 +181,7 @@ class CGVAE(nn.Module):
     def setup(self):
         F, L = self.n_features, self.n_latent
         self.atom_embed = nn.Embed(N_ELEMENTS, F)
+        self.index_embed = nn.Embed(self.n_atoms, F)
         self.atom_rounds = [_Equivariant(F, 1, self.atom_cutoff, self.n_rbf, cross=False)
                             for _ in range(self.n_encoder)]
         self.contract_filter = [nn.Dense(F) for _ in range(self.n_encoder)]
@@ -179,7 +199,8 @@ class CGVAE(nn.Module):
         """``(mu, logvar)`` ``[n_beads, n_latent]`` of ``q(z | x, X)`` for atoms ``x [n_atoms,
         3]`` and beads ``X [n_beads, 3]`` (Å)."""
         n_beads = graph.weights.shape[0]
-        s = self.atom_embed(graph.species).astype(x.dtype)
+        index = jnp.arange(graph.species.shape[0])
+        s = (self.atom_embed(graph.species) + self.index_embed(index)).astype(x.dtype)
         v = jnp.zeros(s.shape[:1] + (3,) + s.shape[1:], x.dtype)
         r_iI = jnp.linalg.norm(x - X[graph.bead], axis=-1)
         rbf_iI = bessel_basis(r_iI, self.cg_cutoff, self.n_rbf)
@@ -221,11 +242,11 @@ class CGVAE(nn.Module):
 
 
 class Losses(NamedTuple):
-    """Loss terms (module docstring): reconstruction and bond in Å^2, kl in nats."""
+    """Loss terms (module docstring): reconstruction and distance in Å^2, kl in nats."""
 
     reconstruction: Array
     kl: Array
-    bond: Array
+    distance: Array
 
 
 def gaussian_kl(mu_q: Array, logvar_q: Array, mu_p: Array, logvar_p: Array) -> Array:
@@ -234,9 +255,9 @@ def gaussian_kl(mu_q: Array, logvar_q: Array, mu_p: Array, logvar_p: Array) -> A
                          / jnp.exp(logvar_p) - 1.0, axis=-1)
 
 
-def bond_lengths(x: Array, bonds: Array) -> Array:
-    """``[..., n_bonds]`` lengths of ``bonds [n_bonds, 2]`` in ``x [..., n_atoms, 3]``."""
-    return jnp.linalg.norm(x[..., bonds[:, 0], :] - x[..., bonds[:, 1], :], axis=-1)
+def pair_distances(x: Array, pairs: Array) -> Array:
+    """``[..., n_pairs]`` distances of ``pairs [n_pairs, 2]`` in ``x [..., n_atoms, 3]``."""
+    return jnp.linalg.norm(x[..., pairs[:, 0], :] - x[..., pairs[:, 1], :], axis=-1)
 
 
 def loss_terms(model: CGVAE, params, graph: BackmapGraph, x: Array, key: Array) -> Losses:
@@ -247,12 +268,12 @@ def loss_terms(model: CGVAE, params, graph: BackmapGraph, x: Array, key: Array) 
         x_hat, q, p = model.apply(params, graph, xf, k)
         rec = jnp.mean(jnp.sum((x_hat - xf) ** 2, axis=-1))
         kl = jnp.mean(gaussian_kl(*q, *p))
-        if graph.bonds.shape[0]:
-            bond = jnp.mean((bond_lengths(x_hat, graph.bonds)
-                             - bond_lengths(xf, graph.bonds)) ** 2)
+        if graph.pairs.shape[0]:
+            dist = jnp.mean((pair_distances(x_hat, graph.pairs)
+                             - pair_distances(xf, graph.pairs)) ** 2)
         else:
-            bond = jnp.zeros((), xf.dtype)
-        return Losses(rec, kl, bond)
+            dist = jnp.zeros((), xf.dtype)
+        return Losses(rec, kl, dist)
 
     return jax.tree.map(jnp.mean, jax.vmap(one)(x, keys))
 

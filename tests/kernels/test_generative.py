@@ -25,9 +25,10 @@ def _weights(bead, n_beads):
 
 @pytest.fixture(scope="module")
 def setup():
-    graph = cv.make_graph(SPECIES, BEAD, _weights(BEAD, 3), bonds=[[0, 1], [0, 3], [3, 4]])
+    pairs = cv.distance_pairs([[0, 1], [0, 3], [3, 4]], N_ATOMS)
+    graph = cv.make_graph(SPECIES, BEAD, _weights(BEAD, 3), pairs=pairs)
     graph = cv.BackmapGraph(*(jnp.asarray(a) for a in graph))
-    model = cv.CGVAE(n_channels=4, n_features=16, n_latent=8, n_rbf=8)
+    model = cv.CGVAE(n_channels=4, n_atoms=N_ATOMS, n_features=16, n_latent=8, n_rbf=8)
     params = cv.init_params(model, graph, jax.random.PRNGKey(0), jnp.float64)
     x = jnp.asarray(np.random.default_rng(1).normal(size=(N_ATOMS, 3)) * 1.5)
     return model, params, graph, x, graph.weights @ x
@@ -121,3 +122,11 @@ def test_make_graph_rejects_bad_input():
         cv.make_graph([0, 6], [0, 1], np.eye(2))
     with pytest.raises(ValueError, match="do not match"):
         cv.make_graph([6, 6, 1], [0, 1], np.eye(2))
+
+
+def test_distance_pairs_are_bonds_and_angle_ends():
+    """A chain 0-1-2-3 and a branch 1-4: bonds plus the ends of the angles 0-1-2, 0-1-4,
+    2-1-4 and 1-2-3."""
+    pairs = cv.distance_pairs([[0, 1], [1, 2], [2, 3], [1, 4]], 5)
+    expected = {(0, 1), (1, 2), (2, 3), (1, 4), (0, 2), (0, 4), (2, 4), (1, 3)}
+    assert {tuple(p) for p in pairs.tolist()} == expected

@@ -8,16 +8,17 @@ mapping of one molecule to its atoms, as a job, and use the trained model.
     model.sample(X_cg, n_samples=8, seed=0)    # [n_frames, 8, n_atoms, 3] from the prior
     job = BackmapJob.from_run(run_id, positions=R)   # resume a stopped run
 
-Training, as the authors' code: Adam (optax) on ``reconstruction + beta kl + gamma bond`` over
+Training, as the authors' code: Adam (optax) on ``reconstruction + beta kl + gamma distance`` over
 shuffled batches of frames (seeded), gradients clipped by global norm; here the learning rate
 follows a cosine decay to ``learning_rate / 100`` over the epochs instead of the authors'
 reduce-on-plateau (deterministic, so that a resumed run repeats an unbroken one). The last
 ``validation_fraction`` of the frames (a contiguous block: frames of one trajectory are
 correlated) are held out; each epoch reports the training loss terms and the validation
-reconstruction RMSD (posterior mean, all atoms, Å). Bonds for the bond loss come from the
-first frame by covalent radii (``workbench.backmap.metrics.bonds``) unless given.
+reconstruction RMSD (posterior mean, all atoms, Å). The distance term matches bonded pairs and
+pairs two bonds apart (``kernels.generative.cgvae.distance_pairs``); bonds come from the first
+frame by covalent radii (``workbench.backmap.metrics.bonds``) unless given.
 
-Units: positions Å; reconstruction and bond terms Å^2; KL in nats per bead.
+Units: positions Å; reconstruction and distance terms Å^2; KL in nats per bead.
 
 Run (kind ``"backmap"``, ``workbench.registry``): ``config.json`` (settings, the molecule's
 atomic numbers and bonds, the data's shape and digest), ``mapping.json``, ``params.msgpack``
@@ -52,7 +53,7 @@ __all__ = ["RUN_KIND", "BackmapJob", "Backmapper", "CGVAESettings"]
 RUN_KIND = "backmap"
 PARAMS_FILE, MAPPING_FILE, CHECKPOINT_FILE = "params.msgpack", "mapping.json", \
     "checkpoint.msgpack"
-CURVES = ("epoch", "learning_rate", "loss", "reconstruction", "kl", "bond", "val_rmsd",
+CURVES = ("epoch", "learning_rate", "loss", "reconstruction", "kl", "distance", "val_rmsd",
           "wall_time_s")
 _ARCHITECTURE = ("n_features", "n_latent", "n_encoder", "n_decoder", "n_prior", "atom_cutoff",
                  "cg_cutoff")
@@ -73,13 +74,14 @@ class CGVAESettings(param.Parameterized):
     cg_cutoff = param.Number(default=12.0, bounds=(0, None), inclusive_bounds=(False, True),
                              doc="Cutoff of the CG graph (Å).")
     beta = param.Number(default=0.01, bounds=(0, None), doc="Weight of the KL term.")
-    gamma = param.Number(default=1.0, bounds=(0, None), doc="Weight of the bond-length term.")
+    gamma = param.Number(default=1.0, bounds=(0, None),
+                         doc="Weight of the distance term (bonds and bond angles).")
     learning_rate = param.Number(default=1e-3, bounds=(0, None),
                                  inclusive_bounds=(False, True), doc="Adam's initial rate.")
     clip_norm = param.Number(default=1.0, bounds=(0, None), inclusive_bounds=(False, True),
                              doc="Global gradient norm clip.")
     epochs = param.Integer(default=100, bounds=(1, None), doc="Passes over the training frames.")
-    batch_size = param.Integer(default=32, bounds=(1, None), doc="Frames per step.")
+    batch_size = param.Integer(default=8, bounds=(1, None), doc="Frames per step.")
     seed = param.Integer(default=0, doc="Seed of the weights, batches and noise.")
     validation_fraction = param.Number(default=0.1, bounds=(0, 0.9),
                                        doc="Last fraction of the frames held out.")
@@ -93,13 +95,14 @@ class CGVAESettings(param.Parameterized):
 
 def _model(settings: dict[str, Any], mapping: CGMapping) -> cv.CGVAE:
     counts = np.bincount(mapping.assignment, minlength=mapping.n_beads)
-    return cv.CGVAE(n_channels=int(counts.max()), n_bead_types=len(mapping.bead_types()[1]),
+    return cv.CGVAE(n_channels=int(counts.max()), n_atoms=mapping.n_atoms,
+                    n_bead_types=len(mapping.bead_types()[1]),
                     n_rbf=16, **{k: settings[k] for k in _ARCHITECTURE})
 
 
 def _graph(atomic_numbers, mapping: CGMapping, bonds) -> cv.BackmapGraph:
     g = cv.make_graph(atomic_numbers, mapping.assignment, mapping.position_matrix(),
-                      mapping.bead_types()[0], bonds)
+                      mapping.bead_types()[0], cv.distance_pairs(bonds, mapping.n_atoms))
     return cv.BackmapGraph(*(jnp.asarray(a) for a in g))
 
 
@@ -173,7 +176,7 @@ class Backmapper:
 class BackmapJob(CGVAESettings, Job):
     """Train CGVAE on atom frames ``positions [n_frames, n_atoms, 3]`` (Å) of the molecule with
     ``atomic_numbers [n_atoms]`` through ``mapping`` (``CGMapping``), one epoch per chunk.
-    ``bonds [n_bonds, 2]``: the bond-loss pairs (default: from the first frame).
+    ``bonds [n_bonds, 2]``: the molecule's bonds (default: from the first frame).
     ``registry``: where the run goes (the default registry if None).
 
     Raises (``check``, also on start):
@@ -266,7 +269,7 @@ class BackmapJob(CGVAESettings, Job):
 
         def loss_fn(params, x, key):
             terms = cv.loss_terms(model, params, graph, x, key)
-            return terms.reconstruction + beta * terms.kl + gamma * terms.bond, terms
+            return terms.reconstruction + beta * terms.kl + gamma * terms.distance, terms
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
@@ -330,19 +333,19 @@ class BackmapJob(CGVAESettings, Job):
                 lr = float(self._schedule(self._state["step"]))
                 self._state, means = self._epoch_fn(self._state, d["R"],
                                                     jnp.asarray(self._batches(e)), key)
-                loss, rec, kl, bond = (float(x) for x in means)
+                loss, rec, kl, dist = (float(x) for x in means)
                 if not np.isfinite(loss):
                     raise FloatingPointError(f"the loss is {loss} at epoch {e + 1}; lower the "
                                              "learning rate")
                 self._backmapper.params = self._state["params"]
                 val = self._val_rmsd()
                 wall = self._wall + time.perf_counter() - started
-                row = (e + 1, lr, loss, rec, kl, bond, val, wall)
+                row = (e + 1, lr, loss, rec, kl, dist, val, wall)
                 for name, v in zip(CURVES, row, strict=True):
                     self.curves[name].append(float(v))
                 self._advance(e + 1, epoch=e + 1, loss=loss, val_rmsd=val,
                               message=f"epoch {e + 1}: reconstruction {rec:.3g} Å², KL "
-                                      f"{kl:.3g}, bond {bond:.3g} Å², validation RMSD "
+                                      f"{kl:.3g}, distances {dist:.3g} Å², validation RMSD "
                                       f"{val:.3g} Å")
                 yield
         finally:
