@@ -105,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     from workbench.benchmark.cli import add_benchmark_parser
 
     add_benchmark_parser(sub)
+    from workbench.backmap.cli import add_backmap_parser
+
+    add_backmap_parser(sub)
     return p
 
 
@@ -280,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.benchmark.cli import main as benchmark_main
 
         return benchmark_main(args)
+    if args.command == "backmap":
+        from workbench.backmap.cli import main as backmap_main
+
+        return backmap_main(args)
     return {"run": _run, "simulate": _run, "runs": _runs}[args.command](args)
 
 
