@@ -14,7 +14,9 @@ Stages, each with the workbench's own tool:
    Autograin (``workbench.coarse.AutograinJob``);
 2. **force matching** (MS-CG, ``workbench.coarse.ForceMatching``: CG bonds, angles, Fourier
    dihedrals, no pair term) on the mapped positions and forces;
-3. **CG MD** (``workbench.Simulation``, Langevin, float64) from the first mapped frame;
+3. **CG MD** (``workbench.Simulation``, Langevin, float64) from the first mapped frame; a run
+   that turns unstable goes back and halves its time step, and if it still fails, the frames
+   before the trouble go on (``results["cg_md"]`` says so);
 4. **CGVAE** (``workbench.backmap.BackmapJob``) trained on the all-atom frames;
 5. **backmapping**: one prior sample per CG frame (``Backmapper.sample``);
 6. **scores** (``workbench.backmap.metrics`` and ``workbench.benchmark.FreeEnergy``):
@@ -106,6 +108,7 @@ class CGPipeline(Job):
         self.registry = registry
         self.cgvae_settings = dict(cgvae or {})
         self.cg = self.cg_trajectory = self.backmapper = self.backmapped = None
+        self.cg_md: dict[str, Any] = {}
         self.results: dict[str, Any] = {}
         self._stage_index = 0
 
@@ -127,8 +130,10 @@ class CGPipeline(Job):
         self._advance(k, total=len(STAGES), stage=STAGES[k],
                       message=f"{STAGES[k]} ({k + 1} of {len(STAGES)})")
 
-    def _drive(self, job: Job) -> Iterator[None]:
-        """Run ``job`` chunk by chunk, reporting its progress as a fraction of this stage."""
+    def _drive(self, job: Job, partial: bool = False) -> Iterator[None]:
+        """Run ``job`` chunk by chunk, reporting its progress as a fraction of this stage.
+        ``partial``: a job that ended early by itself (an unstable simulation keeps the frames
+        before the trouble) is accepted; otherwise that is an error."""
         chunks = job.irun()
         try:
             for _ in chunks:
@@ -137,7 +142,7 @@ class CGPipeline(Job):
                 yield
         finally:
             chunks.close()
-        if job.status != "completed":
+        if job.status != "completed" and not partial:
             raise RuntimeError(f"{STAGES[self._stage_index]} did not complete: {job.message}")
 
     def _work(self) -> Iterator[None]:
@@ -170,9 +175,15 @@ class CGPipeline(Job):
             sim = Simulation(System.from_cg(self.cg, X0, self.mapping.bead_masses()),
                              temperature=self.temperature, timestep=self.timestep,
                              friction=0.01, n_steps=self.cg_steps, stride=self.stride,
-                             frames_per_chunk=100, seed=self.seed, precision="float64")
-            yield from self._drive(sim)
-            self.cg_trajectory = np.asarray(sim.trajectory.positions)
+                             frames_per_chunk=100, seed=self.seed, precision="float64",
+                             on_failure="smaller_timestep")
+            yield from self._drive(sim, partial=True)
+            frames = sim.trajectory
+            if frames is None or not len(frames.positions):
+                raise RuntimeError(f"CG MD kept no frame: {sim.message}")
+            self.cg_trajectory = np.asarray(frames.positions)
+            self.cg_md = {"status": sim.status, "message": sim.message,
+                          "frames": int(len(self.cg_trajectory))}
         if self.backmapper is None:
             self._enter(3)
             trainer = BackmapJob(R, Z, self.mapping, bonds=self.bonds, registry=self.registry,
@@ -196,7 +207,7 @@ class CGPipeline(Job):
 
         R, Z, x = self.positions, self.atomic_numbers, self.backmapped
         heavy = bm.heavy_atom_mask(Z)
-        out: dict[str, Any] = {"n_frames": int(len(x))}
+        out: dict[str, Any] = {"n_frames": int(len(x)), "cg_md": self.cg_md}
         for suffix, mask in (("", None), ("_heavy", heavy)):
             out["valid_fraction" + suffix] = float(np.mean(bm.is_valid(x, R[0], Z, mask)))
             out["graph_edit_ratio" + suffix] = float(np.mean(
