@@ -31,6 +31,7 @@ pytestmark = pytest.mark.skipif(not os.environ.get("MDWB_BACKMAP_REPORT"),
                                        "MDWB_BACKMAP_REPORT=1 runs it")
 
 
+@pytest.mark.timeout(7200)
 def test_alanine_dipeptide_backmapping_report(tmp_path):
     from workbench.data import generate
     from workbench.mapping import girvan_newman_mapping
