@@ -43,16 +43,14 @@ from kernels.generative import cgvae as cv
 from workbench import io
 from workbench.backmap.metrics import bonds as covalent_bonds
 from workbench.coarse.autograin import data_digest
-from workbench.jobs import Job
+from workbench.coarse.epochs import EpochJob, scan_epoch
 from workbench.mapping import CGMapping
-from workbench.mlff.checkpoint import read_checkpoint, write_checkpoint
 from workbench.registry import Run, RunRegistry
 
 __all__ = ["RUN_KIND", "BackmapJob", "Backmapper", "CGVAESettings"]
 
 RUN_KIND = "backmap"
-PARAMS_FILE, MAPPING_FILE, CHECKPOINT_FILE = "params.msgpack", "mapping.json", \
-    "checkpoint.msgpack"
+PARAMS_FILE, MAPPING_FILE = "params.msgpack", "mapping.json"
 CURVES = ("epoch", "learning_rate", "loss", "reconstruction", "kl", "distance", "val_rmsd",
           "wall_time_s")
 _ARCHITECTURE = ("n_features", "n_latent", "n_encoder", "n_decoder", "n_prior", "atom_cutoff",
@@ -173,7 +171,7 @@ class Backmapper:
         return cls(model, params, graph, mapping, dtype)
 
 
-class BackmapJob(CGVAESettings, Job):
+class BackmapJob(CGVAESettings, EpochJob):
     """Train CGVAE on atom frames ``positions [n_frames, n_atoms, 3]`` (Å) of the molecule with
     ``atomic_numbers [n_atoms]`` through ``mapping`` (``CGMapping``), one epoch per chunk.
     ``bonds [n_bonds, 2]``: the molecule's bonds (default: from the first frame).
@@ -184,7 +182,6 @@ class BackmapJob(CGVAESettings, Job):
         split that leaves no training or no validation frame.
     """
 
-    epoch = param.Integer(default=0, constant=True, doc="Epochs completed.")
     loss = param.Number(default=None, allow_None=True, constant=True,
                         doc="Training loss of the last epoch.")
     val_rmsd = param.Number(default=None, allow_None=True, constant=True,
@@ -222,18 +219,7 @@ class BackmapJob(CGVAESettings, Job):
                              "line: see kernels.generative.cgvae)")
         if not np.all(np.isfinite(R)):
             raise ValueError("positions must be finite")
-        n_val = self.n_validation
-        if n_val >= len(R) or (self.validation_fraction > 0 and n_val < 1):
-            raise ValueError(f"a validation fraction of {self.validation_fraction} of {len(R)} "
-                             "frames leaves no training or no validation frame")
-
-    @property
-    def n_validation(self) -> int:
-        return int(round(self.validation_fraction * len(self.positions)))
-
-    @property
-    def n_train(self) -> int:
-        return len(self.positions) - self.n_validation
+        self.check_split()
 
     def prepare(self) -> None:
         """Check, split, build the model, initialise weights and optimiser, compile (once)."""
@@ -249,14 +235,13 @@ class BackmapJob(CGVAESettings, Job):
         self._data = {"R": jnp.asarray(self.positions[:n_train], dtype),
                       "R_val": jnp.asarray(self.positions[n_train:] if self.n_validation
                                            else self.positions[:n_train], dtype)}
-        n_steps = self.epochs * -(-n_train // min(self.batch_size, n_train))
-        self._schedule = optax.cosine_decay_schedule(self.learning_rate, max(n_steps, 1),
-                                                     alpha=0.01)
+        self._steps_per_epoch = len(self._batches(0))
+        self._schedule = optax.cosine_decay_schedule(
+            self.learning_rate, self.epochs * self._steps_per_epoch, alpha=0.01)
         self._optimizer = optax.chain(optax.clip_by_global_norm(self.clip_norm),
                                       optax.adam(self._schedule))
         params = cv.init_params(self._model, self._graph, jax.random.PRNGKey(self.seed), dtype)
-        self._state = {"params": params, "opt_state": self._optimizer.init(params),
-                       "step": jnp.zeros((), jnp.int32)}
+        self._state = {"params": params, "opt_state": self._optimizer.init(params)}
         self._epoch_fn = jax.jit(self._make_epoch())
         self._backmapper = Backmapper(self._model, params, self._graph, self.mapping,
                                       self.precision)
@@ -264,38 +249,14 @@ class BackmapJob(CGVAESettings, Job):
         self._prepared = True
 
     def _make_epoch(self):
-        model, graph, optimizer = self._model, self._graph, self._optimizer
-        beta, gamma = self.beta, self.gamma
+        model, graph, beta, gamma = self._model, self._graph, self.beta, self.gamma
 
         def loss_fn(params, x, key):
             terms = cv.loss_terms(model, params, graph, x, key)
             return terms.reconstruction + beta * terms.kl + gamma * terms.distance, terms
 
-        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-
-        def epoch(state, R, batches, key):
-            def step(carry, xs):
-                idx, k = xs
-                (loss, terms), g = grad_fn(carry["params"], R[idx], k)
-                updates, opt_state = optimizer.update(g, carry["opt_state"], carry["params"])
-                new = {"params": optax.apply_updates(carry["params"], updates),
-                       "opt_state": opt_state, "step": carry["step"] + 1}
-                return new, jnp.stack([loss, *terms])
-
-            keys = jax.random.split(key, len(batches))
-            state, per_step = jax.lax.scan(step, state, (batches, keys))
-            return state, jnp.mean(per_step, axis=0)
-
-        return epoch
-
-    def _batches(self, epoch: int) -> np.ndarray:
-        """``[n_batches, batch]`` training frame indices of ``epoch`` (seeded shuffle; the last
-        batch filled up from the start of the order, so every batch has one shape)."""
-        n = self.n_train
-        size = min(self.batch_size, n)
-        order = np.random.default_rng([self.seed, epoch]).permutation(n)
-        n_b = -(-n // size)
-        return np.resize(order, n_b * size).reshape(n_b, size)
+        grad = jax.value_and_grad(loss_fn, has_aux=True)
+        return scan_epoch(lambda params, idx, k, R: grad(params, R[idx], k), self._optimizer)
 
     def _register(self) -> None:
         if self._run is None:
@@ -314,12 +275,6 @@ class BackmapJob(CGVAESettings, Job):
         self._run.set_status("running")
 
     # --- the work ---------------------------------------------------------------------------
-    def _check_startable(self) -> None:
-        if self.status == "completed":
-            raise RuntimeError("this training has completed; use BackmapJob.from_run(run_id, "
-                               "..., epochs=...) to train longer")
-        self.check()
-
     def _work(self) -> Iterator[None]:
         self.prepare()
         self._register()
@@ -329,10 +284,9 @@ class BackmapJob(CGVAESettings, Job):
         try:
             while self.epoch < self.epochs:
                 e = self.epoch
-                key = jax.random.fold_in(jax.random.PRNGKey(self.seed), e)
-                lr = float(self._schedule(self._state["step"]))
-                self._state, means = self._epoch_fn(self._state, d["R"],
-                                                    jnp.asarray(self._batches(e)), key)
+                lr = float(self._schedule(e * self._steps_per_epoch))
+                self._state, means = self._epoch_fn(self._state, jnp.asarray(self._batches(e)),
+                                                    self._epoch_key(e), d["R"])
                 loss, rec, kl, dist = (float(x) for x in means)
                 if not np.isfinite(loss):
                     raise FloatingPointError(f"the loss is {loss} at epoch {e + 1}; lower the "
@@ -358,11 +312,6 @@ class BackmapJob(CGVAESettings, Job):
 
     # --- results ----------------------------------------------------------------------------
     @property
-    def run_record(self) -> Run | None:
-        """The registered run (None before the job first starts)."""
-        return self._run
-
-    @property
     def backmapper(self) -> Backmapper:
         """The model with the current weights."""
         if not self._prepared:
@@ -372,7 +321,7 @@ class BackmapJob(CGVAESettings, Job):
     def _finished(self) -> None:
         if self._run is not None and self._prepared:
             run = self._run
-            write_checkpoint(run.file(CHECKPOINT_FILE), self._checkpoint_state())
+            self._save_checkpoint()
             with io.atomic_open(run.file(PARAMS_FILE), "wb", encoding=None) as fh:
                 fh.write(serialization.to_bytes(jax.device_get(self._state["params"])))
             metrics = {"epochs": self.epoch, "wall_time_s": self._wall,
@@ -382,11 +331,6 @@ class BackmapJob(CGVAESettings, Job):
                 metrics.update({k: self.curves[k][-1] for k in CURVES[1:]})
             run.save_metrics(metrics)
         super()._finished()
-
-    def _checkpoint_state(self) -> dict[str, Any]:
-        return {"state": self._state, "epoch": np.int64(self.epoch),
-                "wall_time_s": np.float64(self._wall),
-                "curves": {k: np.asarray(v, np.float64) for k, v in self.curves.items()}}
 
     @classmethod
     def from_run(cls, run: str | Run, positions, registry: RunRegistry | None = None,
@@ -399,29 +343,15 @@ class BackmapJob(CGVAESettings, Job):
         Raises:
           ValueError: not a backmap run, no checkpoint, other data, or a fixed setting changed.
         """
-        registry = registry or RunRegistry()
-        run = registry.get(run) if isinstance(run, str) else run
-        if run.kind != RUN_KIND or not run.file(CHECKPOINT_FILE).is_file():
-            raise ValueError(f"run {run.id} is not a backmap run with a checkpoint")
+        run, registry = cls._resumable(run, registry, RUN_KIND, "a backmap")
         cfg = run.config
         mapping = CGMapping.load(run.file(MAPPING_FILE))
         Z = np.asarray(cfg["molecule"]["atomic_numbers"], np.int64)
-        if data_digest(positions, Z, mapping.position_matrix()) != cfg["data"]["sha256"]:
-            raise ValueError(f"these frames are not the ones run {run.id} was trained on "
-                             f"({cfg['data']['n_frames']} frames of {cfg['data']['n_atoms']} "
-                             "atoms; checked by digest)")
-        fixed = sorted(k for k, v in overrides.items()
-                       if k in _FIXED_ON_RESUME and v != cfg["settings"][k])
-        if fixed:
-            raise ValueError(f"{fixed} cannot change when resuming run {run.id}")
+        cls._check_resume(run, data_digest(positions, Z, mapping.position_matrix()), overrides,
+                          _FIXED_ON_RESUME)
         job = cls(positions, Z, mapping, bonds=cfg["molecule"]["bonds"], registry=registry,
                   **{**cfg["settings"], **overrides})
         job.prepare()
-        saved = read_checkpoint(run.file(CHECKPOINT_FILE), job._checkpoint_state())
-        job._state, job._wall = saved["state"], float(saved["wall_time_s"])
+        job._restore(run)
         job._backmapper.params = job._state["params"]
-        job.curves = {k: np.atleast_1d(v).astype(float).tolist() for k, v in
-                      saved["curves"].items()}
-        job._run = run
-        job._set(epoch=int(saved["epoch"]), done=int(saved["epoch"]), total=job.epochs)
         return job

@@ -52,17 +52,15 @@ from flax import serialization
 
 from kernels.cg import autograin as ag
 from workbench import io
-from workbench.jobs import Job
+from workbench.coarse.epochs import EpochJob, scan_epoch
 from workbench.mapping import CGMapping, _renumber
-from workbench.mlff.checkpoint import read_checkpoint, write_checkpoint
 from workbench.registry import Run, RunRegistry
 
 __all__ = ["RUN_KIND", "Autograin", "AutograinJob", "compare_rmsd", "data_digest",
            "hard_mapping", "load_autograin", "reconstruction_rmsd"]
 
 RUN_KIND = "cg"
-PARAMS_FILE, MAPPING_FILE, CHECKPOINT_FILE = "params.msgpack", "mapping.json", \
-    "checkpoint.msgpack"
+PARAMS_FILE, MAPPING_FILE = "params.msgpack", "mapping.json"
 CURVES = ("epoch", "temperature", "loss", "reconstruction", "force", "val_rmsd", "wall_time_s")
 _FIXED_ON_RESUME = ("n_beads", "seed", "batch_size", "validation_fraction", "precision")
 
@@ -107,7 +105,7 @@ class Autograin(param.Parameterized):
         return {k: getattr(self, k) for k in Autograin.param if k != "name"}
 
 
-class AutograinJob(Autograin, Job):
+class AutograinJob(Autograin, EpochJob):
     """Train Autograin on ``positions`` and ``forces`` ``[n_frames, n_atoms, 3]`` (Å, eV/Å)
     with ``masses [n_atoms]`` (amu) as a job, one epoch per chunk (module docstring).
     ``registry``: where the run goes (the default registry if None).
@@ -117,7 +115,6 @@ class AutograinJob(Autograin, Job):
         split that leaves no training or no validation frame.
     """
 
-    epoch = param.Integer(default=0, constant=True, doc="Epochs completed.")
     loss = param.Number(default=None, allow_None=True, constant=True,
                         doc="Training loss of the last epoch (Å^2).")
     force_term = param.Number(default=None, allow_None=True, constant=True,
@@ -156,14 +153,7 @@ class AutograinJob(Autograin, Job):
             raise ValueError("positions, forces and masses must be finite")
         if self.n_beads > R.shape[1]:
             raise ValueError(f"{self.n_beads} beads for {R.shape[1]} atoms")
-        n_val = self.n_validation
-        if n_val >= len(R) or (self.validation_fraction > 0 and n_val < 1):
-            raise ValueError(f"a validation fraction of {self.validation_fraction} of {len(R)} "
-                             "frames leaves no training or no validation frame")
-
-    @property
-    def n_validation(self) -> int:
-        return int(round(self.validation_fraction * len(self.positions)))
+        self.check_split()
 
     def prepare(self) -> None:
         """Check, split, initialise the weights and the optimiser, compile the epoch (once)."""
@@ -171,7 +161,7 @@ class AutograinJob(Autograin, Job):
             return
         self.check()
         dtype = jnp.dtype(self.precision)
-        n_train = len(self.positions) - self.n_validation
+        n_train = self.n_train
         as_array = lambda a: jnp.asarray(a, dtype)  # noqa: E731
         self._data = {"R": as_array(self.positions[:n_train]),
                       "F": as_array(self.forces[:n_train]),
@@ -189,33 +179,12 @@ class AutograinJob(Autograin, Job):
         self._prepared = True
 
     def _make_epoch(self):
-        optimizer, hard = self._optimizer, self.straight_through
-        grad_fn = jax.value_and_grad(ag.loss_fn, has_aux=True)
+        hard, grad = self.straight_through, jax.value_and_grad(ag.loss_fn, has_aux=True)
 
-        def epoch(state, R, F, m, batches, key, temperature, rho):
-            def step(carry, xs):
-                idx, k = xs
-                (loss, terms), g = grad_fn(carry["params"], R[idx], F[idx], m, k, temperature,
-                                           rho, hard)
-                updates, opt_state = optimizer.update(g, carry["opt_state"], carry["params"])
-                new = {"params": optax.apply_updates(carry["params"], updates),
-                       "opt_state": opt_state}
-                return new, jnp.stack([loss, terms.reconstruction, terms.force])
+        def grad_fn(params, idx, k, R, F, m, temperature, rho):
+            return grad(params, R[idx], F[idx], m, k, temperature, rho, hard)
 
-            keys = jax.random.split(key, len(batches))
-            state, per_step = jax.lax.scan(step, state, (batches, keys))
-            return state, jnp.mean(per_step, axis=0)
-
-        return epoch
-
-    def _batches(self, epoch: int) -> np.ndarray:
-        """``[n_batches, batch]`` training frame indices of ``epoch`` (seeded shuffle; the last
-        batch filled up from the start of the order, so every batch has one shape)."""
-        n = len(self._data["R"])
-        size = min(self.batch_size, n)
-        order = np.random.default_rng([self.seed, epoch]).permutation(n)
-        n_b = -(-n // size)
-        return np.resize(order, n_b * size).reshape(n_b, size)
+        return scan_epoch(grad_fn, self._optimizer)
 
     def _register(self) -> None:
         if self._run is None:
@@ -229,12 +198,6 @@ class AutograinJob(Autograin, Job):
         self._run.set_status("running")
 
     # --- the work ---------------------------------------------------------------------------
-    def _check_startable(self) -> None:
-        if self.status == "completed":
-            raise RuntimeError("this training has completed; use AutograinJob.from_run(run_id, "
-                               "..., epochs=...) to train longer")
-        self.check()
-
     def _work(self) -> Iterator[None]:
         self.prepare()
         self._register()
@@ -246,10 +209,9 @@ class AutograinJob(Autograin, Job):
                 e = self.epoch
                 temperature = self.temperature(e)
                 rho = self.rho if e >= self.force_matching_start * self.epochs else 0.0
-                key = jax.random.fold_in(jax.random.PRNGKey(self.seed), e)
                 self._state, means = self._epoch_fn(
-                    self._state, d["R"], d["F"], d["m"], jnp.asarray(self._batches(e)), key,
-                    temperature, rho)
+                    self._state, jnp.asarray(self._batches(e)), self._epoch_key(e), d["R"],
+                    d["F"], d["m"], temperature, rho)
                 loss, rec, force = (float(x) for x in means)
                 val = float(np.sqrt(self._val_fn(self._state["params"], d["R_val"], d["m"])))
                 self.params = jax.device_get(self._state["params"])
@@ -267,11 +229,6 @@ class AutograinJob(Autograin, Job):
             self._wall += time.perf_counter() - started
 
     # --- results ----------------------------------------------------------------------------
-    @property
-    def run_record(self) -> Run | None:
-        """The registered run (None before the job first starts)."""
-        return self._run
-
     @property
     def mapping(self) -> CGMapping:
         """The learned hard mapping (argmax of the encoder; beads numbered by first atom, empty
@@ -300,14 +257,6 @@ class AutograinJob(Autograin, Job):
             run.save_metrics(metrics)
         super()._finished()
 
-    def _checkpoint_state(self) -> dict[str, Any]:
-        return {"state": self._state, "epoch": np.int64(self.epoch),
-                "wall_time_s": np.float64(self._wall),
-                "curves": {k: np.asarray(v, np.float64) for k, v in self.curves.items()}}
-
-    def _save_checkpoint(self) -> None:
-        write_checkpoint(self._run.file(CHECKPOINT_FILE), self._checkpoint_state())
-
     @classmethod
     def from_run(cls, run: str | Run, positions, forces, masses=None,
                  registry: RunRegistry | None = None, **overrides: Any) -> AutograinJob:
@@ -320,31 +269,16 @@ class AutograinJob(Autograin, Job):
         Raises:
           ValueError: not a cg run, no checkpoint, other data, or a fixed setting changed.
         """
-        registry = registry or RunRegistry()
-        run = registry.get(run) if isinstance(run, str) else run
-        if run.kind != RUN_KIND or not run.file(CHECKPOINT_FILE).is_file():
-            raise ValueError(f"run {run.id} is not an Autograin run with a checkpoint")
+        run, registry = cls._resumable(run, registry, RUN_KIND, "an Autograin")
         if masses is None:
             masses = CGMapping.load(run.file(MAPPING_FILE)).masses
-        cfg = run.config
-        if data_digest(positions, forces, masses) != cfg["data"]["sha256"]:
-            raise ValueError(f"these frames are not the ones run {run.id} was trained on "
-                             f"({cfg['data']['n_frames']} frames of {cfg['data']['n_atoms']} "
-                             "atoms; checked by digest)")
-        fixed = sorted(k for k, v in overrides.items()
-                       if k in _FIXED_ON_RESUME and v != cfg["settings"][k])
-        if fixed:
-            raise ValueError(f"{fixed} cannot change when resuming run {run.id}")
+        cls._check_resume(run, data_digest(positions, forces, masses), overrides,
+                          _FIXED_ON_RESUME)
         job = cls(positions, forces, masses, registry=registry,
-                  **{**cfg["settings"], **overrides})
+                  **{**run.config["settings"], **overrides})
         job.prepare()
-        saved = read_checkpoint(run.file(CHECKPOINT_FILE), job._checkpoint_state())
-        job._state, job._wall = saved["state"], float(saved["wall_time_s"])
-        job.curves = {k: np.atleast_1d(v).astype(float).tolist() for k, v in
-                      saved["curves"].items()}
+        job._restore(run)
         job.params = jax.device_get(job._state["params"])
-        job._run = run
-        job._set(epoch=int(saved["epoch"]), done=int(saved["epoch"]), total=job.epochs)
         return job
 
 
