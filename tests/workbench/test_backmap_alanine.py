@@ -13,7 +13,11 @@ RMSDs are given in both conventions: per atom (the usual one) and per Cartesian 
 dipeptide are quoted (heavy atoms, N = 3 / 6 / 12: linear projection 0.94 / 0.38 / 0.15 Å,
 CGVAE 0.21 / 0.11 / 0.06 Å). The last 10 % of the frames are held out (a contiguous block).
 
-The check: CGVAE's heavy-atom reconstruction beats the linear baseline at every N.
+The checks are the issue's targets: at N = 3 CGVAE's heavy-atom reconstruction is within 1.5x
+of the authors' 0.21 Å and at least 3x better than the linear map; at N = 6 within 1.5x of their
+0.11 Å; and at every N CGVAE reconstructs all atoms better than the linear map. (Heavy atoms
+alone at N = 8 are not asked: eight beads nearly pin them, and the linear map is then as good,
+measured 0.022 against CGVAE's 0.023 Å per atom.)
 """
 
 import os
@@ -73,7 +77,7 @@ def test_alanine_dipeptide_backmapping_report(tmp_path):
     print(f"\nheavy-atom reconstruction RMSD (Å; per coordinate / per atom), {n_frames} frames, "
           f"{epochs} epochs, held-out last {n_val}")
     print(f"{'N':>3} {'linear':>13} {'autograin':>13} {'CGVAE':>13} {'lin/CGVAE':>9} "
-          f"{'all atoms CGVAE':>15} {'s/epoch':>7}")
+          f"{'all atoms: linear':>17} {'CGVAE':>6} {'s/epoch':>7}")
     def cell(r, k):
         return f"{r[k, 'coordinate']:.3f}/{r[k, 'atom']:.3f}"
 
@@ -81,7 +85,8 @@ def test_alanine_dipeptide_backmapping_report(tmp_path):
         print(f"{r['n']:>3} {cell(r, 'linear'):>13} {cell(r, 'autograin'):>13} "
               f"{cell(r, 'cgvae'):>13} "
               f"{r['linear', 'atom'] / r['cgvae', 'atom']:>9.2f} "
-              f"{r['cgvae', 'atom', 'all']:>15.3f} {r['epoch_s']:>7.1f}")
+              f"{r['linear', 'atom', 'all']:>17.3f} {r['cgvae', 'atom', 'all']:>6.3f} "
+              f"{r['epoch_s']:>7.1f}")
     print("samples from the prior (5 per held-out frame):")
     for r in rows:
         s = r["sample"]
@@ -89,5 +94,10 @@ def test_alanine_dipeptide_backmapping_report(tmp_path):
               f"{s['valid_fraction']:.2f} (heavy {s['valid_fraction_heavy']:.2f}), graph edits "
               f"{s['graph_edit_ratio']:.3f} (heavy {s['graph_edit_ratio_heavy']:.3f}), "
               f"diversity {s['diversity']:.3f}")
+    paper = {3: 0.21, 6: 0.11}  # CGVAE heavy-atom RMSD_recon, per coordinate (Å)
     for r in rows:
-        assert r["cgvae", "atom"] < r["linear", "atom"], r
+        assert r["cgvae", "atom", "all"] < r["linear", "atom", "all"], r
+        if r["n"] in paper:
+            assert r["cgvae", "coordinate"] <= 1.5 * paper[r["n"]], r
+        if r["n"] == 3:
+            assert r["linear", "atom"] >= 3 * r["cgvae", "atom"], r
