@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from kernels.cg.mapping import map_positions
+
 Array = jnp.ndarray
 
 
 def fit(x: Array, weights: Array) -> Array:
     """``D [n_atoms, n_beads]`` from atom frames ``x [n_frames, n_atoms, 3]`` (length) and the
     position map ``weights [n_beads, n_atoms]``."""
-    X = jnp.einsum("Ii,tid->tId", weights.astype(x.dtype), x)
+    X = map_positions(x, weights.astype(x.dtype))
     centre = jnp.mean(X, axis=1, keepdims=True)
     Y, xc = X - centre, x - centre
     xy = jnp.einsum("tid,tId->iI", xc, Y)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kernels.generative import linear
+from workbench.backmap.cgvae import map_frames
 from workbench.coarse.autograin import load_autograin
 from workbench.mapping import CGMapping
 from workbench.registry import Run, RunRegistry
@@ -68,5 +69,4 @@ class LinearBackmapper:
 
     def reconstruct(self, positions) -> np.ndarray:
         """Atoms ``positions [..., n_atoms, 3]`` (Å) mapped and backmapped."""
-        x = np.asarray(positions, np.float64)
-        return self.backmap(np.einsum("Ii,...id->...Id", self.mapping.position_matrix(), x))
+        return self.backmap(map_frames(self.mapping, positions))

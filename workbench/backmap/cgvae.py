@@ -39,6 +39,7 @@ import optax
 import param
 from flax import serialization
 
+from kernels.cg.mapping import map_positions
 from kernels.generative import cgvae as cv
 from workbench import io
 from workbench.backmap.metrics import bonds as covalent_bonds
@@ -47,7 +48,7 @@ from workbench.coarse.epochs import EpochJob, scan_epoch
 from workbench.mapping import CGMapping
 from workbench.registry import Run, RunRegistry
 
-__all__ = ["RUN_KIND", "BackmapJob", "Backmapper", "CGVAESettings"]
+__all__ = ["RUN_KIND", "BackmapJob", "Backmapper", "CGVAESettings", "map_frames"]
 
 RUN_KIND = "backmap"
 PARAMS_FILE, MAPPING_FILE = "params.msgpack", "mapping.json"
@@ -104,6 +105,13 @@ def _graph(atomic_numbers, mapping: CGMapping, bonds) -> cv.BackmapGraph:
     return cv.BackmapGraph(*(jnp.asarray(a) for a in g))
 
 
+def map_frames(mapping: CGMapping, positions) -> np.ndarray:
+    """CG frames ``[..., n_beads, 3]`` of atoms ``positions [..., n_atoms, 3]`` (Å) through
+    ``mapping`` (``kernels.cg.mapping.map_positions``, float64)."""
+    c = jnp.asarray(mapping.position_matrix(), jnp.float64)
+    return np.asarray(map_positions(jnp.asarray(positions, jnp.float64), c))
+
+
 class Backmapper:
     """A trained CGVAE for one molecule and mapping: ``reconstruct`` and ``sample`` (numpy
     in and out, Å). ``from_run`` loads one from a run of kind ``"backmap"``."""
@@ -116,14 +124,9 @@ class Backmapper:
         self._sample = jax.jit(lambda p, X, k, n: cv.sample(model, p, graph, X, k, n),
                                static_argnums=3)
 
-    @property
-    def atomic_numbers(self) -> np.ndarray:
-        return np.asarray(self.graph.species)
-
     def map(self, positions) -> np.ndarray:
         """CG frames ``[..., n_beads, 3]`` of atoms ``[..., n_atoms, 3]`` (Å)."""
-        return np.einsum("Ii,...id->...Id", self.mapping.position_matrix(),
-                         np.asarray(positions, np.float64))
+        return map_frames(self.mapping, positions)
 
     def reconstruct(self, positions) -> np.ndarray:
         """``[n_frames, n_atoms, 3]`` (Å): atoms ``positions [n_frames, n_atoms, 3]`` (Å)
