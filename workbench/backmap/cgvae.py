@@ -28,8 +28,6 @@ losses, validation RMSD, learning curves).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -278,35 +276,21 @@ class BackmapJob(CGVAESettings, EpochJob):
         self._run.set_status("running")
 
     # --- the work ---------------------------------------------------------------------------
-    def _work(self) -> Iterator[None]:
-        self.prepare()
-        self._register()
-        self._set(total=self.epochs)
-        d = self._data
-        started = time.perf_counter()
-        try:
-            while self.epoch < self.epochs:
-                e = self.epoch
-                lr = float(self._schedule(e * self._steps_per_epoch))
-                self._state, means = self._epoch_fn(self._state, jnp.asarray(self._batches(e)),
-                                                    self._epoch_key(e), d["R"])
-                loss, rec, kl, dist = (float(x) for x in means)
-                if not np.isfinite(loss):
-                    raise FloatingPointError(f"the loss is {loss} at epoch {e + 1}; lower the "
-                                             "learning rate")
-                self._backmapper.params = self._state["params"]
-                val = self._val_rmsd()
-                wall = self._wall + time.perf_counter() - started
-                row = (e + 1, lr, loss, rec, kl, dist, val, wall)
-                for name, v in zip(CURVES, row, strict=True):
-                    self.curves[name].append(float(v))
-                self._advance(e + 1, epoch=e + 1, loss=loss, val_rmsd=val,
-                              message=f"epoch {e + 1}: reconstruction {rec:.3g} Å², KL "
-                                      f"{kl:.3g}, distances {dist:.3g} Å², validation RMSD "
-                                      f"{val:.3g} Å")
-                yield
-        finally:
-            self._wall += time.perf_counter() - started
+    def _train_epoch(self, e: int) -> tuple[dict[str, float], dict[str, Any], str]:
+        lr = float(self._schedule(e * self._steps_per_epoch))
+        self._state, means = self._epoch_fn(self._state, jnp.asarray(self._batches(e)),
+                                            self._epoch_key(e), self._data["R"])
+        loss, rec, kl, dist = (float(x) for x in means)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"the loss is {loss} at epoch {e + 1}; lower the learning "
+                                     "rate")
+        self._backmapper.params = self._state["params"]
+        val = self._val_rmsd()
+        row = {"learning_rate": lr, "loss": loss, "reconstruction": rec, "kl": kl,
+               "distance": dist, "val_rmsd": val}
+        return row, {"loss": loss, "val_rmsd": val}, (
+            f"reconstruction {rec:.3g} Å², KL {kl:.3g}, distances {dist:.3g} Å², validation "
+            f"RMSD {val:.3g} Å")
 
     def _val_rmsd(self) -> float:
         x = self._data["R_val"]

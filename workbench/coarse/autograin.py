@@ -39,8 +39,7 @@ beads for learned and hand-made mappings.
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -198,35 +197,22 @@ class AutograinJob(Autograin, EpochJob):
         self._run.set_status("running")
 
     # --- the work ---------------------------------------------------------------------------
-    def _work(self) -> Iterator[None]:
-        self.prepare()
-        self._register()
-        self._set(total=self.epochs)
+    def _train_epoch(self, e: int) -> tuple[dict[str, float], dict[str, Any], str]:
         d = self._data
-        started = time.perf_counter()
-        try:
-            while self.epoch < self.epochs:
-                e = self.epoch
-                temperature = self.temperature(e)
-                rho = self.rho if e >= self.force_matching_start * self.epochs else 0.0
-                self._state, means = self._epoch_fn(
-                    self._state, jnp.asarray(self._batches(e)), self._epoch_key(e), d["R"],
-                    d["F"], d["m"], temperature, rho)
-                loss, rec, force = (float(x) for x in means)
-                val = float(np.sqrt(self._val_fn(self._state["params"], d["R_val"], d["m"])))
-                self.params = jax.device_get(self._state["params"])
-                wall = self._wall + time.perf_counter() - started
-                row = (e + 1, temperature, loss, rec, force, val, wall)
-                for name, v in zip(CURVES, row, strict=True):
-                    self.curves[name].append(float(v))
-                self._advance(e + 1, epoch=e + 1, loss=loss, force_term=force, val_rmsd=val,
-                              temperature_now=temperature,
-                              message=f"epoch {e + 1}: loss {loss:.4g} Å², validation RMSD "
-                                      f"{val:.3g} Å, force term {force:.3g} (eV/Å)², "
-                                      f"T {temperature:.3g}")
-                yield
-        finally:
-            self._wall += time.perf_counter() - started
+        temperature = self.temperature(e)
+        rho = self.rho if e >= self.force_matching_start * self.epochs else 0.0
+        self._state, means = self._epoch_fn(
+            self._state, jnp.asarray(self._batches(e)), self._epoch_key(e), d["R"], d["F"],
+            d["m"], temperature, rho)
+        loss, rec, force = (float(x) for x in means)
+        val = float(np.sqrt(self._val_fn(self._state["params"], d["R_val"], d["m"])))
+        self.params = jax.device_get(self._state["params"])
+        row = {"temperature": temperature, "loss": loss, "reconstruction": rec, "force": force,
+               "val_rmsd": val}
+        return row, {"loss": loss, "force_term": force, "val_rmsd": val,
+                     "temperature_now": temperature}, (
+            f"loss {loss:.4g} Å², validation RMSD {val:.3g} Å, force term {force:.3g} "
+            f"(eV/Å)², T {temperature:.3g}")
 
     # --- results ----------------------------------------------------------------------------
     @property

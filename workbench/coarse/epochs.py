@@ -6,12 +6,14 @@ training repeats an unbroken one.
 
 A subclass has ``positions``, ``seed``, ``batch_size``, ``validation_fraction`` and ``epochs``,
 keeps its optimiser state in ``self._state`` (a pytree), its learning curves in
-``self.curves`` and its run in ``self._run``, and names its checkpoint file
-``CHECKPOINT_FILE``.
+``self.curves`` (keys ``epoch``, its own, ``wall_time_s``) and its run in ``self._run``, and
+implements ``prepare``, ``_register`` and ``_train_epoch``.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -94,6 +96,28 @@ class EpochJob(Job):
             raise RuntimeError(f"this training has completed; use {type(self).__name__}"
                                ".from_run(run_id, ..., epochs=...) to train longer")
         self.check()
+
+    def _train_epoch(self, epoch: int) -> tuple[dict[str, float], dict[str, Any], str]:
+        """Train ``epoch``; returns its curve values (by name), parameter values to report,
+        and a message."""
+        raise NotImplementedError
+
+    def _work(self) -> Iterator[None]:
+        self.prepare()
+        self._register()
+        self._set(total=self.epochs)
+        started = time.perf_counter()
+        try:
+            while self.epoch < self.epochs:
+                e = self.epoch
+                row, values, message = self._train_epoch(e)
+                row.update(epoch=e + 1, wall_time_s=self._wall + time.perf_counter() - started)
+                for name, curve in self.curves.items():
+                    curve.append(float(row[name]))
+                self._advance(e + 1, epoch=e + 1, message=f"epoch {e + 1}: {message}", **values)
+                yield
+        finally:
+            self._wall += time.perf_counter() - started
 
     def _checkpoint_state(self) -> dict[str, Any]:
         return {"state": self._state, "epoch": np.int64(self.epoch),
