@@ -153,9 +153,10 @@ class EpochJob(Job):
         ``fixed`` setting."""
         cfg = run.config
         if digest != cfg["data"]["sha256"]:
-            raise ValueError(f"these frames are not the ones run {run.id} was trained on "
-                             f"({cfg['data']['n_frames']} frames of {cfg['data']['n_atoms']} "
-                             "atoms; checked by digest)")
+            shape = ", ".join(f"{v} {k.removeprefix('n_')}" for k, v in cfg["data"].items()
+                              if k.startswith("n_"))
+            raise ValueError(f"these data are not the ones run {run.id} was trained on "
+                             f"({shape}; checked by digest)")
         changed = sorted(k for k, v in overrides.items()
                          if k in fixed and v != cfg["settings"][k])
         if changed:
