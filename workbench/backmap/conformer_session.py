@@ -1,0 +1,148 @@
+"""``ConformerSession``: the state behind the Backmap dashboard's Conformers tab, usable
+headless. Type a SMILES, get conformers from a trained ConfVAE run and from RDKit's ETKDG (with
+and without MMFF relaxation) side by side, each with its GFN2-xTB energy; train ConfVAE on a
+conformer set file (``workbench.backmap.conformer_data``).
+
+    s = ConformerSession()
+    s.generate("CCOCCO", n_conformers=5, model=run_id)   # a FunctionJob, started
+    s.job.wait(); s.ensembles["ConfVAE"].energies_eV      # [5]
+    s.train("conformers.npz", epochs=50)                  # a ConformerJob, started
+
+Bad input raises ``ValueError`` with a message fit for the page before anything runs (a SMILES
+RDKit cannot read, a run that holds no model, a file that is not a conformer set). One job at a
+time: a new one stops the running one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from workbench.backmap.conformer_data import (
+    ConformerSet,
+    etkdg_conformers,
+    xtb_energies,
+    xtb_relax,
+)
+from workbench.backmap.conformers import (
+    RUN_KIND,
+    ConformerGenerator,
+    ConformerJob,
+    molecule_graph,
+)
+from workbench.jobs import FunctionJob, Job
+from workbench.registry import RunRegistry
+
+__all__ = ["MAX_CONFORMERS", "ConformerSession", "Ensemble"]
+
+MAX_CONFORMERS = 50  # per method: an xTB energy takes ~0.1 s, a relaxation a few seconds
+
+
+@dataclass
+class Ensemble:
+    """Conformers of one method: ``atomic_numbers [n_atoms]``, ``positions [n, n_atoms, 3]``
+    (Å), ``energies_eV [n]`` (GFN2-xTB, NaN where not computed)."""
+
+    atomic_numbers: np.ndarray
+    positions: np.ndarray
+    energies_eV: np.ndarray
+
+
+class ConformerSession:
+    """Generation and training jobs of the Conformers tab (module docstring)."""
+
+    def __init__(self, registry: RunRegistry | None = None):
+        self.registry = registry
+        self.job: Job | None = None
+        self.smiles: str | None = None
+        self.ensembles: dict[str, Ensemble] = {}
+        self.bonds: np.ndarray | None = None
+
+    def _registry(self) -> RunRegistry:
+        return self.registry or RunRegistry()
+
+    def models(self) -> dict[str, str]:
+        """``{label: run id}`` of the finished ConfVAE runs, newest first."""
+        runs = [r for r in self._registry().list(kind=RUN_KIND)
+                if r.file("params.msgpack").is_file()]
+        return {f"{r.name} ({r.id})": r.id for r in runs}
+
+    def generate(self, smiles: str, n_conformers: int = 5, model: str | None = None,
+                 etkdg: bool = True, mmff: bool = True, relax: bool = False,
+                 energies: bool = True, seed: int = 0) -> FunctionJob:
+        """Start making ``n_conformers`` conformers of ``smiles`` with each chosen method:
+        the ConfVAE run ``model`` (an id; None: none), ETKDG, ETKDG + MMFF. ``relax``:
+        minimise every conformer with GFN2-xTB first (ASE BFGS); ``energies``: GFN2-xTB
+        energies. Results land in ``ensembles`` (by method) when the job ends.
+
+        Raises:
+          ValueError: a SMILES RDKit cannot read, ``n_conformers`` outside 1-50, no method,
+            or a run that holds no trained conformer model.
+        """
+        graph = molecule_graph(smiles)
+        n = int(n_conformers)
+        if not 1 <= n <= MAX_CONFORMERS:
+            raise ValueError(f"ask for 1 to {MAX_CONFORMERS} conformers, not {n_conformers}")
+        generator = ConformerGenerator.from_run(model, self._registry()) if model else None
+        methods = {k: f for k, f in (
+            ("ConfVAE", generator and (lambda: generator.generate(smiles, n, seed)[1])),
+            ("ETKDG", etkdg and (lambda: etkdg_conformers(smiles, n, seed=seed))),
+            ("ETKDG + MMFF", mmff and (lambda: etkdg_conformers(smiles, n, seed=seed,
+                                                                 mmff=True)))) if f}
+        if not methods:
+            raise ValueError("choose a method: a ConfVAE model, ETKDG or ETKDG + MMFF")
+        Z = graph["atomic_numbers"]
+
+        def work(job: FunctionJob) -> Iterator[None]:
+            out: dict[str, Ensemble] = {}
+            steps = len(methods) * (1 + (relax or energies))
+            done = 0
+            for name, make in methods.items():
+                x = np.asarray(make(), np.float64)
+                done += 1
+                job.report(done, steps, message=f"{name}: {len(x)} conformers")
+                yield
+                e = np.full(len(x), np.nan)
+                if relax or energies:
+                    x, e = xtb_relax(Z, x)[:2] if relax else (x, xtb_energies(Z, x))
+                    done += 1
+                    job.report(done, steps, message=f"{name}: GFN2-xTB "
+                               f"{'minima' if relax else 'energies'}")
+                    yield
+                out[name] = Ensemble(Z, x, e)
+            self.smiles, self.ensembles = smiles, out
+            self.bonds = graph["pairs"][graph["types"] <= 4]
+            return out
+
+        return self._start(FunctionJob(work, unit="step", total=1))
+
+    def train(self, path: str, epochs: int = 50, **settings) -> ConformerJob:
+        """Start training ConfVAE on the training molecules of the conformer set file
+        ``path``; the run appears in ``models()`` when it ends.
+
+        Raises:
+          ValueError: no such file, or not a conformer set.
+        """
+        if not path or not Path(path).is_file():
+            raise ValueError(f"no conformer set file at {path!r} (make one with "
+                             "workbench.backmap.conformer_data.make_conformer_set)")
+        molecules = ConformerSet.load(path).train()
+        job = ConformerJob(molecules, registry=self.registry, epochs=int(epochs), **settings)
+        job.check()
+        return self._start(job)
+
+    def _start(self, job: Job) -> Job:
+        self.stop()
+        self.job = job
+        job.start()
+        return job
+
+    def stop(self) -> None:
+        """Stop the running job (kept results stay)."""
+        if self.job is not None and not self.job.finished:
+            self.job.cancel()
+
+    close = stop
