@@ -25,6 +25,9 @@ def test_index_page_lists_dashboards_offline(page, artifacts_dir, tmp_path):
         coarse = page.locator("a.card", has_text="coarse grain")
         assert coarse.get_attribute("href") == "./coarse_grain" and "force matching" in \
             coarse.inner_text()
+        backmap = page.locator("a.card", has_text="CGVAE")
+        assert backmap.get_attribute("href") == "./backmap" and "sample several" in \
+            backmap.inner_text()
         page.screenshot(path=str(artifacts_dir / "index.png"))
         assert page.log.external_requests() == []
         assert page.log.errors() == []
