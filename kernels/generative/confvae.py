@@ -28,7 +28,7 @@ torsions: ``extended_edges``), each with a type (the bond's order, or "1-3", "1-
   (``ImplicitEmbed3D``: all steps but the last without gradient).
   ``loss = nll + beta kl + gamma rmsd``.
 
-Generation (``sample``): latents from the prior, the decoder's mean lengths, then the inner
+Generation (``sample``): latents from the prior, lengths drawn from the decoder, then the inner
 problem with more steps. Lengths of pairs up to three bonds apart do not fix a stereocentre's
 handedness: as in the paper, chirality is not controlled.
 """
@@ -304,15 +304,18 @@ def loss_terms(model: ConfVAE, params, graphs: MolGraphs, x: Array, key: Array,
 
 
 def sample(model: ConfVAE, params, g: MolGraphs, key: Array, n_samples: int,
-           n_steps: int = 1000) -> Array:
-    """``[n_samples, n, 3]`` conformers (Å) of one padded molecule ``g``: prior latents,
-    mean edge lengths, ``n_steps`` of the inner problem."""
+           n_steps: int = 1000, length_noise: float = 1.0) -> Array:
+    """``[n_samples, n, 3]`` conformers (Å) of one padded molecule ``g``: prior latents, edge
+    lengths drawn from the decoder's Gaussian (as the authors draw them from their flow;
+    ``length_noise`` scales its standard deviation, 0: the mean), ``n_steps`` of the inner
+    problem."""
     def draw(k):
-        k1, k2 = jax.random.split(k)
+        k1, k2, k3 = jax.random.split(k, 3)
         mu, logvar = model.apply(params, g, method=ConfVAE.prior)
         z = mu + jnp.exp(0.5 * logvar) * jax.random.normal(k1, mu.shape, mu.dtype)
-        d, _ = model.apply(params, g, z, method=ConfVAE.decode)
-        return embed(g, d, start_positions(g, k2), n_steps)
+        d, log_sigma = model.apply(params, g, z, method=ConfVAE.decode)
+        d = d + length_noise * jnp.exp(log_sigma) * jax.random.normal(k3, d.shape, d.dtype)
+        return embed(g, jnp.maximum(d, 0.5), start_positions(g, k2), n_steps)
 
     return jax.vmap(draw)(jax.random.split(key, n_samples))
 

@@ -1,6 +1,6 @@
 """``ConformerSession``: the state behind the Backmap dashboard's Conformers tab, usable
-headless. Type a SMILES, get conformers from a trained ConfVAE run and from RDKit's ETKDG (with
-and without MMFF relaxation) side by side, each with its GFN2-xTB energy; train ConfVAE on a
+headless. Type a SMILES, get conformers from a trained ConfVAE run and from RDKit's ETKDG, each
+with and without MMFF relaxation, side by side, each with its GFN2-xTB energy; train ConfVAE on a
 conformer set file (``workbench.backmap.conformer_data``).
 
     s = ConformerSession()
@@ -31,14 +31,16 @@ from workbench.backmap.conformers import (
     RUN_KIND,
     ConformerGenerator,
     ConformerJob,
+    mmff_relax,
     molecule_graph,
 )
 from workbench.jobs import FunctionJob, Job
 from workbench.registry import RunRegistry
 
-__all__ = ["MAX_CONFORMERS", "ConformerSession", "Ensemble"]
+__all__ = ["MAX_CONFORMERS", "METHODS", "ConformerSession", "Ensemble"]
 
 MAX_CONFORMERS = 50  # per method: an xTB energy takes ~0.1 s, a relaxation a few seconds
+METHODS = ("ConfVAE", "ConfVAE + MMFF", "ETKDG", "ETKDG + MMFF")
 
 
 @dataclass
@@ -71,37 +73,45 @@ class ConformerSession:
         return {f"{r.name} ({r.id})": r.id for r in runs}
 
     def generate(self, smiles: str, n_conformers: int = 5, model: str | None = None,
-                 etkdg: bool = True, mmff: bool = True, relax: bool = False,
-                 energies: bool = True, seed: int = 0) -> FunctionJob:
-        """Start making ``n_conformers`` conformers of ``smiles`` with each chosen method:
-        the ConfVAE run ``model`` (an id; None: none), ETKDG, ETKDG + MMFF. ``relax``:
-        minimise every conformer with GFN2-xTB first (ASE BFGS); ``energies``: GFN2-xTB
-        energies. Results land in ``ensembles`` (by method) when the job ends.
+                 methods=METHODS, relax: bool = False, energies: bool = True,
+                 seed: int = 0) -> FunctionJob:
+        """Start making ``n_conformers`` conformers of ``smiles`` with each of ``methods``
+        (``METHODS``: ConfVAE, ConfVAE + MMFF, ETKDG, ETKDG + MMFF; ConfVAE from the run
+        ``model``, an id). ``relax``: minimise every conformer with GFN2-xTB (ASE BFGS; energies
+        of the minima); ``energies``: GFN2-xTB energies of the conformers as made. Results land
+        in ``ensembles`` (by method) when the job ends.
 
         Raises:
-          ValueError: a SMILES RDKit cannot read, ``n_conformers`` outside 1-50, no method,
-            or a run that holds no trained conformer model.
+          ValueError: a SMILES RDKit cannot read, ``n_conformers`` outside 1-50, no method or
+            an unknown one, a ConfVAE method without ``model``, or a run that holds no trained
+            conformer model.
         """
         graph = molecule_graph(smiles)
         n = int(n_conformers)
         if not 1 <= n <= MAX_CONFORMERS:
             raise ValueError(f"ask for 1 to {MAX_CONFORMERS} conformers, not {n_conformers}")
-        generator = ConformerGenerator.from_run(model, self._registry()) if model else None
-        methods = {k: f for k, f in (
-            ("ConfVAE", generator and (lambda: generator.generate(smiles, n, seed)[1])),
-            ("ETKDG", etkdg and (lambda: etkdg_conformers(smiles, n, seed=seed))),
-            ("ETKDG + MMFF", mmff and (lambda: etkdg_conformers(smiles, n, seed=seed,
-                                                                 mmff=True)))) if f}
+        methods = [m for m in METHODS if m in methods]
         if not methods:
-            raise ValueError("choose a method: a ConfVAE model, ETKDG or ETKDG + MMFF")
+            raise ValueError(f"choose a method: {', '.join(METHODS)}")
+        generator = None
+        if any(m.startswith("ConfVAE") for m in methods):
+            if not model:
+                raise ValueError("ConfVAE needs a trained model: choose one, train one, or "
+                                 "untick the ConfVAE methods")
+            generator = ConformerGenerator.from_run(model, self._registry())
+        make = {"ConfVAE": lambda: generator.generate(smiles, n, seed)[1],
+                "ConfVAE + MMFF": lambda: mmff_relax(smiles, generator.generate(smiles, n,
+                                                                                 seed)[1]),
+                "ETKDG": lambda: etkdg_conformers(smiles, n, seed=seed),
+                "ETKDG + MMFF": lambda: etkdg_conformers(smiles, n, seed=seed, mmff=True)}
         Z = graph["atomic_numbers"]
 
         def work(job: FunctionJob) -> Iterator[None]:
             out: dict[str, Ensemble] = {}
             steps = len(methods) * (1 + (relax or energies))
             done = 0
-            for name, make in methods.items():
-                x = np.asarray(make(), np.float64)
+            for name in methods:
+                x = np.asarray(make[name](), np.float64)
                 done += 1
                 job.report(done, steps, message=f"{name}: {len(x)} conformers")
                 yield

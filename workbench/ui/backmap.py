@@ -8,7 +8,8 @@ force matching, CG MD, CGVAE, backmapping, scores).
 run in their own threads. One periodic callback per browser session reads them and updates the
 page (no Bokeh model is touched from a worker). Bad choices are explained next to the widgets
 they concern and stay until the user acts again. Closing the tab stops the session's jobs.
-The page is a ``pn.Tabs`` (``tabs``) whose first tab is "Backmap"; more tabs can be appended.
+The page is a ``pn.Tabs`` (``tabs``): "Backmap", and "Conformers" (``workbench.ui.conformers``:
+conformers of a typed SMILES from ConfVAE and ETKDG side by side).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import panel as pn
 from bokeh.models import ColumnDataSource
 
 from workbench.backmap.cgvae import CGVAESettings
+from workbench.backmap.conformer_session import ConformerSession
 from workbench.backmap.session import MAX_SAMPLES, BackmapSession
 from workbench.ui.backmap_view import SampleView
+from workbench.ui.conformers import ConformerPanel
 from workbench.ui.datasets import alert, notice
 from workbench.ui.inputs import NumberInput, number_input, refused
 from workbench.ui.layout import BANNER, SIDEBAR_WIDTH, card
@@ -84,7 +87,9 @@ class BackmapDashboard(SessionDashboard):
                                     sizing_mode="stretch_width")
         self._clear_curve()
         self.loop_scores = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.tabs = pn.Tabs(("Backmap", self._backmap_tab()), sizing_mode="stretch_width")
+        self.conformers = ConformerPanel(ConformerSession(session.registry))
+        self.tabs = pn.Tabs(("Backmap", self._backmap_tab()), ("Conformers", self.conformers),
+                            sizing_mode="stretch_width")
         self._start()
 
     # --- cards ----------------------------------------------------------------------------------
@@ -279,6 +284,12 @@ class BackmapDashboard(SessionDashboard):
         self._draw_curve()
         self.view.refresh()
         self._draw_loop()
+        self.conformers.refresh()
+
+    def close(self) -> None:
+        """Stop refreshing and stop every job of the page (also when the tab closes)."""
+        self.conformers.session.close()
+        super().close()
 
     # --- layout ---------------------------------------------------------------------------------
     def _backmap_tab(self) -> pn.Row:

@@ -16,7 +16,7 @@ import pandas as pd
 import panel as pn
 from ase.data import chemical_symbols
 
-from workbench.backmap.conformer_session import MAX_CONFORMERS, ConformerSession
+from workbench.backmap.conformer_session import MAX_CONFORMERS, METHODS, ConformerSession
 from workbench.ui.datasets import alert, notice
 from workbench.ui.inputs import number_input, refused
 from workbench.ui.jobs import JobProgress
@@ -38,8 +38,7 @@ class ConformerPanel(pn.viewable.Viewer):
         self.n_conformers = number_input("Conformers per method", 5, (1, MAX_CONFORMERS),
                                          integer=True)
         self.model = pn.widgets.Select(label="ConfVAE model", options=[NO_MODEL])
-        self.methods = pn.widgets.CheckBoxGroup(options=["ETKDG", "ETKDG + MMFF"],
-                                                value=["ETKDG", "ETKDG + MMFF"])
+        self.methods = pn.widgets.CheckBoxGroup(options=list(METHODS), value=list(METHODS))
         self.relax = pn.widgets.Checkbox(label="Minimise with GFN2-xTB", value=False)
         self.generate_btn = pn.widgets.Button(label="Generate", color="success")
         self.generate_btn.on_click(lambda e: self.generate())
@@ -60,8 +59,7 @@ class ConformerPanel(pn.viewable.Viewer):
                                                 visible=False)
         self.caption = pn.pane.Markdown("Type a SMILES and press Generate.",
                                         sizing_mode="stretch_width")
-        self.table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
-                                          sizing_mode="stretch_width", height=260)
+        self.table = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width")
         self._shown = None
         self._models_seen: dict[str, str] | None = None
         self.shown_method.param.watch(lambda e: self._show(), "value")
@@ -79,8 +77,7 @@ class ConformerPanel(pn.viewable.Viewer):
         try:
             job = self.session.generate(
                 self.smiles.value.strip(), int(self.n_conformers.value), model=model,
-                etkdg="ETKDG" in self.methods.value, mmff="ETKDG + MMFF" in self.methods.value,
-                relax=self.relax.value)
+                methods=self.methods.value, relax=self.relax.value)
         except ValueError as exc:
             notice(self.generate_notice, f"**Not started:** {exc}")
             return
@@ -131,7 +128,7 @@ class ConformerPanel(pn.viewable.Viewer):
         self.shown_method.param.update(options=list(ensembles), value=next(iter(ensembles)))
         n = max(len(e.positions) for e in ensembles.values())
         self.shown_index.param.update(end=max(n, 2), value=1, visible=n > 1)
-        self.table.value = self._energy_table()
+        self.table.object = self._energy_table()
         self._show()
 
     def _energy_table(self) -> pd.DataFrame:
