@@ -16,7 +16,7 @@ unless ``--set`` names another), all in one run:
 The ConfVAE authors' PyTorch code, the natural peer, is not on PyPI (it needs torch_scatter and
 torchdiffeq of 2020), so the in-run peer is ETKDG, the method the paper compares against.
 
-    python benchmarks/conformers.py              # ~5 minutes on 2 cores
+    python benchmarks/conformers.py              # ~3 minutes on 2 cores
     python benchmarks/conformers.py --epochs 100 --set my_set.npz
 """
 
@@ -39,11 +39,11 @@ SHIPPED = Path(__file__).resolve().parents[1] / "notebooks" / "conformers-30.npz
 
 def _timed_generation(generate, molecules, ratio: int) -> tuple[dict, float]:
     """``({smiles: conformers}, conformers per second)``; each molecule generated once to warm
-    up (compilation, RDKit's first call), then timed."""
+    up (compilation for its shape and number, RDKit's first call), then timed."""
     out, seconds, count = {}, 0.0, 0
     for m in molecules:
         n = ratio * len(m.conformers)
-        generate(m.smiles, 1)
+        generate(m.smiles, n)
         t = time.perf_counter()
         out[m.smiles] = generate(m.smiles, n)
         seconds += time.perf_counter() - t
