@@ -75,3 +75,34 @@ def test_train_sample_switch_and_refuse(serve_boards, page, artifacts_dir):
     page.screenshot(path=str(artifacts_dir / "backmap_dashboard.png"), full_page=True)
     assert page.log.external_requests() == []
     assert page.log.errors() == []
+
+
+def test_conformers_tab_side_by_side_and_refuse(serve_boards, page):
+    """The Conformers tab: ETKDG and ETKDG + MMFF conformers of a typed SMILES appear in the
+    viewer with a GFN2-xTB energy table; switching method moves the drawn atoms; an unreadable
+    SMILES and a ConfVAE method without a model are refused under the button, and the notice
+    stays."""
+    app, boards = serve_boards(lambda: BackmapDashboard(BackmapSession()))
+    page.goto(app.url)
+    wait_until(lambda: boards, timeout=30, message="the page")
+    panel = boards[0].conformers
+    page.locator(".bk-tab", has_text="Conformers").first.click()
+    _fill(page, "Molecule (SMILES)", "OCCO")
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("needs a trained model").wait_for(timeout=10_000)
+    panel.methods.value = ["ETKDG", "ETKDG + MMFF"]
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("OCCO: ETKDG, conformer 1 of 5").wait_for(timeout=60_000)
+    page.get_by_text("ETKDG + MMFF ΔE (kcal/mol)").wait_for(timeout=10_000)
+    x_js = ATOMS_X_JS.replace("9", "10")
+    wait_js(page, f"() => ({x_js})() !== null", "ethylene glycol drawn", timeout_ms=20_000)
+    before = page.evaluate(x_js)
+    page.locator(".bk-btn", has_text="ETKDG + MMFF").first.click()
+    wait_js(page, f"(b) => {{ const x = ({x_js})(); return x && x.some((v, i) => "
+                  "Math.abs(v - b[i]) > 1e-3); }", "the MMFF conformer drawn", arg=before,
+            timeout_ms=10_000)
+    _fill(page, "Molecule (SMILES)", "C1CC")
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("cannot read the SMILES").wait_for(timeout=10_000)
+    page.wait_for_timeout(1000)  # several refreshes later the notice is still there
+    assert page.get_by_text("cannot read the SMILES").is_visible()

@@ -11,6 +11,8 @@ stays until the user acts again.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import panel as pn
@@ -24,6 +26,8 @@ from workbench.ui.layout import SIDEBAR_WIDTH, card
 from workbench.ui.viewer import MoleculeViewer
 
 NO_MODEL = "none (RDKit only)"
+#: the GFN2-xTB conformer set shipped with the repository (30 molecules; README)
+SHIPPED_SET = Path(__file__).resolve().parents[2] / "notebooks" / "conformers-30.npz"
 EV_TO_KCAL = 23.060548  # kcal/mol per eV
 
 
@@ -34,7 +38,7 @@ class ConformerPanel(pn.viewable.Viewer):
     def __init__(self, session: ConformerSession | None = None):
         super().__init__()
         self.session = session or ConformerSession()
-        self.smiles = pn.widgets.TextInput(label="SMILES", value="CCOCCO")
+        self.smiles = pn.widgets.TextInput(label="Molecule (SMILES)", value="CCOCCO")
         self.n_conformers = number_input("Conformers per method", 5, (1, MAX_CONFORMERS),
                                          integer=True)
         self.model = pn.widgets.Select(label="ConfVAE model", options=[NO_MODEL])
@@ -43,8 +47,9 @@ class ConformerPanel(pn.viewable.Viewer):
         self.generate_btn = pn.widgets.Button(label="Generate", color="success")
         self.generate_btn.on_click(lambda e: self.generate())
         self.generate_notice = alert()
-        self.set_path = pn.widgets.TextInput(label="Conformer set file (.npz)",
-                                             placeholder="conformers.npz")
+        self.set_path = pn.widgets.TextInput(
+            label="Conformer set file (.npz)", placeholder="conformers.npz",
+            value=str(SHIPPED_SET) if SHIPPED_SET.is_file() else "")
         self.epochs = number_input("Epochs", 50, (1, None), integer=True)
         self.train_btn = pn.widgets.Button(label="Train ConfVAE", color="primary")
         self.train_btn.on_click(lambda e: self.train())
@@ -54,7 +59,7 @@ class ConformerPanel(pn.viewable.Viewer):
         self.progress = JobProgress(auto_refresh=False)
         self.viewer = MoleculeViewer(height=420)
         self.shown_method = pn.widgets.RadioButtonGroup(options=["–"], color="light",
-                                                        variant="outline")
+                                                        variant="outline", visible=False)
         self.shown_index = pn.widgets.IntSlider(label="Conformer", start=1, end=2, value=1,
                                                 visible=False)
         self.caption = pn.pane.Markdown("Type a SMILES and press Generate.",
@@ -93,16 +98,16 @@ class ConformerPanel(pn.viewable.Viewer):
         self.progress.job = job
 
     def refresh_models(self) -> None:
-        """Offer the finished ConfVAE runs (newest first) when they changed."""
+        """Offer the finished ConfVAE runs (newest first) when they changed; a new run is
+        chosen."""
         models = self.session.models()
         if models != self._models_seen:
+            new = [m for m in models.values() if m not in (self._models_seen or {}).values()]
             self._models_seen = models
             value = self.model.value
             self.model.options = {NO_MODEL: NO_MODEL, **models}
-            if value in self.model.options.values():
-                self.model.value = value
-            elif models:
-                self.model.value = next(iter(models.values()))
+            self.model.value = new[0] if new else (value if value in models.values()
+                                                   else NO_MODEL)
 
     # --- refresh (event loop) -------------------------------------------------------------------
     def refresh(self) -> None:
@@ -125,20 +130,23 @@ class ConformerPanel(pn.viewable.Viewer):
         elements, species = np.unique(first.atomic_numbers, return_inverse=True)
         self.viewer.set_structure(first.positions[0], species,
                                   [chemical_symbols[z] for z in elements], bonds=s.bonds)
-        self.shown_method.param.update(options=list(ensembles), value=next(iter(ensembles)))
+        self.shown_method.param.update(options=list(ensembles), value=next(iter(ensembles)),
+                                       visible=True)
         n = max(len(e.positions) for e in ensembles.values())
         self.shown_index.param.update(end=max(n, 2), value=1, visible=n > 1)
         self.table.object = self._energy_table()
         self._show()
 
     def _energy_table(self) -> pd.DataFrame:
+        """GFN2-xTB energies above the lowest shown (kcal/mol): a row per conformer, a column
+        per method."""
         ensembles = self.session.ensembles
         energies = np.concatenate([e.energies_eV for e in ensembles.values()])
         lowest = np.nanmin(energies) if np.isfinite(energies).any() else np.nan
-        rows = [{"method": name, "conformer": k + 1,
-                 "ΔE (kcal/mol)": round(float((e - lowest) * EV_TO_KCAL), 2)}
-                for name, ens in ensembles.items() for k, e in enumerate(ens.energies_eV)]
-        return pd.DataFrame(rows)
+        table = pd.DataFrame({f"{name} ΔE (kcal/mol)": pd.Series(
+            np.round((e.energies_eV - lowest) * EV_TO_KCAL, 2)) for name, e in ensembles.items()})
+        table.insert(0, "conformer", np.arange(1, len(table) + 1))
+        return table
 
     def _show(self) -> None:
         ens = self.session.ensembles.get(self.shown_method.value)
