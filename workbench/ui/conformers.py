@@ -50,7 +50,7 @@ class ConformerPanel(pn.viewable.Viewer):
         self.set_path = pn.widgets.TextInput(
             label="Conformer set file (.npz)", placeholder="conformers.npz",
             value=str(SHIPPED_SET) if SHIPPED_SET.is_file() else "")
-        self.epochs = number_input("Epochs", 50, (1, None), integer=True)
+        self.epochs = number_input("ConfVAE epochs", 50, (1, None), integer=True)
         self.train_btn = pn.widgets.Button(label="Train ConfVAE", color="primary")
         self.train_btn.on_click(lambda e: self.train())
         self.stop_btn = pn.widgets.Button(label="Stop", color="danger")
