@@ -39,10 +39,9 @@ from flax import serialization
 
 from kernels.cg.mapping import map_positions
 from kernels.generative import cgvae as cv
-from workbench import io
 from workbench.backmap.metrics import bonds as covalent_bonds
 from workbench.coarse.autograin import data_digest
-from workbench.coarse.epochs import EpochJob, scan_epoch
+from workbench.coarse.epochs import EpochJob, TrainingSettings, scan_epoch
 from workbench.mapping import CGMapping
 from workbench.registry import Run, RunRegistry
 
@@ -57,7 +56,7 @@ _ARCHITECTURE = ("n_features", "n_latent", "n_encoder", "n_decoder", "n_prior", 
 _FIXED_ON_RESUME = ("seed", "batch_size", "validation_fraction", "precision", *_ARCHITECTURE)
 
 
-class CGVAESettings(param.Parameterized):
+class CGVAESettings(TrainingSettings):
     """Architecture and training settings of CGVAE (module docstring)."""
 
     n_features = param.Integer(default=64, bounds=(4, None), doc="Width of the features.")
@@ -73,21 +72,9 @@ class CGVAESettings(param.Parameterized):
     beta = param.Number(default=0.01, bounds=(0, None), doc="Weight of the KL term.")
     gamma = param.Number(default=1.0, bounds=(0, None),
                          doc="Weight of the distance term (bonds and bond angles).")
-    learning_rate = param.Number(default=1e-3, bounds=(0, None),
-                                 inclusive_bounds=(False, True), doc="Adam's initial rate.")
-    clip_norm = param.Number(default=1.0, bounds=(0, None), inclusive_bounds=(False, True),
-                             doc="Global gradient norm clip.")
-    epochs = param.Integer(default=100, bounds=(1, None), doc="Passes over the training frames.")
     batch_size = param.Integer(default=8, bounds=(1, None), doc="Frames per step.")
-    seed = param.Integer(default=0, doc="Seed of the weights, batches and noise.")
     validation_fraction = param.Number(default=0.1, bounds=(0, 0.9),
                                        doc="Last fraction of the frames held out.")
-    precision = param.Selector(default="float32", objects=["float32", "float64"],
-                               doc="Floating-point precision of the training.")
-
-    def settings(self) -> dict[str, Any]:
-        """The settings as JSON-able values."""
-        return {k: getattr(self, k) for k in CGVAESettings.param if k != "name"}
 
 
 def _model(settings: dict[str, Any], mapping: CGMapping) -> cv.CGVAE:
@@ -307,16 +294,7 @@ class BackmapJob(CGVAESettings, EpochJob):
 
     def _finished(self) -> None:
         if self._run is not None and self._prepared:
-            run = self._run
-            self._save_checkpoint()
-            with io.atomic_open(run.file(PARAMS_FILE), "wb", encoding=None) as fh:
-                fh.write(serialization.to_bytes(jax.device_get(self._state["params"])))
-            metrics = {"epochs": self.epoch, "wall_time_s": self._wall,
-                       "stop_reason": self.message, "n_beads": self.mapping.n_beads,
-                       "curves": {k: list(v) for k, v in self.curves.items()}}
-            if self.curves["epoch"]:
-                metrics.update({k: self.curves[k][-1] for k in CURVES[1:]})
-            run.save_metrics(metrics)
+            self._save_run(PARAMS_FILE, self._state["params"], n_beads=self.mapping.n_beads)
         super()._finished()
 
     @classmethod

@@ -50,7 +50,6 @@ import param
 from flax import serialization
 
 from kernels.cg import autograin as ag
-from workbench import io
 from workbench.coarse.epochs import EpochJob, scan_epoch
 from workbench.mapping import CGMapping, _renumber
 from workbench.registry import Run, RunRegistry
@@ -225,22 +224,15 @@ class AutograinJob(Autograin, EpochJob):
 
     def _finished(self) -> None:
         if self._run is not None and self._prepared:
-            run = self._run
-            self._save_checkpoint()
-            with io.atomic_open(run.file(PARAMS_FILE), "wb", encoding=None) as fh:
-                fh.write(serialization.to_bytes(self.params))
             mapping = self.mapping
-            mapping.save(run.file(MAPPING_FILE))
-            metrics = {"epochs": self.epoch, "wall_time_s": self._wall,
-                       "stop_reason": self.message, "n_beads_used": mapping.n_beads,
-                       "assignment": mapping.assignment.tolist(),
-                       "curves": {k: list(v) for k, v in self.curves.items()}}
+            mapping.save(self._run.file(MAPPING_FILE))
+            extra = {"n_beads_used": mapping.n_beads, "assignment": mapping.assignment.tolist()}
             if self.curves["epoch"]:
-                metrics.update({k: self.curves[k][-1] for k in CURVES[1:]})
-                metrics["val_rmsd_lsq"] = reconstruction_rmsd(
-                    mapping, self.positions[len(self._data["R"]):] if self.n_validation
-                    else self.positions, fit_positions=self.positions[:len(self._data["R"])])
-            run.save_metrics(metrics)
+                n_fit = len(self._data["R"])
+                extra["val_rmsd_lsq"] = reconstruction_rmsd(
+                    mapping, self.positions[n_fit:] if self.n_validation else self.positions,
+                    fit_positions=self.positions[:n_fit])
+            self._save_run(PARAMS_FILE, self.params, **extra)
         super()._finished()
 
     @classmethod

@@ -21,12 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import param
+from flax import serialization
 
+from workbench import io
 from workbench.jobs import Job
 from workbench.mlff.checkpoint import read_checkpoint, write_checkpoint
 from workbench.registry import Run, RunRegistry
 
-__all__ = ["EpochJob", "scan_epoch"]
+__all__ = ["EpochJob", "TrainingSettings", "scan_epoch"]
 
 
 def scan_epoch(grad_fn, optimizer: optax.GradientTransformation):
@@ -48,6 +50,30 @@ def scan_epoch(grad_fn, optimizer: optax.GradientTransformation):
         return state, jnp.mean(per_step, axis=0)
 
     return epoch
+
+
+class TrainingSettings(param.Parameterized):
+    """The optimiser and split settings of a training with Adam on a cosine schedule and
+    clipped gradients (CGVAE, ConfVAE); subclasses add theirs and may change a default."""
+
+    learning_rate = param.Number(default=1e-3, bounds=(0, None),
+                                 inclusive_bounds=(False, True), doc="Adam's initial rate.")
+    clip_norm = param.Number(default=1.0, bounds=(0, None), inclusive_bounds=(False, True),
+                             doc="Global gradient norm clip.")
+    epochs = param.Integer(default=100, bounds=(1, None), doc="Passes over the training data.")
+    batch_size = param.Integer(default=8, bounds=(1, None), doc="Examples per step.")
+    seed = param.Integer(default=0, doc="Seed of the weights, batches and noise.")
+    validation_fraction = param.Number(default=0.1, bounds=(0, 0.9),
+                                       doc="Last fraction of the data held out.")
+    precision = param.Selector(default="float32", objects=["float32", "float64"],
+                               doc="Floating-point precision of the training.")
+
+    def settings(self) -> dict[str, Any]:
+        """The settings (the parameters of the settings classes, not of a job) as JSON-able
+        values."""
+        owners = {k: type(self).param[k].owner for k in type(self).param if k != "name"}
+        return {k: getattr(self, k) for k, owner in owners.items()
+                if issubclass(owner, TrainingSettings) and not issubclass(owner, Job)}
 
 
 class EpochJob(Job):
@@ -123,6 +149,19 @@ class EpochJob(Job):
         return {"state": self._state, "epoch": np.int64(self.epoch),
                 "wall_time_s": np.float64(self._wall),
                 "curves": {k: np.asarray(v, np.float64) for k, v in self.curves.items()}}
+
+    def _save_run(self, params_file: str, params, **extra: Any) -> None:
+        """Write the checkpoint, ``params`` to ``params_file`` (flax serialization) and the
+        metrics: epochs, wall time, stop reason, ``extra``, the curves and their last values."""
+        run = self._run
+        self._save_checkpoint()
+        with io.atomic_open(run.file(params_file), "wb", encoding=None) as fh:
+            fh.write(serialization.to_bytes(jax.device_get(params)))
+        metrics = {"epochs": self.epoch, "wall_time_s": self._wall, "stop_reason": self.message,
+                   **extra, "curves": {k: list(v) for k, v in self.curves.items()}}
+        if self.curves["epoch"]:
+            metrics.update({k: v[-1] for k, v in self.curves.items() if k != "epoch"})
+        run.save_metrics(metrics)
 
     def _save_checkpoint(self) -> None:
         write_checkpoint(self._run.file(self.CHECKPOINT_FILE), self._checkpoint_state())
