@@ -31,6 +31,7 @@ __all__ = [
     "atomic_write_text",
     "json_dumps",
     "load_npz",
+    "load_saved_part",
     "read_json",
     "read_trajectory",
     "write_extxyz",
@@ -168,6 +169,15 @@ def load_npz(path: PathLike) -> dict[str, np.ndarray]:
             f"cannot load arrays from {path}: not a readable .npz file ({exc})"
         ) from exc
     raise ValueError(f"cannot load arrays from {path}: a single .npy array, not an .npz archive")
+
+
+def load_saved_part(path: PathLike) -> dict[str, np.ndarray] | None:
+    """``load_npz(path)``, or None when the file is missing or unreadable: a part of resumable
+    work that is redone rather than trusted."""
+    try:
+        return load_npz(path)
+    except ValueError:
+        return None
 
 
 def _np_info(value: Any) -> Any:

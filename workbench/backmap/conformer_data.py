@@ -499,12 +499,7 @@ def make_conformer_set(smiles: Sequence[str], out: str | os.PathLike[str], *,
 
 def _read_part(path: Path, smiles: str):
     """(conformers, energies, stats) of a saved molecule, or None (missing or unreadable)."""
-    if not path.exists():
-        return None
-    try:
-        data = io.load_npz(path)
-    except ValueError:
-        return None
-    if str(data.get("smiles")) != smiles:
+    data = io.load_saved_part(path)
+    if data is None or str(data.get("smiles")) != smiles:
         return None
     return data["conformers"], data["energies"], json.loads(str(data["stats"]))

@@ -263,13 +263,8 @@ def _claim_parts(parts: Path, key: dict) -> None:
 
 def _read_chunk(path: Path, size: int) -> dict[str, np.ndarray] | None:
     """A complete saved chunk of ``size`` frames, or None (missing or unreadable)."""
-    if not path.exists():
-        return None
-    try:
-        data = io.load_npz(path)
-    except ValueError:
-        return None
-    if "positions" not in data or len(data["positions"]) != size:
+    data = io.load_saved_part(path)
+    if data is None or "positions" not in data or len(data["positions"]) != size:
         return None
     return data
 
