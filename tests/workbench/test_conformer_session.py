@@ -5,7 +5,7 @@ energies; bad input refused before anything runs."""
 import numpy as np
 import pytest
 
-from workbench.backmap.conformer_data import etkdg_conformers
+from workbench.backmap.conformer_data import etkdg_conformers, xtb_energies
 from workbench.backmap.conformer_session import ConformerSession
 from workbench.backmap.conformers import ConformerJob
 from workbench.registry import RunRegistry
@@ -41,9 +41,21 @@ def test_three_methods_side_by_side_with_energies(session):
     assert len(session.bonds) == 9
 
 
+def test_a_charged_molecule_gets_its_charge(session):
+    """Acetate (total charge -1, an even number of electrons): the energies are GFN2-xTB's for
+    the anion (1e-8 eV), not for a neutral radical."""
+    job = session.generate("CC(=O)[O-]", 2, methods=["ETKDG"])
+    assert job.wait(60) and job.status == "completed", job.message
+    ens = session.ensembles["ETKDG"]
+    np.testing.assert_allclose(ens.energies_eV,
+                               xtb_energies(ens.atomic_numbers, ens.positions, charge=-1),
+                               atol=1e-8)
+
+
 def test_bad_input_is_refused(session, tmp_path):
     cases = [(lambda: session.generate("C1CC", 3), "cannot read"),
              (lambda: session.generate("CCO", 0), "1 to 50"),
+             (lambda: session.generate("[Na+]", 3), "single atom"),
              (lambda: session.generate("CCO", 3, methods=[]), "choose a method"),
              (lambda: session.generate("CCO", 3, methods=["ConfVAE"]), "needs a trained"),
              (lambda: session.train(str(tmp_path / "missing.npz")), "no conformer set")]

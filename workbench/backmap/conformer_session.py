@@ -117,7 +117,9 @@ class ConformerSession:
                 yield
                 e = np.full(len(x), np.nan)
                 if relax or energies:
-                    x, e = xtb_relax(Z, x)[:2] if relax else (x, xtb_energies(Z, x))
+                    q = graph["charge"]
+                    x, e = xtb_relax(Z, x, charge=q)[:2] if relax else \
+                        (x, xtb_energies(Z, x, charge=q))
                     done += 1
                     job.report(done, steps, message=f"{name}: GFN2-xTB "
                                f"{'minima' if relax else 'energies'}")

@@ -55,11 +55,11 @@ _FIXED_ON_RESUME = ("seed", "batch_size", "validation_fraction", "precision", "i
 def molecule_graph(smiles: str) -> dict[str, Any]:
     """The graph of ``smiles`` with hydrogens (RDKit ``AddHs``): ``atomic_numbers [n_atoms]``,
     extended edges ``pairs [e, 2]``, ``types [e]``, ``orders [e]``
-    (``kernels.generative.confvae.extended_edges``) and ``init [n_atoms, 3]`` a 2D depiction
-    (Å, RDKit ``Compute2DCoords``).
+    (``kernels.generative.confvae.extended_edges``), ``init [n_atoms, 3]`` a 2D depiction
+    (Å, RDKit ``Compute2DCoords``) and ``charge``, the total formal charge.
 
     Raises:
-      ValueError: a SMILES RDKit cannot read, or of more than one molecule.
+      ValueError: a SMILES RDKit cannot read, of more than one molecule, or of one atom.
     """
     from rdkit import Chem
     from rdkit.Chem import rdDepictor
@@ -70,6 +70,8 @@ def molecule_graph(smiles: str) -> dict[str, Any]:
     if len(Chem.GetMolFrags(mol)) > 1:
         raise ValueError(f"SMILES {smiles!r} holds more than one molecule (a '.')")
     mol = Chem.AddHs(mol)
+    if mol.GetNumAtoms() < 2:
+        raise ValueError(f"SMILES {smiles!r} is a single atom: it has no conformers")
     rdDepictor.Compute2DCoords(mol)
     bonds = np.array([[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] for b in mol.GetBonds()],
                      np.int64).reshape(-1, 2)
@@ -79,7 +81,8 @@ def molecule_graph(smiles: str) -> dict[str, Any]:
     return {"smiles": str(smiles),
             "atomic_numbers": np.array([a.GetAtomicNum() for a in mol.GetAtoms()], np.int64),
             "pairs": pairs, "types": types, "orders": edge_orders,
-            "init": mol.GetConformer().GetPositions()}
+            "init": mol.GetConformer().GetPositions(),
+            "charge": Chem.GetFormalCharge(mol)}
 
 
 def mmff_relax(smiles: str, positions, max_iters: int = 2000) -> np.ndarray:
