@@ -80,8 +80,8 @@ def test_train_sample_switch_and_refuse(serve_boards, page, artifacts_dir):
 def test_conformers_tab_side_by_side_and_refuse(serve_boards, page):
     """The Conformers tab: ETKDG and ETKDG + MMFF conformers of a typed SMILES appear in the
     viewer with a GFN2-xTB energy table; switching method moves the drawn atoms; an unreadable
-    SMILES and a ConfVAE method without a model are refused under the button, and the notice
-    stays."""
+    SMILES and a ConfVAE method without a model are refused under the button, a generation
+    that fails says so, and a later refusal replaces that notice and stays."""
     app, boards = serve_boards(lambda: BackmapDashboard(BackmapSession()))
     page.goto(app.url)
     wait_until(lambda: boards, timeout=30, message="the page")
@@ -101,8 +101,12 @@ def test_conformers_tab_side_by_side_and_refuse(serve_boards, page):
     wait_js(page, f"(b) => {{ const x = ({x_js})(); return x && x.some((v, i) => "
                   "Math.abs(v - b[i]) > 1e-3); }", "the MMFF conformer drawn", arg=before,
             timeout_ms=10_000)
-    _fill(page, "Molecule (SMILES)", "C1CC")
+    _fill(page, "Molecule (SMILES)", "CC(N)C(=O)O")  # ETKDG fails in the job: unassigned
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("Failed:").wait_for(timeout=30_000)
+    _fill(page, "Molecule (SMILES)", "C1CC")  # and the next refusal replaces that notice
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("cannot read the SMILES").wait_for(timeout=10_000)
+    assert not page.get_by_text("Failed:").is_visible()
     page.wait_for_timeout(1000)  # several refreshes later the notice is still there
     assert page.get_by_text("cannot read the SMILES").is_visible()

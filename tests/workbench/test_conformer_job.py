@@ -68,8 +68,10 @@ def test_stopped_and_resumed_training_repeats_an_unbroken_one(molecules, trained
 
 
 def test_bad_input_is_refused(molecules, tmp_path):
-    """A SMILES RDKit cannot read, conformers of the wrong size, no molecules, a split with no
-    training molecule, and zero conformers to generate are refused with their reason."""
+    """A SMILES RDKit cannot read, conformers of the wrong size or atom order, no molecules, a
+    split with no training molecule, a number of conformers that is not a whole number from 1,
+    and a molecule with stereo elements (the model does not control handedness) are refused
+    with their reason."""
     registry = RunRegistry(tmp_path)
     cases = [([("C1CC", molecules[0][1])], "cannot read"),
              ([("CCO", molecules[1][1])], "must be"),
@@ -78,8 +80,15 @@ def test_bad_input_is_refused(molecules, tmp_path):
     for mols, match in cases:
         with pytest.raises(ValueError, match=match):
             ConformerJob(mols, registry=registry, epochs=1, **SMALL).check()
-    with pytest.raises(ValueError, match="n_conformers"):
-        ConformerGenerator(None, None).generate("CCO", 0)
+    mirrored = [(s, x[:, ::-1]) for s, x in molecules]  # atoms in another order
+    with pytest.raises(ValueError, match="does not have its bonds"):
+        ConformerJob(mirrored, registry=registry, epochs=1, **SMALL).check()
+    for n in (0, 2.5):
+        with pytest.raises(ValueError, match="n_conformers"):
+            ConformerGenerator(None, None).generate("CCO", n)
+    for chiral in ("C[C@H](N)C(=O)O", "CC(N)C(=O)O", "C/C=C/C"):
+        with pytest.raises(ValueError, match="stereo"):
+            ConformerGenerator(None, None).generate(chiral, 2)
 
 
 @pytest.mark.slow  # ~40 s: 100 epochs on the shipped set and 110 conformers made

@@ -52,6 +52,23 @@ def test_a_charged_molecule_gets_its_charge(session):
                                atol=1e-8)
 
 
+def test_generating_leaves_a_training_running_and_stopped_runs_are_not_offered(session):
+    """A generation started during a training leaves it running; a training stopped early is
+    not offered as a model, the completed one is, labelled with its epochs."""
+    models = dict(session.models())
+    molecules = [(s, etkdg_conformers(s, 3, seed=1)) for s in ("CCO", "CCN")]
+    session.train_molecules(molecules, epochs=500, **SMALL)
+    training = session.training
+    job = session.generate("CCO", 2, methods=["ETKDG"], energies=False)
+    assert job.wait(60) and job.status == "completed"
+    assert training.status == "running"
+    session.stop()
+    training.wait(60)
+    assert training.status == "stopped"
+    assert session.models() == models
+    assert all(", 1 epochs," in label for label in models)
+
+
 def test_bad_input_is_refused(session, tmp_path):
     cases = [(lambda: session.generate("C1CC", 3), "cannot read"),
              (lambda: session.generate("CCO", 0), "1 to 50"),

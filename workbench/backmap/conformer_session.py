@@ -10,7 +10,8 @@ conformer set file (``workbench.backmap.conformer_data``).
 
 Bad input raises ``ValueError`` with a message fit for the page before anything runs (a SMILES
 RDKit cannot read, a run that holds no model, a file that is not a conformer set). One job at a
-time: a new one stops the running one.
+time of each kind: a new generation stops a running generation, a new training a running
+training.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ class ConformerSession:
 
     def __init__(self, registry: RunRegistry | None = None):
         self.registry = registry
-        self.job: Job | None = None
+        self.job: Job | None = None  # the job started last
+        self.generation: Job | None = None  # the last generation and training
+        self.training: ConformerJob | None = None
         self.smiles: str | None = None
         self.ensembles: dict[str, Ensemble] = {}
         self.bonds: np.ndarray | None = None
@@ -67,10 +70,12 @@ class ConformerSession:
         return self.registry or RunRegistry()
 
     def models(self) -> dict[str, str]:
-        """``{label: run id}`` of the finished ConfVAE runs, newest first."""
-        runs = [r for r in self._registry().list(kind=RUN_KIND)
+        """``{label: run id}`` of the ConfVAE runs that trained to the end, newest first;
+        the label gives the epochs and the last validation RMSD."""
+        runs = [r for r in self._registry().list(kind=RUN_KIND, status="completed")
                 if r.file("params.msgpack").is_file()]
-        return {f"{r.name} ({r.id})": r.id for r in runs}
+        return {f"{r.name}, {r.metrics.get('epochs')} epochs, validation RMSD "
+                f"{r.metrics.get('val_rmsd', float('nan')):.2f} Å ({r.id})": r.id for r in runs}
 
     def generate(self, smiles: str, n_conformers: int = 5, model: str | None = None,
                  methods=METHODS, relax: bool = False, energies: bool = True,
@@ -129,7 +134,9 @@ class ConformerSession:
             self.bonds = graph["pairs"][graph["types"] <= 4]
             return out
 
-        return self._start(FunctionJob(work, unit="step", total=1))
+        self.generation = self._start(FunctionJob(work, unit="step", total=1),
+                                       self.generation)
+        return self.generation
 
     def train(self, path: str, epochs: int = 50, **settings) -> ConformerJob:
         """Start training ConfVAE on the training molecules of the conformer set file
@@ -141,20 +148,32 @@ class ConformerSession:
         if not path or not Path(path).is_file():
             raise ValueError(f"no conformer set file at {path!r} (make one with "
                              "workbench.backmap.conformer_data.make_conformer_set)")
-        molecules = ConformerSet.load(path).train()
+        return self.train_molecules(ConformerSet.load(path).train(), epochs, **settings)
+
+    def train_molecules(self, molecules, epochs: int = 50, **settings) -> ConformerJob:
+        """Start training ConfVAE on ``molecules`` (as ``ConformerJob`` takes them).
+
+        Raises:
+          ValueError: what ``ConformerJob.check`` refuses.
+        """
         job = ConformerJob(molecules, registry=self.registry, epochs=int(epochs), **settings)
         job.check()
-        return self._start(job)
+        self.training = self._start(job, self.training)
+        return job
 
-    def _start(self, job: Job) -> Job:
-        self.stop()
+    def _start(self, job: Job, previous: Job | None) -> Job:
+        """Start ``job`` after stopping ``previous`` (a generation does not stop a training,
+        nor the other way round)."""
+        if previous is not None and not previous.finished:
+            previous.cancel()
         self.job = job
         job.start()
         return job
 
     def stop(self) -> None:
-        """Stop the running job (kept results stay)."""
-        if self.job is not None and not self.job.finished:
-            self.job.cancel()
+        """Stop the running jobs (kept results stay)."""
+        for job in (self.generation, self.training):
+            if job is not None and not job.finished:
+                job.cancel()
 
     close = stop

@@ -38,6 +38,7 @@ import param
 from flax import serialization
 
 from kernels.generative import confvae as cv
+from workbench.backmap.metrics import bond_matrix
 from workbench.coarse.epochs import EpochJob, TrainingSettings, scan_epoch
 from workbench.registry import Run, RunRegistry
 
@@ -56,7 +57,9 @@ def molecule_graph(smiles: str) -> dict[str, Any]:
     """The graph of ``smiles`` with hydrogens (RDKit ``AddHs``): ``atomic_numbers [n_atoms]``,
     extended edges ``pairs [e, 2]``, ``types [e]``, ``orders [e]``
     (``kernels.generative.confvae.extended_edges``), ``init [n_atoms, 3]`` a 2D depiction
-    (Å, RDKit ``Compute2DCoords``) and ``charge``, the total formal charge.
+    (Å, RDKit ``Compute2DCoords``), ``charge`` the total formal charge and ``stereo`` the
+    number of stereo elements (RDKit ``FindPotentialStereo``: stereocentres, stereo double
+    bonds).
 
     Raises:
       ValueError: a SMILES RDKit cannot read, of more than one molecule, or of one atom.
@@ -82,7 +85,8 @@ def molecule_graph(smiles: str) -> dict[str, Any]:
             "atomic_numbers": np.array([a.GetAtomicNum() for a in mol.GetAtoms()], np.int64),
             "pairs": pairs, "types": types, "orders": edge_orders,
             "init": mol.GetConformer().GetPositions(),
-            "charge": Chem.GetFormalCharge(mol)}
+            "charge": Chem.GetFormalCharge(mol),
+            "stereo": len(Chem.FindPotentialStereo(mol))}
 
 
 def mmff_relax(smiles: str, positions, max_iters: int = 2000) -> np.ndarray:
@@ -156,11 +160,17 @@ class ConformerGenerator:
         two 100-epoch models). The same seed gives the same conformers.
 
         Raises:
-          ValueError: a SMILES RDKit cannot read, or ``n_conformers < 1``.
+          ValueError: a SMILES RDKit cannot read, one with a stereocentre or a stereo double
+            bond (assigned or not: the model does not control handedness), or
+            ``n_conformers`` not a whole number >= 1.
         """
-        if int(n_conformers) < 1:
-            raise ValueError(f"n_conformers must be >= 1, got {n_conformers}")
+        if int(n_conformers) != n_conformers or n_conformers < 1:
+            raise ValueError(f"n_conformers must be a whole number >= 1, got {n_conformers}")
         m = molecule_graph(smiles)
+        if m["stereo"]:
+            raise ValueError(f"{smiles} has stereo elements ({m['stereo']}): ConfVAE's distances "
+                             "(pairs up to three bonds apart) do not fix a handedness, so it "
+                             "would make both mirror images; use ETKDG for it")
         n = len(m["atomic_numbers"])
         g = cv.pad_graphs([m], _round_up(n, 8), _round_up(len(m["pairs"]), 32))
         g = cv.MolGraphs(*(a[0].astype(self.dtype) if a.dtype.kind == "f" else a[0] for a in g))
@@ -210,7 +220,8 @@ class ConformerJob(ConfVAESettings, EpochJob):
 
     Raises (``check``, also on start):
       ValueError: no molecules, a SMILES RDKit cannot read, conformers whose shape does not
-        match their molecule, non-finite positions, or a split that leaves no training or no
+        match their molecule or whose first one lacks a bond of the graph (another atom order,
+        other units), non-finite positions, or a split that leaves no training or no
         validation molecule.
     """
 
@@ -261,6 +272,11 @@ class ConformerJob(ConfVAESettings, EpochJob):
                                  f"(atoms with hydrogens), got {x.shape}")
             if not np.all(np.isfinite(x)):
                 raise ValueError(f"the conformers of {smiles} must be finite")
+            bonded = g["pairs"][g["types"] <= 4]
+            if not bond_matrix(x[0], g["atomic_numbers"])[bonded[:, 0], bonded[:, 1]].all():
+                raise ValueError(f"the first conformer of {smiles} does not have its bonds "
+                                 "(covalent radii): are the atoms in the order of RDKit's "
+                                 "AddHs(MolFromSmiles(smiles)), in Å?")
         if self.n_validation_molecules >= len(self.molecules):
             raise ValueError(f"a validation fraction of {self.validation_fraction} of "
                              f"{len(self.molecules)} molecules leaves no training molecule")

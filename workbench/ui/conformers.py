@@ -65,7 +65,7 @@ class ConformerPanel(pn.viewable.Viewer):
         self.caption = pn.pane.Markdown("Type a SMILES and press Generate.",
                                         sizing_mode="stretch_width")
         self.table = pn.pane.DataFrame(pd.DataFrame(), index=False, sizing_mode="stretch_width")
-        self._shown = None
+        self._shown = self._reported = None
         self._models_seen: dict[str, str] | None = None
         self.shown_method.param.watch(lambda e: self._show(), "value")
         self.shown_index.param.watch(lambda e: self._show(), "value")
@@ -114,11 +114,13 @@ class ConformerPanel(pn.viewable.Viewer):
         """Follow the session's job and show new conformers (call on the event loop)."""
         job = self.progress.job
         self.progress.refresh()
-        if job is not None and job.finished and job.status == "failed" and job is not self._shown:
-            self._shown = job
-            notice(self.generate_notice, f"**Failed:** {job.message}")
-        if job is not None and job.finished:
+        if job is not None and job.finished and job is not self._reported:
+            self._reported = job
             self.refresh_models()
+            if job.status == "failed":
+                where = self.train_notice if job is self.session.training else \
+                    self.generate_notice
+                notice(where, f"**Failed:** {job.message}")
         if self.session.ensembles is not self._shown and self.session.ensembles:
             self._shown = self.session.ensembles
             self._draw_new()
@@ -155,10 +157,12 @@ class ConformerPanel(pn.viewable.Viewer):
         k = min(self.shown_index.value, len(ens.positions)) - 1
         x = ens.positions[k]
         self.viewer.update_positions(x - x.mean(axis=0))
-        e = ens.energies_eV
-        energy = "" if not np.isfinite(e[k]) else \
-            f", GFN2-xTB energy {e[k]:.4f} eV ({(e[k] - np.nanmin(e)) * EV_TO_KCAL:.2f} " \
-            "kcal/mol above this method's lowest)"
+        e, energy = ens.energies_eV[k], ""
+        if np.isfinite(e):
+            lowest = np.nanmin(np.concatenate([x.energies_eV for x in
+                                               self.session.ensembles.values()]))
+            energy = (f", GFN2-xTB energy {e:.4f} eV ({(e - lowest) * EV_TO_KCAL:.2f} kcal/mol "
+                      "above the lowest shown)")
         self.caption.object = (f"**{self.session.smiles}**: {self.shown_method.value}, "
                                f"conformer {k + 1} of {len(ens.positions)}{energy}")
 
