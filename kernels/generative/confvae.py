@@ -43,11 +43,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from kernels.generative.cgvae import gaussian_kl
+from kernels.generative.cgvae import N_ELEMENTS, gaussian_kl
 
 Array = jnp.ndarray
-#: atomic numbers embedded (1 ... 118)
-N_ELEMENTS = 119
 #: edge types: 1-4 bond orders single, double, triple, aromatic; 5 pairs two bonds apart
 #: (1-3); 6 three bonds apart (1-4); 0 padding
 BOND_TYPES = {1.0: 1, 2.0: 2, 3.0: 3, 1.5: 4}
@@ -114,6 +112,11 @@ def pad_graphs(molecules, n_atoms: int | None = None, n_edges: int | None = None
         out["edge_mask"][k, :ne] = 1
         out["init"][k, :na] = m["init"]
     return MolGraphs(**{k: jnp.asarray(v) for k, v in out.items()})
+
+
+def cast(graphs: MolGraphs, dtype) -> MolGraphs:
+    """``graphs`` with its float arrays (masks, ``init``) in ``dtype``."""
+    return MolGraphs(*(a.astype(dtype) if a.dtype.kind == "f" else a for a in graphs))
 
 
 def take(graphs: MolGraphs, index) -> MolGraphs:

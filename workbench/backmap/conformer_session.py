@@ -104,9 +104,15 @@ class ConformerSession:
                 raise ValueError("ConfVAE needs a trained model: choose one, train one, or "
                                  "untick the ConfVAE methods")
             generator = ConformerGenerator.from_run(model, self._registry())
-        make = {"ConfVAE": lambda: generator.generate(smiles, n, seed)[1],
-                "ConfVAE + MMFF": lambda: mmff_relax(smiles, generator.generate(smiles, n,
-                                                                                 seed)[1]),
+        made: dict[str, np.ndarray] = {}  # ConfVAE's conformers, made once for both methods
+
+        def confvae() -> np.ndarray:
+            if "x" not in made:
+                made["x"] = generator.generate(smiles, n, seed)[1]
+            return made["x"]
+
+        make = {"ConfVAE": confvae,
+                "ConfVAE + MMFF": lambda: mmff_relax(smiles, confvae()),
                 "ETKDG": lambda: etkdg_conformers(smiles, n, seed=seed),
                 "ETKDG + MMFF": lambda: etkdg_conformers(smiles, n, seed=seed, mmff=True)}
         Z = graph["atomic_numbers"]

@@ -173,7 +173,7 @@ class ConformerGenerator:
                              "would make both mirror images; use ETKDG for it")
         n = len(m["atomic_numbers"])
         g = cv.pad_graphs([m], _round_up(n, 8), _round_up(len(m["pairs"]), 32))
-        g = cv.MolGraphs(*(a[0].astype(self.dtype) if a.dtype.kind == "f" else a[0] for a in g))
+        g = cv.take(cv.cast(g, self.dtype), 0)
         out = self._sample(self.params, g, jax.random.PRNGKey(seed), int(n_conformers),
                            int(n_steps), float(length_noise))
         return m["atomic_numbers"], np.asarray(out, np.float64)[:, :n]
@@ -288,8 +288,7 @@ class ConformerJob(ConfVAESettings, EpochJob):
         self.check()
         dtype = jnp.dtype(self.precision)
         graphs = cv.pad_graphs(self._graphs)
-        self._all = cv.MolGraphs(*(a.astype(dtype) if a.dtype.kind == "f" else a
-                                   for a in graphs))
+        self._all = cv.cast(graphs, dtype)
         n = self._all.species.shape[1]
         mol_of, frames = [], []
         for k, (_, x) in enumerate(self.molecules):
