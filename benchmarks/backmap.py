@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.checks import checked, machine  # noqa: E402
+from benchmarks.checks import checked, machine, seconds_per_chunk  # noqa: E402
 
 
 def _rate(fn, n_frames: int, repeats: int = 3) -> float:
@@ -64,10 +64,7 @@ def main(argv=None) -> None:
                                         ds.masses)
         job = BackmapJob(R, Z, mapping, registry=RunRegistry(Path(tmp) / "runs"),
                          epochs=args.epochs)
-        ends = []
-        for _ in job.irun():
-            ends.append(time.perf_counter())
-        epoch_s = checked("seconds per epoch", float(np.mean(np.diff(ends))))
+        epoch_s = seconds_per_chunk(job)
         n_train = job.n_train
         model = job.backmapper
         linear = LinearBackmapper.fit(R[:n_train], mapping)

@@ -7,8 +7,11 @@ from __future__ import annotations
 import math
 import os
 import platform
+import time
 
-__all__ = ["BenchmarkError", "checked", "load_average", "machine"]
+import numpy as np
+
+__all__ = ["BenchmarkError", "checked", "load_average", "machine", "seconds_per_chunk"]
 
 
 class BenchmarkError(RuntimeError):
@@ -37,3 +40,10 @@ def checked(name: str, value: float) -> float:
         raise BenchmarkError(f"{name} measured {value!r}: a rate must be a positive number; "
                              "the run did not measure what it says (see above)")
     return value
+
+
+def seconds_per_chunk(job) -> float:
+    """Run ``job`` (a ``workbench.jobs.Job``) to the end; the mean seconds between its chunks
+    (epochs, for a training), so the first one, which compiles, is left out."""
+    ends = [time.perf_counter() for _ in job.irun()]
+    return checked("seconds per chunk", float(np.mean(np.diff(ends))))

@@ -29,10 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.checks import checked, machine  # noqa: E402
+from benchmarks.checks import checked, machine, seconds_per_chunk  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[1] / "notebooks" / "conformers-30.npz"
 
@@ -69,10 +67,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         job = ConformerJob(train, registry=RunRegistry(Path(tmp) / "runs"), epochs=args.epochs,
                            seed=args.seed)
-        ends = []
-        for _ in job.irun():
-            ends.append(time.perf_counter())
-        epoch_s = checked("seconds per epoch", float(np.mean(np.diff(ends))))
+        epoch_s = seconds_per_chunk(job)
         gen = job.generator
     seed = args.seed
     methods = {
