@@ -193,7 +193,8 @@ class ForceSplinePair(SplinePair):
 
 @dataclass(frozen=True)
 class NeuralPair:
-    """Neural pair potential ``u(r) = eps_p (sigma_p / r)^12 + S(r) MLP(rbf(r))``.
+    """Neural pair potential ``u(r) = eps_p (sigma_p / r)^n + S(r) MLP(rbf(r))`` (``n =
+    prior_power``, 12 by default as in mdgrad).
 
     ``rbf`` is ``n_basis`` Gaussians on ``[0, r_cutoff]``; ``S`` is a cosine switch to zero at the
     cutoff; the repulsive prior keeps atoms apart before and during training (DiffSim).
@@ -215,6 +216,7 @@ class NeuralPair:
     prior_sigma: float = 0.9
     prior_epsilon: float = 1.0
     table_knots: int = 0
+    prior_power: float = 12.0
 
     def init_params(self, key: Array, n_species: int = 1, scale: float = 0.1,
                     dtype: Any = jnp.float32) -> Params:
@@ -253,7 +255,7 @@ class NeuralPair:
 
         def u(dr: Array, pair_id: Array = 0, **_) -> Array:
             switch = 0.5 * (jnp.cos(jnp.pi * jnp.clip(dr / rc, 0.0, 1.0)) + 1.0)
-            return self.prior_epsilon * (self.prior_sigma / dr) ** 12 + \
+            return self.prior_epsilon * (self.prior_sigma / dr) ** self.prior_power + \
                 switch * net(dr, pair_id=pair_id)
 
         return u

@@ -30,6 +30,9 @@ from kernels.learned_pair import (
 
 LEARNED = ("spline", "neural")
 
+#: a neural potential's repulsive prior, in ``model`` (``kernels.learned_pair.NeuralPair``)
+PRIOR_KEYS = ("prior_sigma", "prior_epsilon", "prior_power")
+
 
 class PairPotential(param.Parameterized):
     """An analytic pair potential from ``kernels.potentials.FAMILIES``."""
@@ -40,7 +43,8 @@ class PairPotential(param.Parameterized):
                         "missing ones take the family defaults. A learned family's table or "
                         "network.")
     model = param.Dict(default={}, doc="Learned families only: spline {'r_min'}, neural "
-                       "{'hidden', 'table_knots' (default 0: the network on every pair)} "
+                       "{'hidden', 'table_knots' (default 0: the network on every pair), "
+                       "'prior_sigma', 'prior_epsilon', 'prior_power' (default 0.9, 1, 12)} "
                        "(see kernels.learned_pair).")
     r_cutoff = param.Number(default=2.5, bounds=(0, None), inclusive_bounds=(False, True),
                             doc="Cutoff distance (length units).")
@@ -131,8 +135,9 @@ class PairPotential(param.Parameterized):
             u = np.asarray(self.params.get("u", np.zeros((1, 2))))
             return SplinePair(r_min=float(self.model["r_min"]), r_cutoff=self.r_cutoff,
                               n_knots=u.shape[-1])
+        prior = {k: float(self.model[k]) for k in PRIOR_KEYS if k in self.model}
         return NeuralPair(r_cutoff=self.r_cutoff, hidden=tuple(self.model.get("hidden", (32, 32))),
-                          table_knots=int(self.model.get("table_knots", 0)))
+                          table_knots=int(self.model.get("table_knots", 0)), **prior)
 
     def _learned_params(self, n_species: int) -> dict:
         """The table or network as float arrays, with its shapes checked."""

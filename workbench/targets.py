@@ -29,6 +29,7 @@ import numpy as np
 import param
 from ase.data import atomic_masses, atomic_numbers
 from jax_md import space
+from scipy.special import ndtr
 
 from kernels.observables.rdf import check_r_max, rdf_smooth
 from workbench import io, rdf_files
@@ -347,16 +348,25 @@ class TargetRDF(param.Parameterized):
 def _smeared(r: np.ndarray, g: np.ndarray, r_max: float, n_bins: int, sigma: float
              ) -> np.ndarray:
     """``[n_bins]`` at the bin centres ``c`` of ``[0, r_max]``: the g of pairs distributed as
-    ``r^2 g(r)`` (g linearly interpolated, its last value past the end), each spread by a
-    Gaussian of width ``sigma``, per shell volume: ``int r^2 g(r) N(c - r; sigma) dr`` over
-    the bin's mean ``r^2``."""
+    ``r^2 g(r)``, each spread by a Gaussian of width ``sigma``, per shell volume: ``int r^2
+    g(r) N(c - r; sigma) dr`` over the bin's mean ``r^2``, integrated exactly. g is constant
+    across each target bin (edges halfway between its points; 0 before the first, its last
+    value past the end), as a histogram is: interpolating linearly between bin averages would
+    smear them by another ``spacing^2 / 6`` of variance, which took a DiffSim fit of LJ on a
+    histogram of 0.025 sigma bins to epsilon 4.5 % low."""
     width = r_max / n_bins
-    step = max(min(sigma, width) / 8.0, width / 50.0)
-    fine = np.arange(0.5 * step, r_max + 6.0 * sigma, step)
-    weight = fine**2 * np.interp(fine, r, g, left=0.0, right=g[-1]) * step
     centres = (np.arange(n_bins) + 0.5) * width
-    kernel = np.exp(-0.5 * ((centres[None, :] - fine[:, None]) / sigma) ** 2)
-    return weight @ kernel / (np.sqrt(2.0 * np.pi) * sigma * (centres**2 + width**2 / 12.0))
+    edges = np.concatenate([[max(0.0, r[0] - 0.5 * (r[1] - r[0]))], 0.5 * (r[1:] + r[:-1]),
+                            [np.inf]])
+    z = (edges[:, None] - centres[None, :]) / sigma  # [n_edges, n_bins]
+    phi = np.exp(-0.5 * z**2) / np.sqrt(2.0 * np.pi)
+    z_phi = np.zeros_like(z)
+    finite = np.isfinite(z)
+    z_phi[finite] = z[finite] * phi[finite]
+    # int over a bin of (c + sigma z)^2 phi(z) dz, from the antiderivative at each edge
+    antiderivative = ((centres**2 + sigma**2) * ndtr(z) - 2.0 * centres * sigma * phi
+                      - sigma**2 * z_phi)
+    return g @ np.diff(antiderivative, axis=0) / (centres**2 + width**2 / 12.0)
 
 
 def _from_mass_density(mass_density: float, masses, units: str, density, species_names,

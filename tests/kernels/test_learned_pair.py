@@ -143,3 +143,12 @@ def test_force_weights_give_the_spline_force(cls):
     m = y[0] @ jnp.asarray(spline.curvature_matrix()).T
     local = wa[:, 0] * y[0][i] + wa[:, 1] * y[0][i + 1] + wb[:, 0] * m[i] + wb[:, 1] * m[i + 1]
     np.testing.assert_allclose(local, force, rtol=1e-12, atol=1e-12)
+
+
+def test_the_prior_takes_its_own_sigma_epsilon_and_power():
+    # with a zero network the potential is the prior alone: 0.5 (1.2 / r)^6 (mdgrad's water
+    # priors differ from the default 1 (0.9 / r)^12)
+    model = lp.NeuralPair(r_cutoff=2.5, prior_sigma=1.2, prior_epsilon=0.5, prior_power=6)
+    params = jax.tree_util.tree_map(jnp.zeros_like, model.init_params(jax.random.PRNGKey(0)))
+    r = jnp.asarray([0.8, 1.2, 2.0])
+    np.testing.assert_allclose(model.pair_fn(params)(r), 0.5 * (1.2 / r) ** 6, rtol=1e-6)

@@ -2,6 +2,7 @@
 analytic parameters from a saved fit run) that a ``Simulation`` runs, and as an ASE calculator
 checked against ASE's own Lennard-Jones calculator."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -85,6 +86,31 @@ def test_neural_potential_round_trips_through_json_and_simulates():
     sim = Simulation(system, temperature=1.2, n_steps=200, stride=50)
     sim.run(progress=False)
     assert sim.status == "completed" and np.isfinite(sim.trajectory.thermo["potential"]).all()
+
+
+def test_a_fitted_networks_prior_travels_with_its_potential():
+    # a neural fit's prior (FitSettings.neural_prior) is in the PairPotential it saves, and a
+    # potential saved before priors were configurable keeps the old default (0.9, 1, 12)
+    from workbench.fit.parameters import pair_model, to_pair_potential
+    from workbench.fit.settings import FitSettings
+
+    prior = {"prior_sigma": 1.1, "prior_epsilon": 0.3, "prior_power": 9.0}
+    settings = FitSettings(family="neural", neural_prior=prior)
+    model = pair_model(settings)
+    potential = to_pair_potential(settings, model.init_params(jax.random.PRNGKey(0)))
+    again = PairPotential.from_dict(potential.to_dict())._model()
+    assert (again.prior_sigma, again.prior_epsilon, again.prior_power) == (1.1, 0.3, 9.0)
+    old = PairPotential(family="neural", model={"hidden": [32, 32]})._model()
+    assert (old.prior_sigma, old.prior_epsilon, old.prior_power) == (0.9, 1.0, 12.0)
+    with pytest.raises(ValueError, match="neural_prior takes"):
+        FitSettings(family="neural", neural_prior={"sigma": 1.0}, targets=[_flat()]).check()
+
+
+def _flat():
+    from workbench.targets import TargetRDF
+
+    r = np.linspace(0.05, 2.5, 50)
+    return TargetRDF(r=r, g=np.ones_like(r), density=0.7, temperature=1.2)
 
 
 @pytest.mark.parametrize("family, start", [("lj", {"sigma": 0.95, "epsilon": 1.05}),

@@ -35,8 +35,7 @@ def quick_target():
 
 @pytest.fixture(scope="module")
 def precise_target():
-    # 150,000 steps: pins epsilon (the weakly determined direction) to ~0.5 % (measured: the
-    # projection of g(r) noise on d g / d ln(epsilon) scatters by 2.1 % between 10,000-step runs)
+    # 150,000 steps: IBI's validation fits it to integral |dg| < 0.02, below its noise
     return _reference_target(150_000)
 
 
@@ -178,7 +177,7 @@ def test_fit_history_cancel_save_and_reload(quick_target, tmp_path):
 def test_exploding_simulation_stops_and_restores_last_good_parameters(quick_target):
     # a learning rate of 4 in log units: Adam's first step multiplies sigma by e^(+-4); the
     # next simulation blows up (or the NaN check fires) and the fit must stop cleanly
-    fit = _quick_fit(quick_target, learning_rate=4.0)
+    fit = _quick_fit(quick_target, optimizer="adam", learning_rate=4.0)
     fit.fit(5)
     assert fit.status == "failed"
     assert "restored the last good parameters" in fit.message
@@ -221,33 +220,37 @@ def test_binary_mixture_two_state_points_and_replicas_take_a_step():
     assert sigma.shape == (2, 2) and sigma[0, 1] == sigma[1, 0]  # species matrices stay symmetric
     assert not np.allclose(sigma, start["sigma"])
     assert len(fit.last_rdf) == 2 and fit.last_rdf[0].shape == (3, 40)
+    labels, values = fit._map.vector(fit.params)  # what convergence is judged on
+    assert labels[:3] == ["ln sigma[A-A]", "ln sigma[A-B]", "ln sigma[B-B]"]
+    assert len(labels) == 6 and np.exp(values[1]) == pytest.approx(fit.params["sigma"][0, 1])
 
 
-# --- the issue's validation targets (slow) ------------------------------------------------
+def test_a_neural_fit_at_its_defaults_fits_in_memory(quick_target):
+    # issue 11: the network on every pair with full backpropagation asked for 30-37 GB (the
+    # machine has 24 GB). At the defaults (256 atoms, 240 steps an iteration, truncated
+    # backpropagation over windows of 120, the network tabulated at 256 knots), XLA's memory
+    # analysis of one gradient step gives 1.68 GB of temporaries (jax 0.10, CPU); bound 2 GiB.
+    fit = PotentialFit(quick_target, family="neural", equilibration=100)
+    fit.prepare()
+    pt = fit._points[0]
+    compiled = pt.value_and_grad.lower(fit._theta, pt.state, pt.kT, pt.g_target).compile()
+    assert compiled.memory_analysis().temp_size_in_bytes < 2 * 2**30
+
 
 @pytest.mark.slow
-def test_diffsim_fit_recovers_sigma_and_epsilon_within_2_percent(precise_target):
-    # Issue 4: from the workbench's own g(r) of LJ at rho* = 0.7, T* = 1.2 (sigma = epsilon = 1),
-    # a DiffSim fit started 20 % off (sigma 0.8, epsilon 1.2) recovers both within 2 %.
-    # epsilon is weakly determined by one g(r) (a sigma-epsilon valley with a curvature ratio of
-    # ~3,000), so the fit uses Gauss-Newton steps with the truncated-backprop Jacobian and
-    # averages the parameters of the last iterations (sampling noise dominates there).
-    fit = PotentialFit(
-        precise_target, family="lj", initial_params={"sigma": 0.8, "epsilon": 1.2},
-        optimizer="gauss_newton", gn_step=0.3, plateau_patience=1000,
-        n_atoms=108, equilibration=1000, steps_per_iteration=1200, window=120, grad_steps=240,
-        stride=40, average_last=100, seed=1)
-    fit.fit(120)
+def test_a_neural_fit_lowers_the_loss(quick_target):
+    # from random weights (and the r^-12 prior) at the default learning rate, 20 iterations
+    # of a small box take the loss down: the mean of the last four over the first four was
+    # 0.09, 0.41, 0.15, 0.15 over seeds 0-3 (one iteration's loss scatters by ~10 %); bound 0.6
+    fit = PotentialFit(quick_target, family="neural", n_atoms=108, equilibration=200,
+                       steps_per_iteration=120, window=120, stride=10, seed=0)
+    fit.fit(20)
+    loss = fit.history["loss"]
     assert fit.status == "completed"
-    params = fit.fitted_params()
-    # Tolerances from the measured spread, target and fit seeds varied together (as another
-    # machine's chaotic trajectories vary them): over seeds 0-3 sigma = 1.0006 +- 0.0006 and
-    # epsilon = 0.993 +- 0.010 (one standard deviation); an earlier version's 4 seeds reached
-    # epsilon 0.953 once. epsilon's 2 % (2 standard deviations) failed on fresh clones; 5 % is
-    # 5 of them, and still 4x closer than the 20 % start. sigma keeps its 2 % (30 of them).
-    assert params["sigma"] == pytest.approx(1.0, rel=0.02)
-    assert params["epsilon"] == pytest.approx(1.0, rel=0.05)
+    assert np.mean(loss[-4:]) < 0.6 * np.mean(loss[:4])
 
+
+# --- the issue's validation targets (slow; DiffSim's: test_diffsim_state_points.py) ------
 
 @pytest.mark.slow
 def test_ibi_reaches_integrated_rdf_error_below_0_02(precise_target):

@@ -78,6 +78,25 @@ class ParameterMap:
         mean = jax.tree_util.tree_map(lambda *a: jnp.mean(jnp.stack(a), axis=0), *thetas)
         return self.natural(mean)
 
+    def vector(self, params: dict) -> tuple[list[str], np.ndarray]:
+        """Fitted analytic ``params`` as labelled optimiser variables: ``(labels, values
+        [p])``, each species matrix by its upper triangle; labels ``"ln sigma"`` for a
+        logarithm, ``"ln sigma[A-B]"`` for a species pair."""
+        names = self.settings.targets[0].species_names if self.settings.targets else []
+        labels, values = [], []
+        for k, v in self.theta_of(params).items():
+            v = np.asarray(v, float)
+            prefix = f"ln {k}" if k in self.logs else k
+            if v.ndim == 0:
+                labels.append(prefix)
+                values.append(float(v))
+                continue
+            for i, j in zip(*np.triu_indices(len(v)), strict=True):
+                pair = "-".join(names[a] if a < len(names) else str(a) for a in (i, j))
+                labels.append(f"{prefix}[{pair}]")
+                values.append(float(v[i, j]))
+        return labels, np.asarray(values)
+
     def complete(self, params: dict) -> dict:
         """Every family parameter: ``params``, else the starting value, else the default."""
         if self.learned:
@@ -126,7 +145,7 @@ def pair_model(settings: FitSettings) -> SplinePair | NeuralPair | None:
                           n_knots=settings.n_knots)
     if settings.family == "neural":
         return NeuralPair(r_cutoff=settings.r_cutoff, hidden=tuple(settings.neural_hidden),
-                          table_knots=settings.neural_table_knots)
+                          table_knots=settings.neural_table_knots, **settings.neural_prior)
     return None
 
 
@@ -157,7 +176,7 @@ def to_pair_potential(settings: FitSettings, params: dict) -> PairPotential:
         model = {"r_min": settings.first_knot}
     elif settings.family == "neural":
         model = {"hidden": list(settings.neural_hidden),
-                 "table_knots": settings.neural_table_knots}
+                 "table_knots": settings.neural_table_knots, **settings.neural_prior}
     return PairPotential(family=settings.family, params=ParameterMap(settings).complete(params),
                          model=model,
                          r_cutoff=settings.r_cutoff, mode=settings.cutoff_mode,

@@ -27,8 +27,8 @@ Units: reduced LJ units for the boxes the fit builds: ``timestep`` in tau, ``fri
 1/tau, temperatures as T*, lengths in sigma. Targets in ASE units (r in Å, density per Å^3, T
 in K; ``TargetRDF.from_file(..., units="ase")``) are converted with ``reduced_units`` (given,
 or ``TargetRDF.default_reduced_units`` of the first target), recorded in the run: then
-``initial_params`` of an analytic family are in Å and eV as well, and ``physical_params``
-gives the results back in them.
+``initial_params`` of an analytic family and a network's ``neural_prior`` are in Å and eV as
+well, and ``physical_params`` gives the results back in them.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ import param
 
 from kernels import diffsim, ibi
 from kernels.potentials import get_family
+from workbench.fit.convergence import Convergence, assess
 from workbench.fit.optimizers import (
     GaussNewtonMeans,
     adam_step,
@@ -79,6 +80,12 @@ def _to_reduced_units(params: dict) -> None:
     if family not in LEARNED and params.get("initial_params"):
         params["initial_params"] = _physical(family, units, params["initial_params"],
                                              inverse=True)
+    if "neural_prior" in params:  # given in Å and eV
+        prior = dict(params["neural_prior"])
+        for key, scale in (("prior_sigma", units.length), ("prior_epsilon", units.energy)):
+            if key in prior:
+                prior[key] = prior[key] / scale
+        params["neural_prior"] = prior
 
 
 def _physical(family: str, units: ReducedUnits | None, params: dict,
@@ -122,6 +129,7 @@ class PotentialFit(FitSettings, Job):
         self._prepared = False
         self._lock = threading.RLock()
         self._n_iter, self._progress = 0, None
+        self._converged = ""
 
     # --- set-up and read-only views --------------------------------------------------------
     def prepare(self) -> None:
@@ -185,14 +193,54 @@ class PotentialFit(FitSettings, Job):
                          else params)
 
     def fitted_params(self) -> dict:
-        """The fit's result: the mean of the last ``average_last`` iterations' parameters (the
-        current ones when ``average_last`` is 1 or nothing has run). The mean is taken over
-        the optimiser's variables (logarithms of positive parameters: a geometric mean)."""
+        """The fit's result: the mean of the last ``average_last`` iterations' parameters, or
+        (``average_last`` None) of the converged iterations of an analytic DiffSim fit
+        (``convergence``); else the current parameters. Means are taken over the optimiser's
+        variables (logarithms of positive parameters: geometric means)."""
         hist = self.history["params"]
-        if self.average_last <= 1 or not hist:
+        if self.average_last is not None:
+            return self.params if self.average_last <= 1 or not hist else (
+                self._map.average(hist[-self.average_last:]))
+        conv = self.convergence()
+        if conv is None or not conv.converged:
             return self.params
+        return self._map.average(hist[conv.start:])
+
+    def convergence(self) -> Convergence | None:
+        """The converged stretch of an analytic DiffSim fit's iterations and what it says
+        (``workbench.fit.convergence.Convergence``: mean, standard errors, the covariance of
+        the mean and its well and weakly determined directions), over the optimiser variables
+        (``ParameterMap.vector``: ln sigma, ln epsilon, ...). None for a spline, a network, IBI
+        or fewer than 20 iterations."""
+        if self.learned or self.method != "diffsim" or not self.history["params"]:
+            return None
         self.prepare()
-        return self._map.average(hist[-self.average_last:])
+        vectors = [self._map.vector(p) for p in self.history["params"]]
+        return assess(np.stack([v for _, v in vectors]), vectors[0][0])
+
+    def uncertainty(self) -> dict | None:
+        """The standard error of each fitted parameter of ``fitted_params()`` from the sampling
+        noise of the fit's simulations (``convergence``), in the parameters' units (a species
+        matrix as one); None until the fit has converged. The target's own noise is not in
+        it."""
+        conv = self.convergence()
+        if conv is None or not conv.converged or self.average_last is not None:
+            return None
+        fitted = self.fitted_params()
+        out = {}
+        for name in self._map.fit_names:
+            value = np.asarray(fitted[name], float)
+            se = np.array([e for label, e in zip(conv.labels, conv.standard_error, strict=True)
+                           if label.removeprefix("ln ").split("[")[0] == name])
+            if value.ndim:
+                rows, cols = np.triu_indices(len(value))
+                matrix = np.zeros_like(value)
+                matrix[rows, cols] = matrix[cols, rows] = se
+                se = matrix
+            else:
+                se = se[0]
+            out[name] = np.abs(value) * se if name in self._map.logs else se
+        return out
 
     def pair_potential(self, params: dict | None = None) -> PairPotential:
         """``params`` (default ``fitted_params()``) as a ``PairPotential`` a ``Simulation`` or
@@ -231,7 +279,7 @@ class PotentialFit(FitSettings, Job):
             theta, states = self._theta, [pt.state for pt in self._points]
             total, grads, auxes, new_states, jacobians = 0.0, None, [], [], []
             replicas = self.replicas > 1
-            gauss_newton = self.method == "diffsim" and self.optimizer == "gauss_newton"
+            gauss_newton = self.gauss_newton
             for pt in self._points:
                 if gauss_newton:
                     jac, (loss, (new, aux)) = call(pt, pt.jacobian, theta, replicas)
@@ -350,6 +398,7 @@ class PotentialFit(FitSettings, Job):
 
     def _work(self) -> Iterator[None]:
         self._set(message="compiling..." if self.iteration == 0 else "")
+        self._converged = ""
         for i in range(self._n_iter):
             record = self.step()
             if record is None:
@@ -358,13 +407,31 @@ class PotentialFit(FitSettings, Job):
                           message=f"iteration {self.iteration}: loss {record['loss']:.3g}")
             if self._progress is not None:
                 self._progress(i + 1, self._n_iter, self)
+            self._converged = self.converged_summary()
+            if self._converged:
+                return
             yield
+
+    def converged_summary(self, tolerance: float | None = None) -> str:
+        """"converged after N iterations: sigma 1.001 +- 0.0008, ..." once the fit has converged
+        with every standard error below ``tolerance`` (default the fit's; 0 never), else ""."""
+        tolerance = self.tolerance if tolerance is None else tolerance
+        if not tolerance or self.average_last is not None:
+            return ""
+        conv = self.convergence()
+        if conv is None or not conv.converged or conv.standard_error.max() > tolerance:
+            return ""
+        fitted, errors = self.fitted_params(), self.uncertainty()
+        values = ", ".join(f"{k} {float(np.mean(fitted[k])):.4g} +- {float(np.mean(e)):.2g}"
+                           for k, e in errors.items())
+        return (f"converged after {self.iteration} iterations: {values} (mean of the last "
+                f"{conv.n} iterations)")
 
     def _stopped_message(self) -> str:
         return f"stopped after iteration {self.iteration}"
 
     def _completed_message(self) -> str:
-        return f"completed {self.iteration} iterations"
+        return self._converged or f"completed {self.iteration} iterations"
 
     # --- runs ----------------------------------------------------------------------------------
     def save(self, registry: RunRegistry | None = None, name: str = ""):

@@ -1,5 +1,7 @@
 """``TuneSession``: the state behind the Tune dashboard, usable headless. One target g(r), one
-DiffSim fit of an analytic family (whose parameters the sliders also move) and, beside it, an
+DiffSim fit of an analytic family (whose parameters the sliders also move; Gauss-Newton steps,
+and once converged the mean of its iterations with their uncertainty and the combinations of
+parameters the target determines well and weakly) and, beside it, an
 IBI fit of a spline table on the same engine and target, so the two methods compare side by
 side (loss against iteration and against wall time, and the final potentials).
 
@@ -213,7 +215,7 @@ class TuneSession(param.Parameterized):
         common = {"n_atoms": self.n_atoms, "replicas": self.replicas,
                   "steps_per_iteration": self.steps_per_iteration,
                   "skip_steps": self.relax_steps, "stride": self.stride,
-                  "window": self.steps_per_iteration - self.relax_steps,
+                  **_windows(self.steps_per_iteration - self.relax_steps, self.stride),
                   "equilibration": 500, "seed": self.seed,
                   "r_cutoff": reference.r_cutoff if reference else 2.5,
                   "reduced_units": None if self.units is None else self.units.to_dict()}
@@ -221,7 +223,7 @@ class TuneSession(param.Parameterized):
         self.fits = {
             "diffsim": PotentialFit(target, family=self.family, initial_params=start,
                                     gradient=self.gradient, learning_rate=self.learning_rate,
-                                    plateau_patience=10, **common),
+                                    **common),
             "ibi": PotentialFit(target, family="spline", method="ibi", **common),
         }
         self._set(message="compiling and equilibrating (the first time takes a while)")
@@ -285,9 +287,13 @@ class TuneSession(param.Parameterized):
                     fit = self.fits[m]
                     if fit.step() is None:
                         raise RuntimeError(f"{m}: {fit.message}")
+                    if m == "diffsim" and fit.converged_summary():
+                        methods.remove(m)  # converged to its tolerance: IBI goes on alone
                 self.preview_result = self._previewed = None
                 job.report(i + 1, n_iter)
                 self._changed()
+                if not methods:
+                    break
                 yield
             return self.summary()
 
@@ -304,6 +310,9 @@ class TuneSession(param.Parameterized):
                 parts.append(f"{m}: iteration {fit.iteration}, integral |g - g_target| dr = "
                              f"{h['rdf_error'][-1]:.4f}, {np.sum(h['wall_time']):.1f} s")
         diffsim = self.fits.get("diffsim")
+        converged = diffsim.converged_summary(tolerance=np.inf) if diffsim else ""
+        if converged:
+            parts.append("DiffSim " + converged)
         if self.units is not None and diffsim is not None and diffsim.history["loss"]:
             physical = diffsim.physical_params()
             parts.append("DiffSim in Å and eV: " + ", ".join(
@@ -342,13 +351,23 @@ class TuneSession(param.Parameterized):
         n_species = fit.n_species
         if self.reference is not None:
             out["u_reference"] = self.reference.curve(r_u, n_species=n_species)
-        out["params_diffsim"] = fit.params  # where the sliders go
+        # where the sliders go: the fit's answer (the mean once converged), or a slider's
+        out["params_diffsim"] = fit.params if self.preview_result else fit.fitted_params()
+        out["convergence"] = fit.convergence()
         for m, f in self.fits.items():
             out[f"u_{m}"] = f.pair_potential(f.params).curve(r_u, n_species=n_species)
             out[f"history_{m}"] = {"iteration": np.arange(1, len(f.history["loss"]) + 1),
                                    "error": np.asarray(f.history["rdf_error"]),
                                    "time": np.cumsum(f.history["wall_time"])}
         return out
+
+
+def _windows(sampled: int, stride: int) -> dict:
+    """Truncation windows for ``sampled`` steps: at most 120 steps each (a multiple of
+    ``stride``), as many as fit. The tangents of a longer window grow with the dynamics' chaos
+    (a 570-step window gave d g / d theta ~ 1e5 at rho* 0.7), which stalls Gauss-Newton."""
+    window = max(stride, min(sampled, 120) // stride * stride)
+    return {"window": window, "grad_steps": sampled // window * window}
 
 
 def _same(a: dict, b: dict | None) -> bool:

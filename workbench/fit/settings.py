@@ -20,8 +20,11 @@ from kernels import diffsim
 from kernels import potentials as pot
 from kernels.integrators import INTEGRATORS
 from kernels.precision import float_dtype
-from workbench.potential import LEARNED
+from workbench.potential import LEARNED, PRIOR_KEYS
 from workbench.targets import TargetRDF
+
+#: Gauss-Newton solves a dense system in the parameters: a few analytic ones
+MAX_GAUSS_NEWTON_PARAMS = 64
 
 
 class FitSettings(param.Parameterized):
@@ -57,6 +60,11 @@ class FitSettings(param.Parameterized):
         doc="The network is evaluated at this many knots on [0, r_cutoff] and splined to the "
             "pair distances (kernels.learned_pair.NeuralPair.table_knots: some 30x faster MD "
             "and a gradient that fits in memory); 0: run it on every pair.")
+    neural_prior = param.Dict(
+        default={"prior_sigma": 0.9, "prior_epsilon": 1.0, "prior_power": 12.0},
+        doc="The network's repulsive prior eps_p (sigma_p / r)^n (kernels.learned_pair."
+            "NeuralPair): 'prior_sigma' (length units), 'prior_epsilon' (energy units), "
+            "'prior_power' n; in Å and eV for targets in ASE units.")
     n_atoms = param.Integer(default=256, bounds=(2, None), doc="Atoms per simulation box.")
     replicas = param.Integer(default=1, bounds=(1, None), doc="Replicas per state point.")
     integrator = param.Selector(default="langevin", objects=[k for k in INTEGRATORS
@@ -78,7 +86,9 @@ class FitSettings(param.Parameterized):
                                doc="Unsampled steps at the start of each iteration.")
     stride = param.Integer(default=5, bounds=(1, None), doc="Steps between g(r) frames.")
     window = param.Integer(default=120, bounds=(1, None),
-                           doc="Steps per truncation window ('truncated').")
+                           doc="Steps per truncation window ('truncated'). Much longer "
+                           "windows make d g / d theta grow with the dynamics' chaos (~1e5 "
+                           "after 570 steps of LJ at rho* 0.7), which stalls Gauss-Newton.")
     grad_steps = param.Integer(default=None, allow_None=True, bounds=(1, None),
                                doc="'truncated': sampled steps per iteration that carry "
                                "gradient (a multiple of window; the rest only add frames). "
@@ -92,10 +102,12 @@ class FitSettings(param.Parameterized):
     rdf_sigma = param.Number(default=None, allow_None=True, bounds=(0, None),
                              doc="g(r) smearing (length units; default the target's, else one "
                              "bin).")
-    optimizer = param.Selector(default="adam", objects=["adam", "gauss_newton"],
-                               doc="DiffSim step: optax Adam, or Gauss-Newton (Levenberg-"
-                               "Marquardt) with the Jacobian of g through the simulation (for a "
-                               "few analytic parameters; see workbench.fit.optimizers).")
+    optimizer = param.Selector(
+        default="auto", objects=["auto", "adam", "gauss_newton"],
+        doc="DiffSim step: optax Adam, or Gauss-Newton (Levenberg-Marquardt) with the Jacobian "
+            "of g through the simulation, which follows the valley of weakly determined "
+            "parameter combinations (workbench.fit.optimizers). 'auto': Gauss-Newton for an "
+            "analytic family of at most 64 fitted parameters, Adam for a spline or network.")
     learning_rate = param.Number(default=0.01, bounds=(0, None), doc="Adam learning rate.")
     gn_step = param.Number(default=0.3, bounds=(0, None),
                            doc="Gauss-Newton step fraction (smaller: less noise-driven bias, "
@@ -107,19 +119,32 @@ class FitSettings(param.Parameterized):
     max_step = param.Number(default=0.2, bounds=(0, None),
                             doc="Largest Gauss-Newton change of one parameter per iteration "
                             "(log units for positive parameters).")
-    plateau_patience = param.Integer(default=5, bounds=(0, None),
-                                     doc="Iterations without improvement before the learning "
-                                     "rate drops.")
+    plateau_patience = param.Integer(default=3, bounds=(0, None),
+                                     doc="Checks (each of plateau_accumulation iterations) "
+                                     "without improvement before Adam's learning rate drops.")
     plateau_factor = param.Number(default=0.5, bounds=(0, 1), doc="Learning-rate drop factor.")
-    plateau_accumulation = param.Integer(default=1, bounds=(1, None),
-                                         doc="Iterations averaged per plateau check.")
+    plateau_accumulation = param.Integer(
+        default=5, bounds=(1, None),
+        doc="Iterations whose mean loss one plateau check compares: one iteration's loss "
+            "scatters with its sampling noise, and checked alone it halved the rate every "
+            "few iterations (0.008 of it after 80 iterations of a water fit).")
+    plateau_min_scale = param.Number(default=0.05, bounds=(0, 1),
+                                     doc="The smallest factor the plateau schedule takes the "
+                                     "learning rate to.")
     ibi_alpha = param.Number(default=1.0, bounds=(0, 1), doc="IBI damping.")
     ibi_smooth = param.Integer(default=1, bounds=(0, None), doc="IBI update smoothing passes.")
     ibi_g_floor = param.Number(default=1e-2, bounds=(0, None),
                                doc="g below this is 'no data' for IBI.")
-    average_last = param.Integer(default=1, bounds=(1, None),
+    average_last = param.Integer(default=None, allow_None=True, bounds=(1, None),
                                  doc="fitted_params() averages the parameters of this many "
-                                 "last iterations (1: the current parameters).")
+                                 "last iterations. None: of the converged iterations "
+                                 "(workbench.fit.convergence) of an analytic DiffSim fit, "
+                                 "else the current parameters.")
+    tolerance = param.Number(default=0.005, bounds=(0, None),
+                             doc="An analytic DiffSim fit stops once it has converged and the "
+                             "standard error of every fitted parameter is below this "
+                             "(relative for positive parameters); 0: it runs every iteration "
+                             "asked for.")
     eval_iterations = param.Integer(default=4, bounds=(1, None),
                                     doc="Iterations' worth of steps sampled by evaluate().")
     max_temperature_factor = param.Number(default=5.0, bounds=(1, None),
@@ -143,6 +168,16 @@ class FitSettings(param.Parameterized):
         return self.targets[0].n_species
 
     @property
+    def gauss_newton(self) -> bool:
+        """True when DiffSim takes Gauss-Newton steps (``optimizer``, 'auto' resolved)."""
+        if self.method != "diffsim" or self.optimizer == "adam":
+            return False
+        names = self.fit_params or ([] if self.learned else
+                                    pot.get_family(self.family).param_names)
+        return self.optimizer == "gauss_newton" or (
+            not self.learned and len(names) <= MAX_GAUSS_NEWTON_PARAMS)
+
+    @property
     def learned(self) -> bool:
         """True for a spline table or a network, False for an analytic family."""
         return self.family in LEARNED
@@ -161,6 +196,9 @@ class FitSettings(param.Parameterized):
             raise NotImplementedError("fits build one- and two-species boxes only")
         if self.n_species > 1 and any(not t.species_pairs for t in self.targets):
             raise ValueError("a mixture target needs partial RDFs (species_pairs)")
+        unknown = set(self.neural_prior) - set(PRIOR_KEYS)
+        if unknown:
+            raise ValueError(f"neural_prior takes {list(PRIOR_KEYS)}, not {sorted(unknown)}")
         if self.method == "ibi" and self.family != "spline":
             raise ValueError("IBI updates a tabulated potential: use family='spline'")
 

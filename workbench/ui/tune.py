@@ -58,6 +58,7 @@ class TuneDashboard(LocalViewer):
         self._build_fit_widgets()
         self._build_plots()
         self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.determined = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width",
                                                bar_color="info")
         self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
@@ -356,6 +357,7 @@ class TuneDashboard(LocalViewer):
             src.data = {"r": c["r_u"] if u is not None else [], "u": [] if u is None else u}
         for k, src in self.h_src.items():
             src.data = c.get(f"history_{k}", {"iteration": [], "error": [], "time": []})
+        self.determined.object = determination_text(c.get("convergence"))
         ref = c.get("u_reference", c.get("u_diffsim"))
         if ref is not None:
             low = float(np.min(ref))
@@ -375,10 +377,41 @@ class TuneDashboard(LocalViewer):
         slider_card = card("Parameters (sliders re-run the simulation)", self.family,
                            self.sliders)
         fit_card = card("Fit", self.methods, self.gradient, self.iterations,
-                        pn.Row(self.step_btn, self.fit_btn, self.stop_btn), self.save_btn)
+                        pn.Row(self.step_btn, self.fit_btn, self.stop_btn), self.save_btn,
+                        self.determined)
         self._on_source()
         return dashboard_page("Tune a pair potential", [target_card, slider_card, fit_card],
                               [self.status, self.progress, self.plots])
+
+
+def determination_text(conv) -> str:
+    """Markdown for DiffSim's convergence (``workbench.fit.convergence.Convergence`` or None):
+    its answer with standard errors, and the combinations of fitted parameters (logarithms)
+    the target determines, best first, with how much worse each is than the best."""
+    if conv is None:
+        return ""
+    if not conv.converged:
+        return (f"**DiffSim has not converged yet** ({conv.start + conv.n} iterations): its "
+                "parameters still move; fit on to see what the target determines.")
+    lines = [f"**DiffSim's answer**: the mean of iterations {conv.start + 1}-"
+             f"{conv.start + conv.n} (~{conv.n_independent:.0f} independent)"]
+    for label, mean, se in zip(conv.labels, conv.mean, conv.standard_error, strict=True):
+        name = label.removeprefix("ln ")
+        value, error = (np.exp(mean), np.exp(mean) * se) if label.startswith("ln ") else (
+            mean, se)
+        lines.append(f"- {name} = {value:.4g} ± {error:.2g}")
+    lines += ["", "**What g(r) determines** (1 standard error; relative for logarithms):", "",
+              "| combination | ± | |", "|---|---|---|"]
+    directions = conv.directions()
+    best = max(directions[0][1], 1e-300)
+    for combination, se in directions:
+        ordered = sorted(combination.items(), key=lambda kc: -abs(kc[1]))
+        terms = " ".join(f"{'−' if c < 0 else '+'} {abs(c):.2f} {k}"
+                         for k, c in ordered if abs(c) >= 0.005)
+        worse = se / best
+        how = "best" if worse < 1.5 else f"{'weakly, ' if worse > 5 else ''}{worse:.0f}x wider"
+        lines.append(f"| {terms.removeprefix('+ ')} | {100 * se:.2g} % | {how} |")
+    return "\n".join(lines)
 
 
 def _joined(rows: np.ndarray) -> np.ndarray:
