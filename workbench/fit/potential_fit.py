@@ -130,6 +130,7 @@ class PotentialFit(FitSettings, Job):
         self._lock = threading.RLock()
         self._n_iter, self._progress = 0, None
         self._converged = ""
+        self._assessed: tuple[int, Convergence | None] = (0, None)  # (iterations, convergence)
 
     # --- set-up and read-only views --------------------------------------------------------
     def prepare(self) -> None:
@@ -194,17 +195,16 @@ class PotentialFit(FitSettings, Job):
 
     def fitted_params(self) -> dict:
         """The fit's result: the mean of the last ``average_last`` iterations' parameters, or
-        (``average_last`` None) of the converged iterations of an analytic DiffSim fit
-        (``convergence``); else the current parameters. Means are taken over the optimiser's
-        variables (logarithms of positive parameters: geometric means)."""
+        (``average_last`` None) of the converged stretch of an analytic DiffSim fit
+        (``convergence``; its latest stretch while not yet converged, which averages the noise
+        even so); else the current parameters. Means are taken over the optimiser's variables
+        (logarithms of positive parameters: geometric means)."""
         hist = self.history["params"]
         if self.average_last is not None:
             return self.params if self.average_last <= 1 or not hist else (
                 self._map.average(hist[-self.average_last:]))
         conv = self.convergence()
-        if conv is None or not conv.converged:
-            return self.params
-        return self._map.average(hist[conv.start:])
+        return self.params if conv is None else self._map.average(hist[conv.start:])
 
     def convergence(self) -> Convergence | None:
         """The converged stretch of an analytic DiffSim fit's iterations and what it says
@@ -212,11 +212,15 @@ class PotentialFit(FitSettings, Job):
         the mean and its well and weakly determined directions), over the optimiser variables
         (``ParameterMap.vector``: ln sigma, ln epsilon, ...). None for a spline, a network, IBI
         or fewer than 20 iterations."""
-        if self.learned or self.method != "diffsim" or not self.history["params"]:
+        hist = self.history["params"]
+        if self.learned or self.method != "diffsim" or not hist:
             return None
-        self.prepare()
-        vectors = [self._map.vector(p) for p in self.history["params"]]
-        return assess(np.stack([v for _, v in vectors]), vectors[0][0])
+        if self._assessed[0] != len(hist):  # once per iteration
+            self.prepare()
+            vectors = [self._map.vector(p) for p in hist]
+            self._assessed = (len(hist), assess(np.stack([v for _, v in vectors]),
+                                                vectors[0][0]))
+        return self._assessed[1]
 
     def uncertainty(self) -> dict | None:
         """The standard error of each fitted parameter of ``fitted_params()`` from the sampling
@@ -436,8 +440,9 @@ class PotentialFit(FitSettings, Job):
     # --- runs ----------------------------------------------------------------------------------
     def save(self, registry: RunRegistry | None = None, name: str = ""):
         """Write a run of kind ``"fit"`` (``workbench.fit.persistence``): config, metrics
-        (final loss, g error, fitted parameters, and in Å and eV for targets given in ASE
-        units), the fitted potential, and ``fit.npz``
+        (final loss, g error, fitted parameters, their ``uncertainty`` and converged
+        iterations once converged, and in Å and eV for targets given in ASE units), the
+        fitted potential, and ``fit.npz``
         (fitted and initial parameters, targets, the final g(r) from ``evaluate``, the
         history). Returns the ``Run``."""
         self.prepare()
@@ -454,6 +459,12 @@ class PotentialFit(FitSettings, Job):
                       potential=self.pair_potential(fitted),
                       outcome={"status": self.status, "message": self.message,
                                "iterations": self.iteration})
+        errors = self.uncertainty()
+        if errors is not None:
+            conv = self.convergence()
+            run.save_metrics({"uncertainty": {k: np.asarray(v).tolist() for k, v in
+                                              errors.items()},
+                              "converged_iterations": [conv.start + 1, conv.start + conv.n]})
         if self.units is not None and not self.learned:
             run.save_metrics({"fitted_params_physical": {
                 k: np.asarray(v).tolist() for k, v in self.physical_params(fitted).items()},
