@@ -261,7 +261,8 @@ def diffsim_loss(
         sampled steps, i.e. one window).
       grad_steps: "truncated" only: the first ``grad_steps`` sampled steps (a multiple of
         ``window``) carry gradient, the rest run forward only and just add frames to g (a
-        cheaper gradient with the residual of the whole trajectory). Default: all.
+        cheaper gradient with the residual of the whole trajectory). Default: as many whole
+        windows as the sampled steps hold (all of them when ``window`` divides them).
       checkpoint_every: steps per checkpointed chunk ("checkpoint"; rounded to a multiple of
         ``stride``; default about ``sqrt(n_steps)``).
       integrator: ``"langevin"`` (BAOAB), ``"nose_hoover"`` (chain) or ``"nve"``; ``dt`` (time
@@ -299,7 +300,7 @@ def diffsim_loss(
         if window <= 0 or window % stride:
             raise ValueError(f"window = {window} must be a positive multiple of stride = {stride}")
         chunk_blocks = window // stride
-        grad_steps = n_sampled if grad_steps is None else grad_steps
+        grad_steps = n_sampled // window * window if grad_steps is None else grad_steps
         if grad_steps <= 0 or grad_steps % window or grad_steps > n_sampled:
             raise ValueError(f"grad_steps = {grad_steps} must be a positive multiple of window "
                              f"= {window}, at most n_steps - n_skip = {n_sampled}")

@@ -185,6 +185,19 @@ def test_gauss_newton_direction_solves_linear_least_squares():
     np.testing.assert_allclose(diffsim.flat_jacobian(jac, {"a": jnp.zeros(2), "b": 0.0}), J)
 
 
+def test_grad_steps_default_to_the_whole_windows_that_fit():
+    # 60 sampled steps in windows of 25: the first 50 carry gradient by default, as if
+    # grad_steps=50 were given (it used to be refused as 60, not a multiple of 25)
+    grads = []
+    for extra in ({}, {"grad_steps": 50}):
+        init, loss, R = _setup(gradient="truncated", window=25, **extra)
+        st = init(jax.random.PRNGKey(1), R, P0, kT=KT, extra_capacity=8)
+        grads.append(jax.grad(lambda p, loss=loss, st=st: loss(
+            p, st, kT=KT, g_target=G_TARGET)[0])(P0))
+    for name in P0:
+        assert float(grads[0][name]) == float(grads[1][name]) != 0.0
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"gradient": "adjoint"}, "gradient mode"),
     ({"n_steps": 22, "n_skip": 0, "stride": 5}, "multiple of"),

@@ -97,6 +97,22 @@ class ParameterMap:
                 values.append(float(v[i, j]))
         return labels, np.asarray(values)
 
+    def unvector(self, values: np.ndarray, like: dict) -> dict:
+        """Per-entry ``values [p]`` in ``vector``'s order (standard errors, say) as
+        ``{name: value}`` shaped like the parameters ``like``: species matrices filled from
+        their upper triangle."""
+        out, k = {}, 0
+        for name in self.fit_names:
+            shape = np.shape(like[name])
+            if not shape:
+                out[name], k = float(values[k]), k + 1
+                continue
+            rows, cols = np.triu_indices(shape[0])
+            matrix = np.zeros(shape)
+            matrix[rows, cols] = matrix[cols, rows] = values[k:k + len(rows)]
+            out[name], k = matrix, k + len(rows)
+        return out
+
     def complete(self, params: dict) -> dict:
         """Every family parameter: ``params``, else the starting value, else the default."""
         if self.learned:

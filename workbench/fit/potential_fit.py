@@ -104,6 +104,13 @@ def _physical(family: str, units: ReducedUnits | None, params: dict,
     return out
 
 
+def _rounded(value, digits: int) -> str:
+    """A parameter (a number or a species matrix) to ``digits`` significant digits."""
+    value = np.asarray(value, float)
+    return f"{value:.{digits}g}" if value.ndim == 0 else str(
+        [[float(f"{v:.{digits}g}") for v in row] for row in value])
+
+
 class PotentialFit(FitSettings, Job):
     """Fit a pair potential to target RDFs (module docstring; settings: ``FitSettings``)."""
 
@@ -129,7 +136,6 @@ class PotentialFit(FitSettings, Job):
         self._prepared = False
         self._lock = threading.RLock()
         self._n_iter, self._progress = 0, None
-        self._converged = ""
         self._assessed: tuple[int, Convergence | None] = (0, None)  # (iterations, convergence)
 
     # --- set-up and read-only views --------------------------------------------------------
@@ -231,20 +237,9 @@ class PotentialFit(FitSettings, Job):
         if conv is None or not conv.converged or self.average_last is not None:
             return None
         fitted = self.fitted_params()
-        out = {}
-        for name in self._map.fit_names:
-            value = np.asarray(fitted[name], float)
-            se = np.array([e for label, e in zip(conv.labels, conv.standard_error, strict=True)
-                           if label.removeprefix("ln ").split("[")[0] == name])
-            if value.ndim:
-                rows, cols = np.triu_indices(len(value))
-                matrix = np.zeros_like(value)
-                matrix[rows, cols] = matrix[cols, rows] = se
-                se = matrix
-            else:
-                se = se[0]
-            out[name] = np.abs(value) * se if name in self._map.logs else se
-        return out
+        errors = self._map.unvector(conv.standard_error, fitted)  # of the logarithms: relative
+        return {k: np.abs(np.asarray(fitted[k], float)) * e if k in self._map.logs else e
+                for k, e in errors.items()}
 
     def pair_potential(self, params: dict | None = None) -> PairPotential:
         """``params`` (default ``fitted_params()``) as a ``PairPotential`` a ``Simulation`` or
@@ -402,7 +397,6 @@ class PotentialFit(FitSettings, Job):
 
     def _work(self) -> Iterator[None]:
         self._set(message="compiling..." if self.iteration == 0 else "")
-        self._converged = ""
         for i in range(self._n_iter):
             record = self.step()
             if record is None:
@@ -411,9 +405,8 @@ class PotentialFit(FitSettings, Job):
                           message=f"iteration {self.iteration}: loss {record['loss']:.3g}")
             if self._progress is not None:
                 self._progress(i + 1, self._n_iter, self)
-            self._converged = self.converged_summary()
-            if self._converged:
-                return
+            if self.converged_summary():
+                return  # completed: _completed_message says so
             yield
 
     def converged_summary(self, tolerance: float | None = None) -> str:
@@ -426,7 +419,7 @@ class PotentialFit(FitSettings, Job):
         if conv is None or not conv.converged or conv.standard_error.max() > tolerance:
             return ""
         fitted, errors = self.fitted_params(), self.uncertainty()
-        values = ", ".join(f"{k} {float(np.mean(fitted[k])):.4g} +- {float(np.mean(e)):.2g}"
+        values = ", ".join(f"{k} {_rounded(fitted[k], 4)} +- {_rounded(e, 2)}"
                            for k, e in errors.items())
         return (f"converged after {self.iteration} iterations: {values} (mean of the last "
                 f"{conv.n} iterations)")
@@ -435,7 +428,7 @@ class PotentialFit(FitSettings, Job):
         return f"stopped after iteration {self.iteration}"
 
     def _completed_message(self) -> str:
-        return self._converged or f"completed {self.iteration} iterations"
+        return self.converged_summary() or f"completed {self.iteration} iterations"
 
     # --- runs ----------------------------------------------------------------------------------
     def save(self, registry: RunRegistry | None = None, name: str = ""):

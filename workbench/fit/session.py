@@ -215,7 +215,7 @@ class TuneSession(param.Parameterized):
         common = {"n_atoms": self.n_atoms, "replicas": self.replicas,
                   "steps_per_iteration": self.steps_per_iteration,
                   "skip_steps": self.relax_steps, "stride": self.stride,
-                  **_windows(self.steps_per_iteration - self.relax_steps, self.stride),
+                  "window": _window(self.steps_per_iteration - self.relax_steps, self.stride),
                   "equilibration": 500, "seed": self.seed,
                   "r_cutoff": reference.r_cutoff if reference else 2.5,
                   "reduced_units": None if self.units is None else self.units.to_dict()}
@@ -362,12 +362,12 @@ class TuneSession(param.Parameterized):
         return out
 
 
-def _windows(sampled: int, stride: int) -> dict:
-    """Truncation windows for ``sampled`` steps: at most 120 steps each (a multiple of
-    ``stride``), as many as fit. The tangents of a longer window grow with the dynamics' chaos
-    (a 570-step window gave d g / d theta ~ 1e5 at rho* 0.7), which stalls Gauss-Newton."""
-    window = max(stride, min(sampled, 120) // stride * stride)
-    return {"window": window, "grad_steps": sampled // window * window}
+def _window(sampled: int, stride: int) -> int:
+    """The truncation window for ``sampled`` steps: all of them up to 120 (a multiple of
+    ``stride``; the fit differentiates through as many whole windows as fit). The tangents of
+    a longer window grow with the dynamics' chaos (a 570-step window gave d g / d theta ~ 1e5
+    at rho* 0.7), which stalls Gauss-Newton."""
+    return max(stride, min(sampled, 120) // stride * stride)
 
 
 def _same(a: dict, b: dict | None) -> bool:

@@ -92,7 +92,7 @@ class FitSettings(param.Parameterized):
     grad_steps = param.Integer(default=None, allow_None=True, bounds=(1, None),
                                doc="'truncated': sampled steps per iteration that carry "
                                "gradient (a multiple of window; the rest only add frames). "
-                               "Default: all.")
+                               "Default: as many whole windows as fit.")
     checkpoint_every = param.Integer(default=None, allow_None=True, bounds=(1, None),
                                      doc="Steps per checkpointed chunk ('checkpoint').")
     r_max = param.Number(default=None, allow_None=True, bounds=(0, None),

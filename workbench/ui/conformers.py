@@ -159,7 +159,7 @@ class ConformerPanel(pn.viewable.Viewer):
         self.viewer.update_positions(x - x.mean(axis=0))
         e, energy = ens.energies_eV[k], ""
         if np.isfinite(e):
-            lowest = np.nanmin(np.concatenate([x.energies_eV for x in
+            lowest = np.nanmin(np.concatenate([shown.energies_eV for shown in
                                                self.session.ensembles.values()]))
             energy = (f", GFN2-xTB energy {e:.4f} eV ({(e - lowest) * EV_TO_KCAL:.2f} kcal/mol "
                       "above the lowest shown)")
