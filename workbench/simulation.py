@@ -13,6 +13,16 @@ covalent radii on the starting structure) off its starting length by more than t
 instead goes back to the last sound chunk, halves the time step and goes on. ``events`` records
 each failure (step, time, cause, what was done). ``save`` writes the run to the registry.
 
+Any other criterion is a ``watch`` (e.g. ``workbench.benchmark.LiquidWatch``, MDsim's liquid
+criterion), an object with ``start(simulation)`` (called once, before the first chunk; raises
+``ValueError`` for a system it cannot watch), ``check(simulation, chunk, n_before)`` (after
+every sound chunk; ``n_before`` frames were recorded before it) returning None or ``(keep,
+frame, cause)``: the frames of this chunk to keep, the index of the collapse frame in the whole
+run (it may lie in an earlier chunk) and the message; and ``truncate(n_frames)`` (forget frames
+from ``n_frames`` on). With ``on_failure="smaller_timestep"`` the run goes back to the last
+chunk boundary before the collapse frame (the states of the last ``CHECKPOINTS`` boundaries are
+kept), halves the time step and goes on.
+
 A molecular system (``System.forcefield``) runs the same way: its ``ForceField`` gives the
 kernel's energy, neighbour list and space (built once per system description and floating type,
 and the chunked runner over them once per integrator, friction and thermostat time, kept for
@@ -57,6 +67,8 @@ _MOLECULAR_KERNELS: dict[tuple, tuple] = {}
 _MOLECULAR_KERNELS_MAX = 6
 #: time-step halvings ``on_failure="smaller_timestep"`` tries before it stops
 MAX_RETRIES = 3
+#: chunk boundaries whose states are kept to go back to (``watch`` failures may start there)
+CHECKPOINTS = 64
 #: one lock per molecular kernel, held while it compiles (a warm-up and a start that come
 #: together compile once, one after the other, instead of twice side by side)
 _COMPILE_LOCKS: dict[tuple, threading.Lock] = {}
@@ -127,6 +139,8 @@ class Simulation(Job):
                                 doc="When a chunk is unstable: stop, keeping the frames before "
                                 "it, or go back to the last sound chunk, halve the time step "
                                 f"and go on (at most {MAX_RETRIES} times).")
+    watch = param.Parameter(default=None, doc="Another stability watch, checked after every "
+                            "chunk (module docstring), e.g. workbench.benchmark.LiquidWatch.")
 
     step = param.Integer(default=0, constant=True, doc="Steps taken so far.")
 
@@ -139,6 +153,9 @@ class Simulation(Job):
         self._state = None
         self._kernel = None
         self._bonds: tuple[np.ndarray, np.ndarray] | None = None  # watched bonds, lengths
+        #: (frames recorded, step, time, state) at the last chunk boundaries
+        self._checkpoints: list[tuple[int, int, float, object]] = []
+        self._watch_started = False
         self.wall_time, self._timed_steps = 0.0, 0
         self.time = 0.0  # simulated, in the system's time unit (time steps may change)
         #: what went wrong, in order: {"step", "time", "cause", "action"} (time in the
@@ -268,6 +285,9 @@ class Simulation(Job):
                     **self._runtime())
             if self.bond_tolerance is not None and self._bonds is None:
                 self._bonds = self._watched_bonds()
+            if self.watch is not None and not self._watch_started:
+                self.watch.start(self)
+                self._watch_started = True
 
     def _watched_bonds(self) -> tuple[np.ndarray, np.ndarray]:
         """``(bonds [n_bonds, 2], starting lengths [n_bonds])`` of the stability watch: the
@@ -346,6 +366,7 @@ class Simulation(Job):
         self.stop()
         with self._lock:
             self._chunks, self._state, self.events, self.time = [], None, [], 0.0
+            self._checkpoints, self._watch_started = [], False
             self.wall_time, self._timed_steps = 0.0, 0
             self._set(status="idle", message="", step=0, done=0, eta=None)
 
@@ -396,6 +417,10 @@ class Simulation(Job):
         while self.step < self.n_steps:
             remaining = -(-(self.n_steps - self.step) // self.stride)
             n_frames = min(self.frames_per_chunk, remaining)
+            n_before = self._n_frames()
+            if not self._checkpoints or self._checkpoints[-1][0] != n_before:
+                self._checkpoints = (self._checkpoints + [
+                    (n_before, self.step, self.time, self._state)])[-CHECKPOINTS:]
             compiled = run_fn.compilations()
             t0 = time.perf_counter()
             with compile_lock if first else contextlib.nullcontext():
@@ -406,22 +431,26 @@ class Simulation(Job):
             if run_fn.compilations() == compiled:  # chunks that compiled are not timed
                 self.wall_time += time.perf_counter() - t0
                 self._timed_steps += n_frames * self.stride
-            failure = self._check(chunk)
-            bad_step = int(chunk.steps[failure[0]]) if failure else None
-            if failure and self._retry(bad_step, failure[1]):
-                continue
+            failure = self._check(chunk, n_before)
+            if failure is None and self.watch is not None:
+                failure = self.watch.check(self, chunk, n_before)
+            if failure:
+                keep, frame, cause = failure
+                bad_step = self._step_of(frame, chunk, n_before)
+                if self._retry(bad_step, cause, frame, n_before):
+                    continue
             with self._lock:
                 if failure:
-                    chunk = chunk.head(failure[0])
+                    chunk = chunk.head(keep)
                 else:
                     self._state = state
                 if len(chunk):
                     self._chunks.append(chunk)
             if failure:
-                self._event(bad_step, failure[1], "stopped")
+                self._event(bad_step, cause, "stopped")
                 last = int(chunk.steps[-1]) if len(chunk) else self.step
                 self.time += (last - self.step) * self.timestep
-                self._advance(last, status="failed", message=failure[1], step=last)
+                self._advance(last, status="failed", message=cause, step=last)
                 self._notify(chunk)
                 yield chunk
                 return
@@ -431,12 +460,45 @@ class Simulation(Job):
             self._notify(chunk)
             yield chunk
 
-    def _retry(self, bad_step: int, cause: str) -> bool:
-        """``on_failure="smaller_timestep"``: drop the unstable chunk, halve the time step and
-        go on from the last sound state (True), at most ``MAX_RETRIES`` times."""
+    def _n_frames(self) -> int:
+        with self._lock:
+            return sum(len(c) for c in self._chunks)
+
+    def _step_of(self, frame: int, chunk: Chunk, n_before: int) -> int:
+        """The step of frame ``frame`` of the whole run (recorded, or in ``chunk``)."""
+        if frame >= n_before:
+            return int(chunk.steps[frame - n_before])
+        with self._lock:
+            for c in self._chunks:
+                if frame < len(c):
+                    return int(c.steps[frame])
+                frame -= len(c)
+        raise IndexError("frame beyond the recorded trajectory")
+
+    def _retry(self, bad_step: int, cause: str, frame: int, n_before: int) -> bool:
+        """``on_failure="smaller_timestep"``: drop the unstable chunk (and, for a watch's
+        collapse in an earlier chunk, go back to the last chunk boundary before it), halve the
+        time step and go on from there (True), at most ``MAX_RETRIES`` times."""
         retries = sum(e["action"].startswith("time step halved") for e in self.events)
         if self.on_failure != "smaller_timestep" or retries >= MAX_RETRIES:
             return False
+        checkpoint = next((c for c in reversed(self._checkpoints) if c[0] <= frame), None)
+        if checkpoint is None:
+            return False  # further back than the checkpoints kept
+        n_frames, step, time_, state = checkpoint
+        if n_frames < n_before:
+            with self._lock:
+                kept, count = [], 0
+                for c in self._chunks:
+                    if count + len(c) > n_frames:
+                        break
+                    kept.append(c)
+                    count += len(c)
+                self._chunks, self._state, self.time = kept, state, time_
+                self._checkpoints = [c for c in self._checkpoints if c[0] <= n_frames]
+                self._set(step=step, done=step)
+            if self.watch is not None:
+                self.watch.truncate(n_frames)
         unit = self.system.unit_system.time
         self._event(bad_step, cause, f"time step halved from {self.timestep:g} to "
                     f"{self.timestep / 2:g} {unit}, going on from step {self.step}")
@@ -459,8 +521,9 @@ class Simulation(Job):
         return Chunk(np.asarray(traj.positions), np.asarray(traj.unwrapped),
                      np.asarray(traj.velocities), thermo, np.asarray(traj.step, dtype=np.int64))
 
-    def _check(self, chunk: Chunk) -> tuple[int, str] | None:
-        """``(index of the first bad frame, message)`` or None when all frames are sound."""
+    def _check(self, chunk: Chunk, n_before: int = 0) -> tuple[int, int, str] | None:
+        """``(frames kept, index of the first bad frame in the run, message)`` or None when
+        all frames are sound."""
         finite = np.all(np.isfinite(chunk.positions), axis=(1, 2))
         for key in THERMO_KEYS:
             if key == "pressure" and not self.system.periodic:
@@ -481,8 +544,9 @@ class Simulation(Job):
         kept = int(chunk.steps[i - 1]) if i > 0 else self.step
         kept = (f"Frames up to step {kept} were kept." if kept > 0 else
                 "No frame was kept: the first recorded frame was already unstable.")
-        return i, (f"simulation unstable at step {step}: {cause}. Try a smaller timestep, "
-                   f"check the potential parameters, or look for overlapping atoms. {kept}")
+        return i, n_before + i, (
+            f"simulation unstable at step {step}: {cause}. Try a smaller timestep, check the "
+            f"potential parameters, or look for overlapping atoms. {kept}")
 
     def _broken_bonds(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray | None]:
         """``(broken [n_frames], deviations [n_frames, n_bonds] or None)``: frames where a

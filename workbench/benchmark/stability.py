@@ -32,7 +32,7 @@ from workbench.benchmark.base import Metric, check_same_atoms, mdsim_mae
 from workbench.benchmark.rdf import N_BINS, R_MAX, RDFCounter, reference_rdfs
 from workbench.benchmark.trajectory import Trajectory, load_trajectory
 
-__all__ = ["BondStability", "RDFStability", "natural_bonds"]
+__all__ = ["BondStability", "RDFStability", "natural_bonds", "scan_windows"]
 
 
 def natural_bonds(frame: Trajectory) -> np.ndarray:
@@ -146,18 +146,28 @@ class RDFStability(Metric):
         dt = self.trajectory.interval_ps()
         w = max(1, round(self.window_ps / dt))
         n = len(self.frames)
-        cumulative = np.concatenate([np.zeros_like(self._counts[:1]),
-                                     np.cumsum(self._counts, axis=0)])
-        n_stable, worst = n, []
-        for i in range(1, n - w):
-            g = self.counter.rdfs(cumulative[i + w] - cumulative[i], w)
-            worst.append(max(mdsim_mae(gk, gr, self.r_max)
-                             for gk, gr in zip(g, self.g_reference, strict=True)))
-            if worst[-1] > self.threshold:
-                n_stable = i
-                break
+        bad, worst = scan_windows(self.counter, self.g_reference, self._counts, w, 1,
+                                  self.threshold, self.r_max)
+        n_stable = n if bad is None else bad
         collapsed = n_stable < n
         self.results.update(
             stable_time_ps=self.trajectory.start_ps + (n_stable - 1) * dt, collapsed=collapsed,
             collapse_frame=n_stable if collapsed else None, n_stable_frames=n_stable,
             window_frames=w, window_mae=np.asarray(worst), threshold=self.threshold)
+
+
+def scan_windows(counter: RDFCounter, g_reference: np.ndarray, counts: np.ndarray, w: int,
+                 first: int, threshold: float, r_max: float) -> tuple[int | None, list[float]]:
+    """MDsim's liquid check over per-frame counts ``[n_frames, n_pairs, n_bins]``: windows of
+    ``w`` frames starting at ``first .. n_frames - w - 1`` (MDsim's ``range(1, len(T) -
+    rdf_check_interval)``), in order, until one has a pair MAE above ``threshold``. Returns
+    ``(start of that window or None, [largest pair MAE of each window checked])``."""
+    n = len(counts)
+    cumulative = np.concatenate([np.zeros_like(counts[:1]), np.cumsum(counts, axis=0)])
+    worst: list[float] = []
+    for i in range(first, n - w):
+        g = counter.rdfs(cumulative[i + w] - cumulative[i], w)
+        worst.append(max(mdsim_mae(gk, gr, r_max) for gk, gr in zip(g, g_reference, strict=True)))
+        if worst[-1] > threshold:
+            return i, worst
+    return None, worst
