@@ -286,6 +286,7 @@ class Simulation(Job):
             if self.bond_tolerance is not None and self._bonds is None:
                 self._bonds = self._watched_bonds()
             if self.watch is not None and not self._watch_started:
+                self._set(message="starting the stability watch")
                 self.watch.start(self)
                 self._watch_started = True
 

@@ -143,3 +143,16 @@ def test_potential_source_lists_saved_fits_and_runs_one():
     board.source.value = ""  # back to the family and its parameters
     assert board.widgets["family"].visible and board.sim.system.potential.family == "lj"
     assert board.sim.system.potential.params.get("sigma", 1.0) == 1.0
+
+
+def test_liquid_watch_switch_is_offered_for_water_and_watches_its_size():
+    from workbench.benchmark import LiquidWatch, water_system
+
+    board = SimulateDashboard(SimulationSetup(system="water", n_molecules=32))
+    assert board.watch_liquid.visible and board._liquid_watch() is None
+    board.watch_liquid.value = True
+    watch = board._liquid_watch()
+    assert isinstance(watch, LiquidWatch) and watch._source == water_system(32)
+    board.setup.system = "lj_fluid"
+    assert not board.watch_liquid.visible and board._liquid_watch() is None
+    board.close()

@@ -25,11 +25,16 @@ from workbench.benchmark.protocols import PROTOCOLS, Protocol, get_protocol
 from workbench.benchmark.rdf import PartialRDF
 from workbench.benchmark.score import score
 from workbench.benchmark.stability import BondStability, RDFStability
-from workbench.benchmark.systems import BENCHMARK_SYSTEMS, BenchmarkSystem, get_system
+from workbench.benchmark.systems import (
+    BENCHMARK_SYSTEMS,
+    BenchmarkSystem,
+    get_system,
+    water_system,
+)
 from workbench.benchmark.trajectory import Trajectory, load_trajectory
 from workbench.benchmark.watch import LiquidWatch
 
 __all__ = ["BENCHMARK_SYSTEMS", "HR", "PROTOCOLS", "BenchmarkGrid", "BenchmarkSystem",
            "BondStability", "Diffusivity", "ForceError", "FreeEnergy", "LiquidWatch", "Metric",
            "PartialRDF", "Protocol", "RDFStability", "Results", "Trajectory", "get_protocol",
-           "get_system", "leaderboard", "load_trajectory", "score"]
+           "get_system", "leaderboard", "load_trajectory", "score", "water_system"]

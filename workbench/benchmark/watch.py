@@ -21,6 +21,7 @@ import numpy as np
 
 from workbench.benchmark.rdf import N_BINS, R_MAX, RDFCounter, reference_rdfs
 from workbench.benchmark.stability import scan_windows
+from workbench.benchmark.systems import BenchmarkSystem
 from workbench.benchmark.trajectory import load_trajectory
 
 __all__ = ["LiquidWatch"]
@@ -31,7 +32,8 @@ class LiquidWatch:
 
     Args:
         reference: a trajectory or dataset with a box (``load_trajectory``), the same atoms in
-            the same order as the simulated system.
+            the same order as the simulated system; or a ``BenchmarkSystem``, whose reference
+            is loaded (made, the first time) when the simulation starts, in its thread.
         threshold, window_ps, pairs, r_max, n_bins: as ``RDFStability`` (MDsim: 3.0, 1 ps,
             every species pair, 6 Å, 500 bins).
 
@@ -44,17 +46,25 @@ class LiquidWatch:
     def __init__(self, reference: Any, threshold: float = 3.0, window_ps: float = 1.0,
                  pairs: list[tuple[int, int]] | None = None, r_max: float = R_MAX,
                  n_bins: int = N_BINS) -> None:
-        self.reference = load_trajectory(reference)
-        self.counter = RDFCounter(self.reference.numbers, self.reference.box, pairs, r_max,
-                                  n_bins)
-        self.g_reference = reference_rdfs(self.counter, self.reference)
+        self._source, self._pairs, self._n_bins = reference, pairs, n_bins
         self.threshold, self.window_ps, self.r_max = float(threshold), window_ps, float(r_max)
+        self.reference = None
+        if not isinstance(reference, BenchmarkSystem):
+            self._load(reference)
         self.window_frames = 1
         self.window_mae: list[float] = []
         self._counts: list[np.ndarray] = []
         self._next = 1
 
+    def _load(self, reference: Any) -> None:
+        self.reference = load_trajectory(reference)
+        self.counter = RDFCounter(self.reference.numbers, self.reference.box, self._pairs,
+                                  self.r_max, self._n_bins)
+        self.g_reference = reference_rdfs(self.counter, self.reference)
+
     def start(self, simulation: Any) -> None:
+        if self.reference is None:
+            self._load(self._source.reference_path())
         s = simulation.system
         if s.units != "ase" or not s.periodic:
             raise ValueError("the liquid watch needs a periodic system in ASE units (Å, fs)")

@@ -104,6 +104,9 @@ class SimulateDashboard(LocalViewer):
         self.model_select.param.watch(self._on_model, "value")
         self.model_note = pn.pane.Markdown("", visible=False, margin=(0, 10),
                                            styles={"font-size": "0.85em", "color": "#555"})
+        self.watch_liquid = pn.widgets.Checkbox(
+            label="Stop when the liquid collapses (g(r), 1 ps windows)", value=False,
+            sizing_mode="stretch_width")
         self.system_note = pn.pane.Markdown("", margin=(0, 10),
                                             styles={"font-size": "0.85em", "color": "#555"})
         w = self.widgets
@@ -112,7 +115,8 @@ class SimulateDashboard(LocalViewer):
             self.model_select, self.model_note, self.source, self.fit_note, w["family"],
             w["r_cutoff"], w["cutoff_mode"],
             w["integrator"], w["temperature"], w["timestep"], w["friction"], w["n_steps"],
-            w["stride"], w["seed"], w["watch_bonds"], sizing_mode="stretch_width")
+            w["stride"], w["seed"], w["watch_bonds"], self.watch_liquid,
+            sizing_mode="stretch_width")
         self.param_box = pn.Column(sizing_mode="stretch_width")
         self.problem = pn.pane.Alert("", alert_type="danger", visible=False,
                                      sizing_mode="stretch_width")
@@ -186,6 +190,7 @@ class SimulateDashboard(LocalViewer):
         self.model_select.visible = "model_run" in applicable
         self.model_note.visible = self.model_note.visible and "model_run" in applicable
         self.param_box.visible = "potential_params" in applicable
+        self.watch_liquid.visible = s.system == "water"
         u = s.units()
         length = {"sigma": "σ"}.get(u.length, u.length)
         temp = {"T*": "ε/k_B"}.get(u.temperature, u.temperature)
@@ -418,10 +423,21 @@ class SimulateDashboard(LocalViewer):
                 return
         if self.sim.status == "idle" and self.sim.step == 0:
             self.status.object = "Compiling the simulation kernel..."
+            self.sim.watch = self._liquid_watch()
         self.sim.start()
         if self._callback is None:
             self._callback = pn.state.add_periodic_callback(self._refresh, period=REFRESH_MS)
         self._buttons()
+
+    def _liquid_watch(self):
+        """MDsim's liquid criterion against OpenMM SPC/Fw water of the same size (made with
+        OpenMM the first time, about 30 s for 64 molecules, in the simulation's thread), when
+        asked for; else None."""
+        if not (self.watch_liquid.value and self.setup.system == "water"):
+            return None
+        from workbench.benchmark import LiquidWatch, water_system
+
+        return LiquidWatch(water_system(self.setup.n_molecules))
 
     def pause(self) -> None:
         if self.sim is not None:
