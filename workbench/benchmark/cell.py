@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from workbench.benchmark.models import BenchmarkModel, force_errors
 from workbench.benchmark.protocols import get_protocol
 from workbench.benchmark.score import score
@@ -60,7 +62,9 @@ def run_cell(cell: dict[str, Any], runs_root: str, report=None) -> dict[str, Any
         ``message`` of the simulation, the metrics of ``score`` for the system's kind (water's
         diffusivity at ``diffusivity_lag_ps``: MDsim's 100 ps, or half a shorter run),
         ``force_mae`` (eV/Å) and ``energy_mae`` (eV) on reference frames (None without
-        forces), ``wall_time_s``.
+        forces), ``fes_phi_mae`` and ``fes_psi_mae`` (MDsim's F(phi), F(psi) MAE, kJ/mol x
+        6.28), ``fes_mae`` (F(phi, psi), kJ/mol) and ``fes_coverage`` for systems with backbone
+        dihedrals, ``wall_time_s``.
     """
     from workbench.benchmark.watch import LiquidWatch
     from workbench.registry import RunRegistry
@@ -97,6 +101,7 @@ def run_cell(cell: dict[str, Any], runs_root: str, report=None) -> dict[str, Any
             metrics.update(collapsed=True, stability_ps=collapse_ps / 1000.0,
                            collapse_frame=metrics["n_frames"])
         forces = force_errors(model, system) or {}
+        metrics.update(_free_energy(structure, run.path, reference, protocol.temperature_K))
         row = {"cell": key, "model": model.label, "model_ref": model.ref,
                "system": system.name, "kind": system.kind, "seed": int(cell["seed"]),
                "run_id": run.id, "status": sim.status, "message": sim.message,
@@ -110,3 +115,20 @@ def run_cell(cell: dict[str, Any], runs_root: str, report=None) -> dict[str, Any
     if report is not None:
         report({"cell": key, "done": sim.total, "total": sim.total, "status": "scored"})
     return row
+
+
+def _free_energy(structure: Any, run_path: Any, reference: str, temperature_K: float
+                 ) -> dict[str, Any]:
+    """MDsim's F(phi) and F(psi) MAE (kJ/mol x 6.28) and our F(phi, psi) MAE (kJ/mol) of a
+    system with backbone dihedrals (alanine dipeptide; ``FreeEnergy`` on the frames the watch
+    kept, all before any collapse); nothing for other systems."""
+    forcefield = getattr(structure, "forcefield", None)
+    indices = None if forcefield is None else forcefield.phi_psi_indices()
+    if indices is None or not len(indices):
+        return {}
+    from workbench.benchmark.free_energy import FreeEnergy
+
+    res = FreeEnergy(reference, indices, temperature_K).run(run_path).results
+    number = (lambda x: float(x) if np.isfinite(x) else None)
+    return {"fes_phi_mae": number(res["mae_phi"]), "fes_psi_mae": number(res["mae_psi"]),
+            "fes_mae": number(res["mae_fes"]), "fes_coverage": float(res["coverage_fes"])}

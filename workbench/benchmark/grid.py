@@ -51,9 +51,9 @@ __all__ = ["BenchmarkGrid", "leaderboard"]
 POLL_S = 0.25
 """Seconds between looks at the cells (and chances to stop)."""
 
-#: leaderboard columns: (column, row key or function of a row), the metric's unit in the name
+#: leaderboard metric columns (units in ``leaderboard``)
 METRIC_COLUMNS = ("force_mae", "energy_mae", "stability_ps", "hr_mae", "rdf_mae",
-                  "diffusivity_error")
+                  "diffusivity_error", "fes_mae")
 
 
 class BenchmarkGrid(Job):
@@ -223,14 +223,17 @@ def _row_metrics(row: dict[str, Any]) -> dict[str, float]:
            "stability_ps": row.get("stability_ps"), "hr_mae": row.get("hr_mae"),
            "rdf_mae": (None if not rdf or any(v is None for v in rdf.values())
                        else float(np.mean(list(rdf.values())))),
-           "diffusivity_error": row.get("diffusivity_error")}
+           "diffusivity_error": row.get("diffusivity_error"),
+           "fes_mae": (None if row.get("fes_phi_mae") is None or row.get("fes_psi_mae") is None
+                       else 0.5 * (row["fes_phi_mae"] + row["fes_psi_mae"]))}
     return {k: np.nan if v is None else float(v) for k, v in out.items()}
 
 
 def leaderboard(rows: list[dict[str, Any]]):
     """A pandas ``DataFrame``, one row per (model, system): the mean over seeds of force MAE
     (eV/Å), energy MAE (eV), stability (ps), h(r) MAE, RDF MAE (Å, mean over pairs),
-    diffusivity error (Å^2/ps), with ``n_seeds``, ``n_collapsed`` and ``n_errors``. A metric a
+    diffusivity error (Å^2/ps), FES error (mean of MDsim's F(phi) and F(psi) MAE, kJ/mol x
+    6.28), with ``n_seeds``, ``n_collapsed`` and ``n_errors``. A metric a
     collapse left unmeasured is NaN in its seed, and the mean of the others (``n_collapsed``
     says how many). Sorted by system, then longest stability, then force MAE."""
     import pandas as pd

@@ -90,6 +90,7 @@ def test_grid_on_a_local_cluster_scores_every_cell(home):
         assert row["stability_ps"] == pytest.approx(5.0)
         assert row["force_mae"] < 1e-5
         assert np.isfinite(row["hr_mae"])
+        assert row["fes_phi_mae"] > 0 and 0 < row["fes_coverage"] <= 1  # F(phi, psi) scored
         assert registry.get(row["run_id"]).status == "completed"
     assert all(c["status"] == "finished" for c in grid.cells.values())
     record = registry.get(grid.record.id)
