@@ -137,8 +137,7 @@ class BenchmarkGrid(Job):
         try:
             client.subscribe_topic(PROGRESS_TOPIC, self._on_progress)
             futures = {client.submit(run_cell, c, str(self.registry.root), pure=False,
-                                     retries=self.retries, key=f"cell-{i}-{os.getpid()}"): c
-                       for i, c in enumerate(cells)}
+                                     retries=self.retries): c for c in cells}
             self._set(message=f"{len(cells)} cells on {self._describe(client)}")
             from distributed import as_completed
 

@@ -54,8 +54,6 @@ class BenchmarkModel:
         if model.run_id:
             run = (registry or RunRegistry()).get(model.run_id)
             folder = Path(run.path)
-            if not (folder / "model.json").is_file():
-                folder = folder / "model"
             label = f"{run.name or model.architecture.label} ({run.id[-8:]})"
         else:
             folder = Path(str(ref)).expanduser()
