@@ -595,7 +595,7 @@ class Simulation(Job):
                 "frames": len(traj), "wall_time_s": self.wall_time, "time": self.time,
                 "events": list(self.events),
                 "collapse_time": None if collapse is None else collapse["time"],
-                "atom_steps_per_s": self.throughput,
+                "atom_steps_per_s": self.throughput or None,  # None: no chunk was timed
                 "potential_per_atom": (means["mean_potential"] / self.system.n_atoms
                                        if means["mean_potential"] is not None else None),
                 **means}
