@@ -45,6 +45,10 @@ class Results(dict):
         return out
 
 
+BLOCK_FRAMES = 256
+"""Frames a metric is handed at once (``Metric._block``)."""
+
+
 def mdsim_mae(x: np.ndarray, y: np.ndarray, factor: float) -> float:
     """MDsim's ``mae(x, y, factor) = mean(|x - y|) * factor`` (``observable.ipynb``); with
     ``factor`` the length of the binned range it is the integral of ``|x - y|`` over it."""
@@ -83,13 +87,20 @@ class Metric:
         self.frames = np.arange(self.trajectory.n_frames)[start:stop:step]
         self.results = Results()
         self._prepare()
-        for k, i in enumerate(self.frames):
-            self._single_frame(k, self.trajectory.positions[i])
+        for k in range(0, len(self.frames), BLOCK_FRAMES):
+            self._block(k, self.trajectory.positions[self.frames[k:k + BLOCK_FRAMES]])
         self._conclude()
         return self
 
     def _prepare(self) -> None:
         pass
+
+    def _block(self, k: int, positions: np.ndarray) -> None:
+        """Frames ``k, k + 1, ...`` of ``self.frames`` at once (``positions [n, n_atoms, 3]``);
+        by default one ``_single_frame`` each. Metrics whose per-frame work is small override
+        this with one vectorised step."""
+        for j, p in enumerate(positions):
+            self._single_frame(k + j, p)
 
     def _single_frame(self, k: int, positions: np.ndarray) -> None:
         pass

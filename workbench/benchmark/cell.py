@@ -127,8 +127,13 @@ def _free_energy(structure: Any, run_path: Any, reference: str, temperature_K: f
     if indices is None or not len(indices):
         return {}
     from workbench.benchmark.free_energy import FreeEnergy
+    from workbench.benchmark.trajectory import CollapsedAtStart
 
-    res = FreeEnergy(reference, indices, temperature_K).run(run_path).results
+    try:
+        res = FreeEnergy(reference, indices, temperature_K).run(run_path).results
+    except CollapsedAtStart:  # no frame kept: MDsim's inf
+        return {"fes_phi_mae": None, "fes_psi_mae": None, "fes_mae": None,
+                "fes_coverage": 0.0}
     number = (lambda x: float(x) if np.isfinite(x) else None)
     return {"fes_phi_mae": number(res["mae_phi"]), "fes_psi_mae": number(res["mae_psi"]),
             "fes_mae": number(res["mae_fes"]), "fes_coverage": float(res["coverage_fes"])}

@@ -28,7 +28,7 @@ import numpy as np
 
 from workbench import analysis
 from workbench.analysis import bond_lengths
-from workbench.benchmark.base import Metric, check_same_atoms, mdsim_mae
+from workbench.benchmark.base import BLOCK_FRAMES, Metric, check_same_atoms, mdsim_mae
 from workbench.benchmark.rdf import N_BINS, R_MAX, RDFCounter, reference_rdfs
 from workbench.benchmark.trajectory import Trajectory, load_trajectory
 
@@ -78,19 +78,23 @@ class BondStability(Metric):
         self._bonds = self.bonds if self.bonds is not None else natural_bonds(source)
         if not len(self._bonds):
             raise ValueError("no bonds: natural_cutoffs connects no atoms in the first frame")
-        lengths = np.stack([bond_lengths(p, self._bonds, self.reference.box)
-                            for p in self.reference.positions])
-        self._mean = lengths.mean(axis=0)
+        positions = self.reference.positions
+        self._mean = sum(bond_lengths(positions[k:k + BLOCK_FRAMES], self._bonds,
+                                      self.reference.box).sum(axis=0)
+                         for k in range(0, len(positions), BLOCK_FRAMES)) / len(positions)
         self._deviation = np.full(len(self.frames), np.nan)
         self._first_bad: int | None = None
 
-    def _single_frame(self, k: int, positions: np.ndarray) -> None:
+    def _block(self, k: int, positions: np.ndarray) -> None:
         if self._first_bad is not None:
             return
         d = bond_lengths(positions, self._bonds, self.trajectory.box)
-        self._deviation[k] = np.max(np.abs(d - self._mean))
-        if not self._deviation[k] <= self.threshold_A:  # nan (exploded) counts as collapse
-            self._first_bad = k
+        deviation = np.max(np.abs(d - self._mean), axis=1)
+        bad = ~(deviation <= self.threshold_A)  # nan (exploded) counts as collapse
+        n = int(np.argmax(bad)) + 1 if bad.any() else len(deviation)
+        self._deviation[k:k + n] = deviation[:n]  # nan after the collapse: not computed
+        if bad.any():
+            self._first_bad = k + n - 1
 
     def _conclude(self) -> None:
         dt = self.trajectory.interval_ps()
