@@ -33,6 +33,15 @@ def _minimum_image(d: np.ndarray, box: np.ndarray | None) -> np.ndarray:
     return d if box is None else d - box * np.round(d / box)
 
 
+def unwrap(positions: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """``[n_frames, n_atoms, 3]`` continuous positions of a trajectory wrapped in an
+    orthorhombic ``box`` ``[3]``: minimum-image steps between frames, summed (valid while no
+    atom moves half a box between frames); frame 0 as given. The numpy twin of
+    ``kernels.observables.dynamics.unwrap`` for analysis of stored frames."""
+    steps = _minimum_image(np.diff(positions, axis=0), np.asarray(box, float))
+    return np.concatenate([positions[:1], positions[:1] + np.cumsum(steps, axis=0)])
+
+
 def natural_bonds(numbers: np.ndarray, positions: np.ndarray, box: np.ndarray | None = None
                   ) -> np.ndarray:
     """``[n_bonds, 2]`` atom pairs i < j closer than the sum of their ASE ``natural_cutoffs``

@@ -10,7 +10,7 @@ origin, in Å^2/ps; it reads D at t = 100 ps (the last of ``[:100]``) and scores
 shorter than that (MDsim: ``collapse_pt < 1000``) are not available (``inf``).
 
 Here the multiple-origin MSD is the kernel's ``kernels.observables.dynamics.msd`` (FFT, every
-origin, averaged over their number), after ``dynamics.unwrap`` when there is a box. One
+origin, averaged over their number), after ``analysis.unwrap`` when there is a box. One
 difference from MDsim's code: ``get_smoothed_diff`` divides the sum over the ``n - k`` origins of
 lag ``k`` by ``n - k - 1`` (``torch.flip(torch.arange(seq_len))``), which biases D up by
 ``(n - k) / (n - k - 1)`` (0.25% for lag 100 ps of a 500 ps run; infinite at the longest lag);
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.analysis import unwrap
 from workbench.benchmark.base import Metric, check_same_atoms
 from workbench.benchmark.trajectory import Trajectory, load_trajectory
 
@@ -45,9 +46,8 @@ def diffusivity_curve(traj: Trajectory, species: int, sample_interval_ps: float,
         ValueError: no atom of ``species``, unknown frame interval.
     """
     import jax.numpy as jnp
-    from jax_md import space
 
-    from kernels.observables.dynamics import msd, unwrap
+    from kernels.observables.dynamics import msd
 
     dt = traj.interval_ps()
     stride = max(1, round(sample_interval_ps / dt))
@@ -56,8 +56,7 @@ def diffusivity_curve(traj: Trajectory, species: int, sample_interval_ps: float,
         raise ValueError(f"no atom with atomic number {species}")
     x = traj.positions[:n_frames, atoms]
     if traj.box is not None:
-        x = np.asarray(unwrap(jnp.asarray(x), space.periodic(jnp.asarray(traj.box))[0]),
-                       dtype=np.float64)
+        x = unwrap(np.asarray(x, dtype=np.float64), traj.box)
     x = x[::stride]
     x = x - x.mean(axis=1, keepdims=True)  # MDsim: subtract the species' centre of mass
     m = np.asarray(msd(jnp.asarray(x)), dtype=np.float64)[1:]

@@ -65,8 +65,8 @@ class HR(Metric):
     def _counts_of(self, positions: np.ndarray) -> np.ndarray:
         """Distance counts of the frames ``positions [n, n_atoms, 3]`` pooled (one histogram
         call for the block: the same counts as frame by frame)."""
-        d = np.linalg.norm(positions[:, self._iu[0]] - positions[:, self._iu[1]], axis=-1)
-        return np.histogram(d.ravel(), self.edges)[0]
+        delta = positions[:, self._iu[0]] - positions[:, self._iu[1]]
+        return np.histogram(np.sqrt(np.einsum("fpk,fpk->fp", delta, delta)), self.edges)[0]
 
     def _density(self, counts: np.ndarray) -> np.ndarray:
         total = counts.sum()

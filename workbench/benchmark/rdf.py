@@ -85,7 +85,7 @@ class RDFCounter:
         for k, (ia, ib) in enumerate(self.index):
             delta = np.abs(x[ia][:, None, :] - x[ib][None, :, :])
             delta = np.where(delta > 0.5 * self.box, delta - self.box, delta)
-            d = np.sqrt(np.sum(delta**2, axis=-1)).ravel()
+            d = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
             out[k] = np.histogram(d[d != 0], self.edges)[0]
         return out
 

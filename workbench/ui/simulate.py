@@ -431,7 +431,7 @@ class SimulateDashboard(LocalViewer):
 
     def _liquid_watch(self):
         """MDsim's liquid criterion against OpenMM SPC/Fw water of the same size (made with
-        OpenMM the first time, about 30 s for 64 molecules, in the simulation's thread), when
+        OpenMM the first time, about 20 s for 64 molecules, in the simulation's thread), when
         asked for; else None."""
         if not (self.watch_liquid.value and self.setup.system == "water"):
             return None

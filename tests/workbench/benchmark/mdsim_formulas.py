@@ -32,14 +32,19 @@ def get_hr(traj, bins):
 def md17_load_run(path, gt_traj, stability_threshold=0.5, xlim=10.0, n_bins=500):
     """MDsim's MD17 ``load_run``: returns ``(collapse_pt, hr_mae)``; ``len(T)`` (the thermo
     log's lines) is the number of frames here."""
+    traj = Trajectory(path)
+    return md17_scores(traj[0], np.stack([x.positions for x in traj]), gt_traj,
+                       stability_threshold, xlim, n_bins)
+
+
+def md17_scores(atoms, run_traj, gt_traj, stability_threshold=0.5, xlim=10.0, n_bins=500):
+    """The part of MDsim's MD17 ``load_run`` after reading the run: ``atoms`` its first frame,
+    ``run_traj`` its positions ``[T, N, 3]``."""
     bins = np.linspace(1e-6, xlim, n_bins + 1)
     hist_gt = get_hr(gt_traj, bins)
-    traj = Trajectory(path)
-    atoms = traj[0]
     NL = NeighborList(natural_cutoffs(atoms), self_interaction=False)
     NL.update(atoms)
     bonds = np.array(NL.get_connectivity_matrix().todense().nonzero())
-    run_traj = np.stack([x.positions for x in traj])
     box = np.array([30.0, 30.0, 30.0])
     mean_bond_lens = distance_pbc(gt_traj[:, bonds[0]], gt_traj[:, bonds[1]], box).mean(0)
     collapse_pt = len(run_traj)
