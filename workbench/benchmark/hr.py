@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from workbench.benchmark.base import BLOCK_FRAMES, Metric, check_same_atoms, mdsim_mae
+from workbench.analysis import bond_lengths
+from workbench.benchmark.base import (
+    BLOCK_FRAMES,
+    Metric,
+    check_same_atoms,
+    mdsim_mae,
+    uniform_histogram,
+)
 from workbench.benchmark.trajectory import load_trajectory
 
 __all__ = ["HR", "HR_BINS", "HR_R_MAX"]
@@ -56,7 +63,7 @@ class HR(Metric):
         self.reference = load_trajectory(reference)
         self.r_max = float(r_max)
         self.edges = np.linspace(1e-6, self.r_max, int(n_bins) + 1)
-        self._iu = np.triu_indices(self.reference.n_atoms, k=1)
+        self._pairs = np.stack(np.triu_indices(self.reference.n_atoms, k=1), axis=1)
         positions = self.reference.positions
         total = sum(self._counts_of(positions[k:k + BLOCK_FRAMES])
                     for k in range(0, len(positions), BLOCK_FRAMES))
@@ -65,8 +72,7 @@ class HR(Metric):
     def _counts_of(self, positions: np.ndarray) -> np.ndarray:
         """Distance counts of the frames ``positions [n, n_atoms, 3]`` pooled (one histogram
         call for the block: the same counts as frame by frame)."""
-        delta = positions[:, self._iu[0]] - positions[:, self._iu[1]]
-        return np.histogram(np.sqrt(np.einsum("fpk,fpk->fp", delta, delta)), self.edges)[0]
+        return uniform_histogram(bond_lengths(positions, self._pairs), self.edges)
 
     def _density(self, counts: np.ndarray) -> np.ndarray:
         total = counts.sum()

@@ -27,7 +27,7 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from kernels.observables.rdf import check_r_max
-from workbench.benchmark.base import Metric, check_same_atoms, mdsim_mae
+from workbench.benchmark.base import Metric, check_same_atoms, mdsim_mae, uniform_histogram
 from workbench.benchmark.trajectory import Trajectory, load_trajectory
 
 __all__ = ["R_MAX", "N_BINS", "PartialRDF", "RDFCounter", "species_pairs"]
@@ -86,7 +86,7 @@ class RDFCounter:
             delta = np.abs(x[ia][:, None, :] - x[ib][None, :, :])
             delta = np.where(delta > 0.5 * self.box, delta - self.box, delta)
             d = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta))
-            out[k] = np.histogram(d[d != 0], self.edges)[0]
+            out[k] = uniform_histogram(d[d != 0], self.edges)
         return out
 
     def rdfs(self, counts: np.ndarray, n_frames: int) -> np.ndarray:
