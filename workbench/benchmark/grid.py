@@ -90,12 +90,14 @@ class BenchmarkGrid(Job):
     def plan(self) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         """``(cells, skipped)``: the cells to run (``run_cell``'s dicts) and the pairs left
         out with their reason. ``ValueError`` for an unknown system or model, no seeds, or
-        nothing to run."""
+        nothing to run. Seed by seed, so the cells running at once are different models or
+        systems and a later seed's cell finds their compiled code in JAX's persistent cache
+        (Dask starts cells in the order they are submitted)."""
         if not self.models or not self.systems or not self.seeds:
             raise ValueError("a benchmark needs at least one model, one system and one seed")
         systems = [get_system(s) for s in self.systems]
         models = [BenchmarkModel.resolve(m, self.registry) for m in self.models]
-        cells, skipped = [], []
+        pairs, skipped = [], []
         for system in systems:
             elements = system.elements() if any(not m.classical for m in models) else set()
             for model in models:
@@ -104,9 +106,9 @@ class BenchmarkGrid(Job):
                     skipped.append({"model": model.label, "system": system.name,
                                     "reason": reason})
                     continue
-                cells += [{"model": model.to_dict(), "system": system.to_dict(), "seed": s,
-                           "n_frames": self.n_frames, "precision": self.precision}
-                          for s in self.seeds]
+                pairs.append((model.to_dict(), system.to_dict()))
+        cells = [{"model": model, "system": system, "seed": s, "n_frames": self.n_frames,
+                  "precision": self.precision} for s in self.seeds for model, system in pairs]
         if not cells:
             raise ValueError("nothing to run: " + "; ".join(s["reason"] for s in skipped))
         return cells, skipped
